@@ -1,0 +1,1 @@
+"""backup-service: the registry of CBR backups of ECSs in one region."""

@@ -1,0 +1,131 @@
+"""The CBR-compatible HTTP API of backup-service (the subset the full-ECS image flow needs)."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from backup_service import repository
+from backup_service.domain import BackupInUse, deletion
+from ims_shared.auth import Caller, authenticate
+from ims_shared.errors import ApiError
+from ims_shared.service import ServiceRuntime
+
+router = APIRouter()
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+async def caller(request: Request, project_id: str) -> Caller:
+    runtime = runtime_of(request)
+    return await authenticate(request, runtime.tenants, runtime.settings.region, project_id)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
+
+
+def backup_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A backup in the shape of the CBR API's BackupResp."""
+    disks = row["disks"] or []
+    system_disk = next((d for d in disks if d.get("bootable")), None)
+    server = row["server"] or {}
+    return {
+        "id": row["backup_id"],
+        "name": row["name"],
+        "description": row["description"],
+        "checkpoint_id": row["backup_id"],
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
+        "expired_at": None,
+        "parent_id": row["parent_id"],
+        "project_id": row["project_id"],
+        "protected_at": _iso(row["created_at"]),
+        "provider_id": "0daac4c5-6707-4851-97ba-169e36266b66",
+        "resource_az": "",
+        "resource_id": row["resource_id"],
+        "resource_name": row["resource_name"],
+        "resource_size": row["size_gb"],
+        "resource_type": row["resource_type"],
+        "status": row["status"],
+        "vault_id": row["vault_id"],
+        "image_type": "backup" if not row["shared_from_project_id"] else "replication",
+        "children": [],
+        "extend_info": {
+            "auto_trigger": False,
+            "bootable": system_disk is not None,
+            "incremental": row["incremental"],
+            "snapshot_id": None,
+            "support_lld": False,
+            "supported_restore_mode": "backup",
+            "os_images_data": [{"image_id": row["image_id"]}] if row["image_id"] else [],
+            "contain_system_disk": system_disk is not None,
+            "encrypted": False,
+            "system_disk": system_disk is not None,
+            "is_multi_az": False,
+        },
+        "replication_records": [],
+        "shared_from_project_id": row["shared_from_project_id"],
+        "server": server,
+        "disks": disks,
+    }
+
+
+@router.get("/v3/{project_id}/backups/{backup_id}")
+async def show_backup(request: Request, project_id: str, backup_id: str) -> dict[str, Any]:
+    who = await caller(request, project_id)
+    row = await repository.get_backup(runtime_of(request).db, who.project_id, backup_id)
+    if row is None:
+        raise ApiError(404, "BackupService.6301", f"backup {backup_id} not found")
+    return {"backup": backup_view(row)}
+
+
+@router.get("/v3/{project_id}/backups")
+async def list_backups(
+    request: Request,
+    project_id: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    vault_id: str | None = None,
+    resource_id: str | None = None,
+    resource_type: str | None = None,
+    status: str | None = None,
+    name: str | None = None,
+    image_id: str | None = None,
+) -> dict[str, Any]:
+    who = await caller(request, project_id)
+    filters = {
+        "vault_id": vault_id,
+        "resource_id": resource_id,
+        "resource_type": resource_type,
+        "status": status,
+        "name": name,
+        "image_id": image_id,
+    }
+    rows, total = await repository.list_backups(
+        runtime_of(request).db, who.project_id, limit=limit, offset=offset, filters=filters
+    )
+    return {"backups": [backup_view(r) for r in rows], "count": total, "limit": limit, "offset": offset}
+
+
+@router.delete("/v3/{project_id}/backups/{backup_id}", status_code=204)
+async def delete_backup(request: Request, project_id: str, backup_id: str) -> Response:
+    who = await caller(request, project_id)
+    runtime = runtime_of(request)
+    async with runtime.db.acquire() as conn, conn.transaction():
+        backup = await repository.lock_backup(conn, backup_id)
+        if backup is None or backup.deleted or backup.project_id != who.project_id:
+            raise ApiError(404, "BackupService.6301", f"backup {backup_id} not found")
+        try:
+            deleted = deletion(backup, "user")
+        except BackupInUse as exc:
+            raise ApiError(400, "BackupService.6334", str(exc)) from exc
+        if deleted is not None:
+            await repository.mark_deleted(conn, backup_id, "user")
+            await runtime.emitter.emit(conn, deleted, project_id=who.project_id)
+    return Response(status_code=204)
+
+

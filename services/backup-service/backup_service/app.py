@@ -1,0 +1,30 @@
+"""Wiring of backup-service."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from backup_service.api import router
+from backup_service.handlers import handlers
+from backup_service.settings import BackupSettings
+from ims_shared.service import ServiceRuntime, build_app
+from ims_shared.topics import TopicKind, topic_for
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: BackupSettings | None = None) -> FastAPI:
+    settings = settings or BackupSettings()
+    runtime = ServiceRuntime(
+        settings,
+        migrations=MIGRATIONS,
+        handlers=handlers,
+        topics=[
+            topic_for(TopicKind.BACKUPS, settings.region),
+            topic_for(TopicKind.IMAGES, settings.region),
+            topic_for(TopicKind.BILLING, settings.region),
+        ],
+    )
+    app = build_app(runtime, title="backup-service (CBR API)", error_style="cbr", bad_request_code="BackupService.6201")
+    app.include_router(router)
+    return app

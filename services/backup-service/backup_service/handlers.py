@@ -1,0 +1,48 @@
+"""Event handlers of backup-service. Each runs inside the consumer's transaction with its inbox row."""
+
+from backup_service import repository
+from backup_service.domain import deletion
+from ims_shared.consumer import EventHandlers, HandlerContext
+from ims_shared.events import BackupArrears, BackupCreated, ImageCreated, ImageDeleted
+from ims_shared.events.backups import BackupDeletionReason
+
+handlers = EventHandlers()
+
+
+def _this_region(ctx: HandlerContext) -> bool:
+    return ctx.event.region == ctx.emitter.region
+
+
+@handlers.on(BackupCreated)
+async def on_backup_created(ctx: HandlerContext, event: BackupCreated) -> None:
+    if _this_region(ctx):
+        await repository.record_backup(ctx.conn, ctx.event.projectid, event)
+
+
+@handlers.on(ImageCreated)
+async def on_image_created(ctx: HandlerContext, event: ImageCreated) -> None:
+    await repository.set_image(ctx.conn, event.backup_id, event.image_id)
+
+
+@handlers.on(ImageDeleted)
+async def on_image_deleted(ctx: HandlerContext, event: ImageDeleted) -> None:
+    await repository.set_image(ctx.conn, event.backup_id, None, only_if=event.image_id)
+    if event.delete_backup:
+        await delete_backup(ctx, event.backup_id, "image_deleted")
+
+
+@handlers.on(BackupArrears)
+async def on_backup_arrears(ctx: HandlerContext, event: BackupArrears) -> None:
+    if _this_region(ctx):
+        await delete_backup(ctx, event.backup_id, "arrears")
+
+
+async def delete_backup(ctx: HandlerContext, backup_id: str, reason: BackupDeletionReason) -> None:
+    backup = await repository.lock_backup(ctx.conn, backup_id)
+    if backup is None:
+        return
+    deleted = deletion(backup, reason)
+    if deleted is None:
+        return
+    await repository.mark_deleted(ctx.conn, backup_id, reason)
+    await ctx.emit(deleted, project_id=backup.project_id)

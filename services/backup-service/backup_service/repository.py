@@ -1,0 +1,111 @@
+"""SQL of backup-service."""
+
+from typing import Any
+
+import asyncpg
+
+from backup_service.domain import BackupState
+from ims_shared.events import BackupCreated
+
+_COLUMNS = (
+    "backup_id, project_id, vault_id, name, resource_id, resource_name, resource_type, status, created_at, "
+    "incremental, parent_id, size_gb, shared_from_project_id, server, disks, replicated_from_region, "
+    "replicated_from_backup_id"
+)
+
+
+async def record_backup(conn: asyncpg.Connection, project_id: str, b: BackupCreated) -> bool:
+    """Insert the backup unless it is already known (a replay or our own event). True when inserted."""
+    inserted = await conn.fetchval(
+        f"INSERT INTO backups ({_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) "
+        "ON CONFLICT (backup_id) DO NOTHING RETURNING 1",
+        b.backup_id,
+        project_id,
+        b.vault_id,
+        b.name,
+        b.resource_id,
+        b.resource_name,
+        b.resource_type,
+        b.status,
+        b.created_at,
+        b.incremental,
+        b.parent_id,
+        b.size_gb,
+        b.shared_from_project_id,
+        b.server.model_dump() if b.server else None,
+        [d.model_dump() for d in b.disks],
+        b.replicated_from_region,
+        b.replicated_from_backup_id,
+    )
+    return inserted is not None
+
+
+async def lock_backup(conn: asyncpg.Connection, backup_id: str) -> BackupState | None:
+    row = await conn.fetchrow(
+        "SELECT backup_id, project_id, status, image_id, deleted_at FROM backups WHERE backup_id = $1 FOR UPDATE",
+        backup_id,
+    )
+    if row is None:
+        return None
+    return BackupState(
+        backup_id=row["backup_id"],
+        project_id=row["project_id"],
+        status=row["status"],
+        image_id=row["image_id"],
+        deleted=row["deleted_at"] is not None,
+    )
+
+
+async def mark_deleted(conn: asyncpg.Connection, backup_id: str, reason: str) -> None:
+    await conn.execute(
+        "UPDATE backups SET status = 'deleted', deleted_at = now(), updated_at = now(), delete_reason = $2 "
+        "WHERE backup_id = $1",
+        backup_id,
+        reason,
+    )
+
+
+async def set_image(conn: asyncpg.Connection, backup_id: str, image_id: str | None, only_if: str | None = None) -> None:
+    if only_if is None:
+        await conn.execute(
+            "UPDATE backups SET image_id = $2, updated_at = now() WHERE backup_id = $1", backup_id, image_id
+        )
+    else:
+        await conn.execute(
+            "UPDATE backups SET image_id = $2, updated_at = now() WHERE backup_id = $1 AND image_id = $3",
+            backup_id,
+            image_id,
+            only_if,
+        )
+
+
+async def get_backup(conn: asyncpg.Connection | asyncpg.Pool, project_id: str, backup_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM backups WHERE backup_id = $1 AND project_id = $2 AND deleted_at IS NULL", backup_id, project_id
+    )
+    return dict(row) if row else None
+
+
+async def list_backups(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    project_id: str,
+    *,
+    limit: int,
+    offset: int,
+    filters: dict[str, Any],
+) -> tuple[list[dict[str, Any]], int]:
+    clauses = ["project_id = $1", "deleted_at IS NULL"]
+    args: list[Any] = [project_id]
+    for column in ("vault_id", "resource_id", "resource_type", "status", "name", "image_id"):
+        if filters.get(column) is not None:
+            args.append(filters[column])
+            clauses.append(f"{column} = ${len(args)}")
+    where = " AND ".join(clauses)
+    total = await conn.fetchval(f"SELECT count(*) FROM backups WHERE {where}", *args)
+    args += [limit, offset]
+    rows = await conn.fetch(
+        f"SELECT * FROM backups WHERE {where} ORDER BY created_at DESC, backup_id "
+        f"LIMIT ${len(args) - 1} OFFSET ${len(args)}",
+        *args,
+    )
+    return [dict(r) for r in rows], int(total)

@@ -1,0 +1,66 @@
+"""PostgreSQL plumbing: database creation, migrations (yoyo) and the asyncpg pool."""
+
+import asyncio
+import json
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from yoyo import get_backend, read_migrations
+
+
+def _with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def database_name(dsn: str) -> str:
+    return urlsplit(dsn).path.lstrip("/") or "postgres"
+
+
+async def ensure_database(dsn: str) -> None:
+    """Create the service's database if it does not exist yet."""
+    name = database_name(dsn)
+    conn = await asyncpg.connect(_with_database(dsn, "postgres"), timeout=10)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            except asyncpg.DuplicateDatabaseError:
+                pass
+    finally:
+        await conn.close()
+
+
+def _yoyo_url(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def _apply(dsn: str, directories: tuple[Path, ...]) -> int:
+    backend = get_backend(_yoyo_url(dsn))
+    migrations = read_migrations(*(str(d) for d in directories))
+    with backend.lock():
+        pending = backend.to_apply(migrations)
+        backend.apply_migrations(pending)
+    return len(pending)
+
+
+async def apply_migrations(dsn: str, *directories: Path) -> int:
+    """Apply the SQL migrations in ``directories``; several processes may race, yoyo's lock serialises them."""
+    await ensure_database(dsn)
+    return await asyncio.to_thread(_apply, dsn, directories)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=1, max_size=size, init=_init_connection, timeout=10, command_timeout=30
+    )
+    assert pool is not None
+    return pool

@@ -1,0 +1,53 @@
+"""API errors in Huawei's shapes: IMS answers ``{"error": {"code", "message"}}``, CBR and billing answer
+``{"error_code", "error_msg"}``. Every 4xx names what was wrong."""
+
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+ErrorStyle = Literal["ims", "cbr"]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def not_found(code: str, what: str) -> ApiError:
+    return ApiError(404, code, f"{what} not found")
+
+
+def error_body(style: ErrorStyle, code: str, message: str) -> dict[str, object]:
+    if style == "ims":
+        return {"error": {"code": code, "message": message}}
+    return {"error_code": code, "error_msg": message}
+
+
+def install_error_handlers(app: FastAPI, style: ErrorStyle, bad_request_code: str) -> None:
+    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return JSONResponse(error_body(style, exc.code, exc.message), status_code=exc.status)
+
+    async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'body'}: {err['msg']}" for err in exc.errors()[:5]
+        )
+        return JSONResponse(
+            error_body(style, bad_request_code, f"invalid request: {problems}"), status_code=400
+        )
+
+    async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "APIGW.0101", 405: "APIGW.0102", 413: "APIGW.0201"}.get(exc.status_code, "APIGW.0000")
+        return JSONResponse(error_body(style, code, str(exc.detail)), status_code=exc.status_code)
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)

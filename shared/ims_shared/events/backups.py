@@ -1,0 +1,73 @@
+"""Events of the backup aggregate (topic ``ims.<region>.backups``, key ``backup_id``)."""
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from ims_shared.events.envelope import EventData
+from ims_shared.topics import TopicKind
+
+ECS_RESOURCE_TYPE = "OS::Nova::Server"
+
+
+class ServerInfo(BaseModel):
+    os_type: str | None = None
+    os_version: str | None = None
+    configured: bool = True
+    state: Literal["ACTIVE", "SHUTOFF"] = "ACTIVE"
+
+
+class BackupDisk(BaseModel):
+    volume_id: str = Field(min_length=1)
+    device: str = Field(min_length=1)
+    size_gb: int = Field(ge=1)
+    bootable: bool = False
+    volume_type: str = "SSD"
+
+
+class _BackupEvent(EventData):
+    topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
+    key_field: ClassVar[str] = "backup_id"
+    backup_id: str = Field(min_length=1, max_length=64)
+
+
+class BackupCreated(_BackupEvent):
+    vault_id: str = Field(min_length=1)
+    name: str
+    resource_id: str = Field(min_length=1)
+    resource_name: str = ""
+    resource_type: str = ECS_RESOURCE_TYPE
+    status: str = "available"
+    created_at: datetime
+    incremental: bool = False
+    parent_id: str | None = None
+    size_gb: int = Field(ge=0)
+    shared_from_project_id: str | None = None
+    server: ServerInfo | None = None
+    disks: list[BackupDisk] = Field(default_factory=list)
+    replicated_from_region: str | None = None
+    replicated_from_backup_id: str | None = None
+
+
+BackupDeletionReason = Literal["user", "image_deleted", "arrears", "replication_rollback"]
+
+
+class BackupDeleted(_BackupEvent):
+    reason: BackupDeletionReason
+    image_id: str | None = None
+
+
+class BackupDeletionFailed(_BackupEvent):
+    reason: BackupDeletionReason
+    error: str
+    attempts: int
+
+
+class ServerStateChanged(EventData):
+    """An ECS changed state; a SHUTOFF server started while its image is being made fails the creation."""
+
+    topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
+    key_field: ClassVar[str] = "server_id"
+    server_id: str = Field(min_length=1)
+    state: Literal["ACTIVE", "SHUTOFF"]

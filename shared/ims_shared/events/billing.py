@@ -1,0 +1,29 @@
+"""Billing events (global topic ``ims.billing``)."""
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from ims_shared.events.envelope import EventData
+from ims_shared.topics import TopicKind
+
+
+class BackupArrears(EventData):
+    """The backup's account was released for arrears: the backup (and every image made from it) must go."""
+
+    topic_kind: ClassVar[TopicKind] = TopicKind.BILLING
+    key_field: ClassVar[str] = "backup_id"
+    backup_id: str = Field(min_length=1)
+    account_id: str = Field(min_length=1)
+    reason: str = "arrears"
+
+
+AccountState = Literal["normal", "grace", "frozen", "released"]
+
+
+class AccountStateChanged(EventData):
+    topic_kind: ClassVar[TopicKind] = TopicKind.BILLING
+    key_field: ClassVar[str] = "account_id"
+    account_id: str = Field(min_length=1)
+    state: AccountState
+    balance: str

@@ -1,0 +1,64 @@
+"""Events of the full-ECS image aggregate (topic ``ims.<region>.images``, key ``image_id``)."""
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from ims_shared.events.envelope import EventData
+from ims_shared.topics import TopicKind
+
+
+class ImageTag(BaseModel):
+    key: str
+    value: str = ""
+
+
+class _ImageEvent(EventData):
+    topic_kind: ClassVar[TopicKind] = TopicKind.IMAGES
+    key_field: ClassVar[str] = "image_id"
+    image_id: str = Field(min_length=1, max_length=64)
+
+
+class ImageRequested(EventData):
+    """A request to create a full-ECS image. ``image_id`` and ``job_id`` are derived from the event id when absent."""
+
+    topic_kind: ClassVar[TopicKind] = TopicKind.IMAGES
+    key_field: ClassVar[str] = "image_id"
+    image_id: str | None = None
+    job_id: str | None = None
+    name: str
+    backup_id: str = Field(min_length=1)
+    whole_image_type: str = "CBR"
+    description: str = ""
+    image_tags: list[ImageTag] = Field(default_factory=list)
+    enterprise_project_id: str = "0"
+    min_ram: int = 0
+    max_ram: int = 0
+
+    def aggregate_id(self) -> str:
+        return self.image_id or self.backup_id
+
+
+class ImageCreated(_ImageEvent):
+    job_id: str
+    backup_id: str
+    name: str
+    os_type: str | None = None
+    min_disk: int
+    size_gb: int
+
+
+class ImageCreationFailed(_ImageEvent):
+    job_id: str
+    backup_id: str
+    error_code: str
+    fail_reason: str
+
+
+ImageDeletionReason = Literal["user", "backup_deleted", "arrears"]
+
+
+class ImageDeleted(_ImageEvent):
+    backup_id: str
+    delete_backup: bool = False
+    reason: ImageDeletionReason = "user"

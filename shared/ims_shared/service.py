@@ -1,0 +1,172 @@
+"""Wiring of one service process: migrations, pool, producer, relay, consumer and background loops,
+behind a FastAPI app that also serves health, readiness and metrics."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI, Request, Response
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from ims_shared import health
+from ims_shared.background import PeriodicTask
+from ims_shared.consumer import EventHandlers, EventProcessor
+from ims_shared.db import apply_migrations, create_pool
+from ims_shared.emitter import Emitter
+from ims_shared.errors import ErrorStyle, install_error_handlers
+from ims_shared.kafka import create_topics, make_producer, start_with_retry
+from ims_shared.logging import configure_logging, get_logger
+from ims_shared.metrics import HTTP_REQUESTS
+from ims_shared.relay import OutboxRelay
+from ims_shared.settings import ServiceSettings
+from ims_shared.tenants import TenantCatalog, load_tenants
+from ims_shared.topics import all_topics
+
+log = get_logger(__name__)
+
+SHARED_MIGRATIONS = Path(str(resources.files("ims_shared").joinpath("migrations")))
+
+
+def _raw_body(_: Any) -> None:
+    # The processor parses and validates the raw bytes itself, so a bad record can be dead-lettered.
+    return None
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        migrations: Path,
+        handlers: EventHandlers,
+        topics: list[str],
+        periodic: Callable[["ServiceRuntime"], list[PeriodicTask]] | None = None,
+        services: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.migrations = migrations
+        self.handlers = handlers
+        self.topics = topics
+        self._periodic_factory = periodic
+        self.services = services
+        self.emitter = Emitter(settings.event_source, settings.region)
+        self.tenants: TenantCatalog = load_tenants(settings.tenants_file)
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.broker: KafkaBroker | None = None
+        self.relay: OutboxRelay | None = None
+        self.processor: EventProcessor | None = None
+        self.periodic: list[PeriodicTask] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.migrations_applied = False
+        self._subscriber: Any = None
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        assert self.pool is not None, "service not started"
+        return self.pool
+
+    def heartbeats(self) -> dict[str, float]:
+        beats = {task.name: task.last_tick for task in self.periodic}
+        if self.relay is not None:
+            beats["outbox relay"] = self.relay.last_tick
+        return beats
+
+    def subscriber_stopped(self) -> bool:
+        return self._subscriber is not None and self._subscriber.consumer is None
+
+    def assigned(self) -> bool:
+        consumer = getattr(self._subscriber, "consumer", None)
+        return consumer is not None and bool(consumer.assignment())
+
+    async def start(self) -> None:
+        s = self.settings
+        configure_logging(s.service_name, s.region, s.log_format, s.log_level)
+        applied = await apply_migrations(s.database_url, self.migrations, SHARED_MIGRATIONS)
+        self.migrations_applied = True
+        log.info("migrations applied", new=applied)
+        self.pool = await create_pool(s.database_url, s.database_pool_size)
+        self.producer = make_producer(s.kafka_bootstrap_servers, s.kafka_request_timeout_ms)
+        await start_with_retry(self.producer)
+        await create_topics(s.kafka_bootstrap_servers, all_topics(s.regions))
+        self.relay = OutboxRelay(s.database_url, self.producer, s.relay_poll_interval_s, s.relay_batch_size)
+        self.processor = EventProcessor(
+            consumer_name=s.consumer_group,
+            handlers=self.handlers,
+            pool=self.pool,
+            producer=self.producer,
+            emitter=self.emitter,
+            services=self.services,
+            retry_limit_s=s.handler_retry_limit_s,
+        )
+        self.broker = KafkaBroker(s.kafka_bootstrap_servers, logger=None, request_timeout_ms=s.kafka_request_timeout_ms)
+        processor = self.processor
+        self._subscriber = self.broker.subscriber(
+            *self.topics,
+            group_id=s.consumer_group,
+            auto_offset_reset="earliest",
+            batch=True,
+            max_records=s.kafka_max_batch,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_raw_body,
+            session_timeout_ms=s.kafka_session_timeout_ms,
+            heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
+        )
+
+        @self._subscriber
+        async def on_records(msg: KafkaMessage) -> None:
+            await processor.process(msg.raw_message)
+
+        await self.broker.start()
+        self.periodic = self._periodic_factory(self) if self._periodic_factory else []
+        self.tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay")]
+        self.tasks += [asyncio.create_task(t.run(), name=t.name) for t in self.periodic]
+        log.info("service started", http_port=s.http_port, topics=self.topics)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.broker is not None:
+            await self.broker.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.pool is not None:
+            await self.pool.close()
+        log.info("service stopped")
+
+
+def build_app(runtime: ServiceRuntime, *, title: str, error_style: ErrorStyle, bad_request_code: str) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_error_handlers(app, error_style, bad_request_code)
+    app.include_router(health.router)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        response.headers["X-Request-Id"] = request.headers.get("x-request-id", "") or f"{time.time_ns():x}"
+        del started
+        return response
+
+    return app

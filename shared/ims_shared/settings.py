@@ -1,0 +1,45 @@
+"""Settings common to every service, read from the environment (pydantic-settings)."""
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ims_shared.regions import DEFAULT_DEPLOYED_REGIONS
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    service_name: str = "service"
+    region: str = "cn-north-4"
+    deployed_regions: str = ",".join(DEFAULT_DEPLOYED_REGIONS)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000
+    kafka_max_batch: int = 200
+    kafka_request_timeout_ms: int = 10_000
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database_pool_size: int = 10
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+    relay_poll_interval_s: float = 0.5
+    relay_batch_size: int = 500
+    handler_retry_limit_s: float = 60.0
+
+    tenants_file: str | None = None
+    log_format: str = "auto"
+    log_level: str = "INFO"
+
+    @property
+    def regions(self) -> list[str]:
+        return [r.strip() for r in self.deployed_regions.split(",") if r.strip()]
+
+    @property
+    def consumer_group(self) -> str:
+        return f"{self.service_name}.{self.region}"
+
+    @property
+    def event_source(self) -> str:
+        return f"/{self.region}/{self.service_name}"
