@@ -95,7 +95,7 @@ class SignedRequest:
         cls, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
     ) -> SignedRequest:
         """Build from a raw request target such as ``/v1/p/jobs/1?a=b`` (as ``http.server`` gives it)."""
-        if "://" in target.split("?", 1)[0]:
+        if target.startswith(("http://", "https://")):
             # absolute-form target: drop scheme and authority
             rest = target.split("://", 1)[1]
             slash = rest.find("/")

@@ -1,40 +1,38 @@
-"""Every event type of the contract, and parsing of raw Kafka values into typed events."""
+"""Every event type of the contract, and parsing of raw Kafka values into typed events.
+
+An event type is any public ``EventData`` subclass defined in one of the family modules imported below.
+"""
 
 import json
 
 from pydantic import ValidationError
 
-from ims_shared.events.backups import BackupCreated, BackupDeleted, BackupDeletionFailed, ServerStateChanged
-from ims_shared.events.billing import AccountStateChanged, BackupArrears
+from ims_shared.events import backups, billing, images, replication
 from ims_shared.events.envelope import CloudEvent, EventData
-from ims_shared.events.images import ImageCreated, ImageCreationFailed, ImageDeleted, ImageRequested
 
 MAX_EVENT_BYTES = 1024 * 1024
+FAMILIES = (backups, images, billing, replication)
 
-EVENT_TYPES: dict[str, type[EventData]] = {
-    cls.__name__: cls
-    for cls in (
-        BackupCreated,
-        BackupDeleted,
-        BackupDeletionFailed,
-        ServerStateChanged,
-        ImageRequested,
-        ImageCreated,
-        ImageCreationFailed,
-        ImageDeleted,
-        BackupArrears,
-        AccountStateChanged,
-    )
-}
+
+def _collect() -> dict[str, type[EventData]]:
+    types: dict[str, type[EventData]] = {}
+    for module in FAMILIES:
+        for name, value in vars(module).items():
+            if (
+                isinstance(value, type)
+                and issubclass(value, EventData)
+                and value.__module__ == module.__name__
+                and not name.startswith("_")
+            ):
+                types[name] = value
+    return types
+
+
+EVENT_TYPES: dict[str, type[EventData]] = _collect()
 
 
 class ContractError(ValueError):
     """A message that is not a valid event of the contract. It goes to the dead-letter topic."""
-
-
-def register(cls: type[EventData]) -> type[EventData]:
-    EVENT_TYPES[cls.__name__] = cls
-    return cls
 
 
 def parse_event(raw: bytes | None) -> tuple[CloudEvent, EventData]:

@@ -1,0 +1,1 @@
+"""billing-service: Accounts, balances, metering of CBR backup storage, and arrears."""

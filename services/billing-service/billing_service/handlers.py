@@ -1,0 +1,5 @@
+"""Event handlers of billing-service."""
+
+from ims_shared.consumer import EventHandlers
+
+handlers = EventHandlers()

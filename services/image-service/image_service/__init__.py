@@ -1,0 +1,1 @@
+"""image-service: Private full-ECS images from CBR backups, jobs, members, and the IMS-compatible API."""

@@ -1,0 +1,5 @@
+"""Event handlers of image-service."""
+
+from ims_shared.consumer import EventHandlers
+
+handlers = EventHandlers()

@@ -1,0 +1,1 @@
+"""replication-service: Cross-region replication of full-ECS images and their backup copies."""

@@ -1,0 +1,1 @@
+"""Cross-region replication events (topic ``ims.<region>.replication``)."""
