@@ -1,0 +1,162 @@
+"""The creation workflow of a full-ECS image: a job waits for its backup, the image is queued, saved, and
+becomes active (or the job fails with the IMS code). Used by the event handlers and the background loops;
+every function runs inside the caller's transaction."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from image_service import repository
+from image_service.domain import (
+    BackupFacts,
+    already_used,
+    check_account,
+    check_backup,
+    check_configured,
+    min_disk_of,
+)
+from image_service.errors import BACKUP_NOT_FOUND, ImsRejection
+from image_service.settings import ImageSettings
+from ims_shared.emitter import Emitter
+from ims_shared.events import ImageCreated, ImageCreationFailed
+from ims_shared.tenants import TenantCatalog
+
+
+@dataclass(frozen=True)
+class ImageContext:
+    settings: ImageSettings
+    tenants: TenantCatalog
+    emitter: Emitter
+
+    async def account_state_of(self, conn: asyncpg.Connection, project_id: str) -> str | None:
+        tenant = self.tenants.by_project(project_id)
+        return await repository.account_state(conn, tenant.account_id) if tenant else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def advance(conn: asyncpg.Connection, ic: ImageContext, job_id: str) -> None:
+    """Move a job in INIT forward: wait for its backup, fail it, or create its image."""
+    job = await repository.lock_job(conn, job_id)
+    if job is None or job["status"] != "INIT":
+        return
+    try:
+        check_account(await ic.account_state_of(conn, job["project_id"]))
+        backup = await repository.get_backup(conn, job["backup_id"])
+        if backup is None:
+            if job["wait_until"] is None:
+                await repository.wait_for_backup(conn, job_id, _now() + timedelta(seconds=ic.settings.backup_wait_s))
+            return
+        check_backup(backup, job["project_id"])
+        check_configured(backup)
+    except ImsRejection as rejection:
+        await fail_job(conn, ic, job, rejection)
+        return
+    await _create_image(conn, ic, job, backup)
+
+
+async def _create_image(conn: asyncpg.Connection, ic: ImageContext, job: asyncpg.Record, backup: BackupFacts) -> None:
+    request: dict[str, Any] = job["request"]
+    server = backup.server or {}
+    now = _now()
+    history = [{"status": "queued", "at": now.isoformat()}]
+    created = await repository.insert_image(
+        conn,
+        {
+            "image_id": job["image_id"],
+            "project_id": job["project_id"],
+            "backup_id": backup.backup_id,
+            "job_id": job["job_id"],
+            "name": request["name"],
+            "description": request.get("description") or "",
+            "status": "queued",
+            "enterprise_project_id": request.get("enterprise_project_id") or "0",
+            "tags": request.get("tags") or [],
+            "min_ram": request.get("min_ram") or 0,
+            "max_ram": request.get("max_ram") or 0,
+            "os_type": server.get("os_type"),
+            "os_version": server.get("os_version"),
+            "min_disk": min_disk_of(backup),
+            "size_gb": backup.size_gb,
+            "disks": backup.disks,
+            "server_state": server.get("state"),
+            "resource_id": backup.resource_id,
+            "shared_from_project_id": backup.shared_from_project_id,
+            "replicated_from_region": backup.replicated_from_region,
+            "status_history": history,
+        },
+    )
+    if not created:
+        await fail_job(conn, ic, job, already_used(backup.backup_id))
+        return
+    await repository.job_running(conn, job["job_id"])
+    ready_at = now + timedelta(seconds=ic.settings.image_build_s)
+    await repository.set_image_status(conn, job["image_id"], "saving", ready_at=ready_at)
+    if ic.settings.image_build_s <= 0:
+        image = await repository.lock_image(conn, job["image_id"])
+        assert image is not None
+        await complete(conn, ic, image)
+
+
+async def complete(conn: asyncpg.Connection, ic: ImageContext, image: asyncpg.Record) -> None:
+    """The image's data is saved: it becomes active ("Normal") and its job succeeds."""
+    await repository.set_image_status(conn, image["image_id"], "active", active_at=_now())
+    await repository.job_succeeded(conn, image["job_id"])
+    job = await repository.lock_job(conn, image["job_id"])
+    await ic.emitter.emit(
+        conn,
+        ImageCreated(
+            image_id=image["image_id"],
+            job_id=image["job_id"],
+            backup_id=image["backup_id"],
+            name=image["name"],
+            os_type=image["os_type"],
+            min_disk=image["min_disk"],
+            size_gb=image["size_gb"],
+        ),
+        project_id=image["project_id"],
+        correlation_id=job["correlation_id"] if job else None,
+    )
+
+
+async def fail_job(conn: asyncpg.Connection, ic: ImageContext, job: asyncpg.Record, rejection: ImsRejection) -> None:
+    await repository.job_failed(conn, job["job_id"], rejection.code, rejection.message)
+    await ic.emitter.emit(
+        conn,
+        ImageCreationFailed(
+            image_id=job["image_id"],
+            job_id=job["job_id"],
+            backup_id=job["backup_id"] or "",
+            error_code=rejection.code,
+            fail_reason=rejection.message,
+        ),
+        project_id=job["project_id"],
+        correlation_id=job["correlation_id"],
+    )
+
+
+async def finish_ready_images(conn: asyncpg.Connection, ic: ImageContext) -> int:
+    images = await repository.ready_images(conn)
+    for image in images:
+        await complete(conn, ic, image)
+    return len(images)
+
+
+async def expire_waits(conn: asyncpg.Connection, ic: ImageContext) -> int:
+    jobs = await repository.expired_waits(conn)
+    for job in jobs:
+        await fail_job(
+            conn,
+            ic,
+            job,
+            ImsRejection(
+                BACKUP_NOT_FOUND,
+                f"the CBR backup {job['backup_id']} does not exist (no BackupCreated within "
+                f"{ic.settings.backup_wait_s:g} s)",
+            ),
+        )
+    return len(jobs)

@@ -1,0 +1,205 @@
+"""Rules of full-ECS image creation from a CBR backup. No I/O: plain values in, a decision out."""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from image_service.errors import (
+    ACCOUNT_FROZEN,
+    BACKUP_ALREADY_USED,
+    BACKUP_NOT_AVAILABLE,
+    BACKUP_NOT_FOUND,
+    CONFIGURE_ECS_GUIDE,
+    INVALID_PARAMETER,
+    NO_SOURCE,
+    NO_SYSTEM_DISK,
+    NOT_SERVER_BACKUP,
+    SERVER_NOT_CONFIGURED,
+    ImsRejection,
+)
+from ims_shared.events.backups import ECS_RESOURCE_TYPE
+from ims_shared.tenants import TagPolicy
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9\-_. \u4e00-\u9fa5]{1,128}$")
+TAG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9\-_.\u4e00-\u9fa5]{1,36}$")
+TAG_VALUE_PATTERN = re.compile(r"^[A-Za-z0-9\-_.\u4e00-\u9fa5]{0,43}$")
+MAX_TAGS = 20
+DEFAULT_ENTERPRISE_PROJECT = "0"
+FROZEN_STATES = frozenset({"frozen", "released"})
+
+
+@dataclass(frozen=True)
+class BackupFacts:
+    """What image-service knows of a backup from backup events (its projection)."""
+
+    backup_id: str
+    project_id: str
+    status: str
+    resource_type: str
+    resource_id: str
+    size_gb: int
+    server: dict[str, Any] | None
+    disks: list[dict[str, Any]]
+    shared_from_project_id: str | None = None
+    replicated_from_region: str | None = None
+    deleted: bool = False
+
+    @property
+    def system_disk(self) -> dict[str, Any] | None:
+        return next((d for d in self.disks if d.get("bootable")), None)
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    name: str
+    backup_id: str | None = None
+    instance_id: str | None = None
+    vault_id: str | None = None
+    whole_image_type: str | None = None
+    description: str = ""
+    enterprise_project_id: str | None = None
+    image_tags: list[dict[str, str]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    min_ram: int | None = None
+    max_ram: int | None = None
+
+
+def _invalid(message: str) -> ImsRejection:
+    return ImsRejection(INVALID_PARAMETER, message)
+
+
+def validate_name(name: str) -> None:
+    if not NAME_PATTERN.fullmatch(name or ""):
+        raise _invalid(
+            "name must be 1 to 128 characters of letters, digits, spaces, hyphens (-), underscores (_) and periods (.)"
+        )
+    if name != name.strip(" "):
+        raise _invalid("name must not start or end with a space")
+
+
+def validate_description(description: str) -> None:
+    if len(description) > 1024:
+        raise _invalid("description must be at most 1024 characters")
+    if any(c in description for c in "\r<>"):
+        raise _invalid("description must not contain carriage returns or angle brackets (< >)")
+
+
+def normalized_tags(request: ImageRequest) -> list[dict[str, str]]:
+    """``image_tags`` or ``tags`` ("key.value") as key/value pairs; both at once is an error."""
+    if request.image_tags and request.tags:
+        raise _invalid("use either tags or image_tags, not both")
+    pairs: list[dict[str, str]] = []
+    if request.tags:
+        for tag in request.tags:
+            key, sep, value = tag.partition(".")
+            if not sep:
+                raise _invalid(f"tag {tag!r} must have the form key.value")
+            pairs.append({"key": key, "value": value})
+    else:
+        pairs = [{"key": t.get("key", ""), "value": t.get("value", "") or ""} for t in request.image_tags]
+    if len(pairs) > MAX_TAGS:
+        raise _invalid(f"at most {MAX_TAGS} tags per image")
+    keys = [p["key"] for p in pairs]
+    if len(set(keys)) != len(keys):
+        raise _invalid("tag keys must be unique")
+    for pair in pairs:
+        if not TAG_KEY_PATTERN.fullmatch(pair["key"]):
+            raise _invalid(f"tag key {pair['key']!r} must be 1 to 36 letters, digits, -, _ or .")
+        if not TAG_VALUE_PATTERN.fullmatch(pair["value"]):
+            raise _invalid(f"tag value {pair['value']!r} must be at most 43 letters, digits, -, _ or .")
+    return pairs
+
+
+def enforce_tag_policy(pairs: list[dict[str, str]], policy: TagPolicy) -> None:
+    present = {p["key"]: p["value"] for p in pairs}
+    for key in policy.required_keys:
+        if key not in present:
+            raise _invalid(f"the tenant's tag policy requires the tag key {key!r}")
+    for key, allowed in policy.allowed_values.items():
+        if key in present and present[key] not in allowed:
+            raise _invalid(f"tag {key}={present[key]!r} is not allowed by the tag policy (allowed: {', '.join(allowed)})")
+
+
+def resolve_enterprise_project(requested: str | None, enabled: tuple[str, ...]) -> str:
+    if requested in (None, "", DEFAULT_ENTERPRISE_PROJECT):
+        return DEFAULT_ENTERPRISE_PROJECT
+    assert requested is not None
+    if requested not in enabled:
+        raise _invalid(f"enterprise project {requested} is not enabled for this tenant")
+    return requested
+
+
+def validate_ram(min_ram: int | None, max_ram: int | None) -> None:
+    for label, value in (("min_ram", min_ram), ("max_ram", max_ram)):
+        if value is not None and not 0 <= value <= 1_048_576:
+            raise _invalid(f"{label} must be between 0 and 1048576 MB")
+    if min_ram and max_ram and min_ram > max_ram:
+        raise _invalid("min_ram must not be greater than max_ram")
+
+
+def validate_request(request: ImageRequest, *, policy: TagPolicy, enterprise_projects: tuple[str, ...]) -> list[dict[str, str]]:
+    """Check everything that can be decided from the request alone. Returns the normalized tags."""
+    if not request.backup_id and not request.instance_id:
+        raise ImsRejection(NO_SOURCE, "either backup_id or instance_id is required to create a full-ECS image")
+    if request.backup_id and request.whole_image_type not in ("CBR", None):
+        raise _invalid("whole_image_type must be CBR for a CBR backup")
+    if request.instance_id and not request.backup_id and not request.vault_id:
+        raise _invalid("vault_id is required when creating a full-ECS image from an ECS (instance_id)")
+    validate_name(request.name)
+    validate_description(request.description)
+    validate_ram(request.min_ram, request.max_ram)
+    resolve_enterprise_project(request.enterprise_project_id, enterprise_projects)
+    pairs = normalized_tags(request)
+    enforce_tag_policy(pairs, policy)
+    return pairs
+
+
+def check_account(state: str | None) -> None:
+    if state in FROZEN_STATES:
+        raise ImsRejection(
+            ACCOUNT_FROZEN, "the account is frozen for arrears: top up the balance before creating images"
+        )
+
+
+def check_backup(backup: BackupFacts | None, project_id: str) -> BackupFacts:
+    """The backup may make a full-ECS image for ``project_id``; raises the IMS rejection otherwise."""
+    if backup is None or backup.deleted or backup.project_id != project_id:
+        raise ImsRejection(BACKUP_NOT_FOUND, "the CBR backup does not exist")
+    if backup.resource_type != ECS_RESOURCE_TYPE:
+        raise ImsRejection(NOT_SERVER_BACKUP, f"backup {backup.backup_id} is not an ECS (server) backup")
+    if backup.status != "available":
+        raise ImsRejection(BACKUP_NOT_AVAILABLE, f"backup {backup.backup_id} is {backup.status}, not available")
+    server = backup.server or {}
+    if backup.system_disk is None or not server.get("os_type"):
+        raise ImsRejection(NO_SYSTEM_DISK, f"backup {backup.backup_id} has no system disk or no OS")
+    return backup
+
+
+def check_configured(backup: BackupFacts) -> None:
+    if not (backup.server or {}).get("configured", True):
+        raise ImsRejection(SERVER_NOT_CONFIGURED, f"the source ECS of backup {backup.backup_id} was not configured: {CONFIGURE_ECS_GUIDE}")
+
+
+def already_used(backup_id: str) -> ImsRejection:
+    return ImsRejection(BACKUP_ALREADY_USED, f"backup {backup_id} has already been used to create a full-ECS image")
+
+
+def min_disk_of(backup: BackupFacts) -> int:
+    disk = backup.system_disk
+    return int(disk["size_gb"]) if disk else 0
+
+
+def provisioning_plan(disks: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a consumer of the image writes: a new ECS gets every disk; an OS change writes the system disk only."""
+    system = [d for d in disks if d.get("bootable")]
+    data = [d for d in disks if not d.get("bootable")]
+    return {
+        "create_server": {"restores": "all disks", "system_disk": system, "data_disks": data},
+        "change_os": {
+            "restores": "system disk only",
+            "system_disk": system,
+            "data_disks": [],
+            "note": "changing an ECS OS with a full-ECS image writes only the system disk; to restore or migrate "
+            "data disks, create a new ECS from the image instead",
+        },
+    }

@@ -1,0 +1,37 @@
+"""IMS error codes used by image-service, each with the meaning it has in Huawei's IMS."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ImsRejection(Exception):
+    """A rule of full-ECS image creation was broken. It becomes a 400 or a job's FAIL with this code."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+INVALID_PARAMETER = "IMG.0001"
+NO_SOURCE = "IMG.0019"
+BACKUP_NOT_FOUND = "IMG.0020"
+BACKUP_ALREADY_USED = "IMG.0029"
+BACKUP_NOT_AVAILABLE = "IMG.0032"
+IMAGE_NOT_FOUND = "IMG.0027"
+SHARE_OF_SHARED_BACKUP = "IMG.0135"
+SERVER_BEING_BACKED_UP = "IMG.0136"
+NO_SYSTEM_DISK = "IMG.0195"
+NOT_SERVER_BACKUP = "IMG.0198"
+SERVER_NOT_CONFIGURED = "IMG.0202"
+SERVER_STARTED = "IMG.0203"
+DELETED_DURING_CREATION = "IMG.0204"
+ACCOUNT_FROZEN = "IMG.0239"
+JOB_NOT_FOUND = "IMG.0501"
+
+CONFIGURE_ECS_GUIDE = (
+    "configure the source ECS before imaging it: install the virtualization drivers (UVP VMTools/virtio), "
+    "Cloud-Init or Cloudbase-Init, set DHCP on the NICs, and remove persistent network rules; see "
+    "'How Do I Configure an ECS, BMS, or Image File Before I Use It to Create an Image?'"
+)

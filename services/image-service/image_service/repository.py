@@ -1,0 +1,236 @@
+"""SQL of image-service."""
+
+import json
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from image_service.domain import BackupFacts
+from ims_shared.events import BackupCreated
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+WHOLE_IMAGE_JOB = "imsCreateWholeImageByBackupJob"
+
+
+# -- backups projection ----------------------------------------------------------------------------------------
+async def upsert_backup(conn: Conn, project_id: str, b: BackupCreated) -> None:
+    await conn.execute(
+        "INSERT INTO backup_projection (backup_id, project_id, vault_id, name, resource_id, resource_type, status, "
+        "size_gb, shared_from_project_id, replicated_from_region, server, disks) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (backup_id) DO NOTHING",
+        b.backup_id,
+        project_id,
+        b.vault_id,
+        b.name,
+        b.resource_id,
+        b.resource_type,
+        b.status,
+        b.size_gb,
+        b.shared_from_project_id,
+        b.replicated_from_region,
+        b.server.model_dump() if b.server else None,
+        [d.model_dump() for d in b.disks],
+    )
+
+
+async def mark_backup_deleted(conn: Conn, backup_id: str) -> None:
+    await conn.execute(
+        "UPDATE backup_projection SET deleted = true, updated_at = now() WHERE backup_id = $1", backup_id
+    )
+
+
+async def get_backup(conn: Conn, backup_id: str) -> BackupFacts | None:
+    row = await conn.fetchrow("SELECT * FROM backup_projection WHERE backup_id = $1", backup_id)
+    if row is None:
+        return None
+    return BackupFacts(
+        backup_id=row["backup_id"],
+        project_id=row["project_id"],
+        status=row["status"],
+        resource_type=row["resource_type"],
+        resource_id=row["resource_id"],
+        size_gb=row["size_gb"],
+        server=row["server"],
+        disks=row["disks"],
+        shared_from_project_id=row["shared_from_project_id"],
+        replicated_from_region=row["replicated_from_region"],
+        deleted=row["deleted"],
+    )
+
+
+# -- accounts projection ---------------------------------------------------------------------------------------
+async def set_account_state(conn: Conn, account_id: str, state: str) -> None:
+    await conn.execute(
+        "INSERT INTO account_projection (account_id, state) VALUES ($1, $2) "
+        "ON CONFLICT (account_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+        account_id,
+        state,
+    )
+
+
+async def account_state(conn: Conn, account_id: str) -> str | None:
+    state: str | None = await conn.fetchval("SELECT state FROM account_projection WHERE account_id = $1", account_id)
+    return state
+
+
+# -- jobs ------------------------------------------------------------------------------------------------------
+async def insert_job(
+    conn: Conn,
+    *,
+    job_id: str,
+    project_id: str,
+    image_id: str,
+    image_name: str,
+    backup_id: str | None,
+    request: dict[str, Any],
+    correlation_id: str | None,
+    job_type: str = WHOLE_IMAGE_JOB,
+) -> bool:
+    inserted = await conn.fetchval(
+        "INSERT INTO jobs (job_id, project_id, job_type, status, image_id, image_name, backup_id, request, "
+        "correlation_id) VALUES ($1,$2,$3,'INIT',$4,$5,$6,$7,$8) ON CONFLICT (job_id) DO NOTHING RETURNING 1",
+        job_id,
+        project_id,
+        job_type,
+        image_id,
+        image_name,
+        backup_id,
+        request,
+        correlation_id,
+    )
+    return inserted is not None
+
+
+async def lock_job(conn: asyncpg.Connection, job_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM jobs WHERE job_id = $1 FOR UPDATE", job_id)
+
+
+async def wait_for_backup(conn: Conn, job_id: str, until: datetime) -> None:
+    await conn.execute("UPDATE jobs SET wait_until = $2 WHERE job_id = $1 AND status = 'INIT'", job_id, until)
+
+
+async def job_running(conn: Conn, job_id: str) -> None:
+    await conn.execute("UPDATE jobs SET status = 'RUNNING', wait_until = NULL WHERE job_id = $1", job_id)
+
+
+async def job_succeeded(conn: Conn, job_id: str) -> None:
+    await conn.execute("UPDATE jobs SET status = 'SUCCESS', end_time = now() WHERE job_id = $1", job_id)
+
+
+async def job_failed(conn: Conn, job_id: str, code: str, reason: str) -> None:
+    await conn.execute(
+        "UPDATE jobs SET status = 'FAIL', error_code = $2, fail_reason = $3, end_time = now(), wait_until = NULL "
+        "WHERE job_id = $1 AND status IN ('INIT', 'RUNNING')",
+        job_id,
+        code,
+        reason,
+    )
+
+
+async def jobs_waiting_for(conn: asyncpg.Connection, backup_id: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT job_id FROM jobs WHERE backup_id = $1 AND status = 'INIT' ORDER BY begin_time FOR UPDATE SKIP LOCKED",
+        backup_id,
+    )
+    return [r["job_id"] for r in rows]
+
+
+async def expired_waits(conn: asyncpg.Connection, limit: int = 500) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM jobs WHERE status = 'INIT' AND wait_until < now() ORDER BY wait_until LIMIT $1 "
+        "FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+
+
+async def get_job(conn: Conn, project_id: str, job_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM jobs WHERE job_id = $1 AND project_id = $2", job_id, project_id)
+
+
+# -- images ----------------------------------------------------------------------------------------------------
+async def insert_image(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
+    """Insert a new full-ECS image; False when the backup already has a live image (the unique index)."""
+    columns = ", ".join(values)
+    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    try:
+        async with conn.transaction():
+            await conn.execute(f"INSERT INTO images ({columns}) VALUES ({params})", *values.values())
+    except asyncpg.UniqueViolationError:
+        return False
+    return True
+
+
+async def live_image_of_backup(conn: Conn, backup_id: str) -> str | None:
+    image_id: str | None = await conn.fetchval(
+        "SELECT image_id FROM images WHERE backup_id = $1 AND deleted_at IS NULL", backup_id
+    )
+    return image_id
+
+
+async def set_image_status(conn: Conn, image_id: str, status: str, **extra: Any) -> None:
+    sets = ["status = $2", "updated_at = now()", "status_history = status_history || $3::jsonb"]
+    args: list[Any] = [image_id, status, json.dumps([{"status": status, "at": datetime.now().astimezone().isoformat()}])]
+    for column, value in extra.items():
+        args.append(value)
+        sets.append(f"{column} = ${len(args)}")
+    await conn.execute(f"UPDATE images SET {', '.join(sets)} WHERE image_id = $1", *args)
+
+
+async def lock_image(conn: asyncpg.Connection, image_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM images WHERE image_id = $1 FOR UPDATE", image_id)
+
+
+async def mark_image_deleted(conn: Conn, image_id: str, reason: str) -> None:
+    await conn.execute(
+        "UPDATE images SET status = 'deleted', deleted_at = now(), updated_at = now(), delete_reason = $2 "
+        "WHERE image_id = $1",
+        image_id,
+        reason,
+    )
+
+
+async def live_images_of_backup(conn: asyncpg.Connection, backup_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM images WHERE backup_id = $1 AND deleted_at IS NULL FOR UPDATE", backup_id
+    )
+
+
+async def saving_images_of_server(conn: asyncpg.Connection, resource_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM images WHERE resource_id = $1 AND status IN ('queued', 'saving') AND deleted_at IS NULL "
+        "FOR UPDATE",
+        resource_id,
+    )
+
+
+async def ready_images(conn: asyncpg.Connection, limit: int = 500) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM images WHERE status = 'saving' AND deleted_at IS NULL AND ready_at <= now() "
+        "ORDER BY ready_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+
+
+async def get_image(conn: Conn, image_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM images WHERE image_id = $1 AND deleted_at IS NULL", image_id)
+
+
+async def list_images(conn: Conn, project_id: str, filters: dict[str, Any], limit: int, marker: str | None) -> list[asyncpg.Record]:
+    clauses = ["project_id = $1", "deleted_at IS NULL"]
+    args: list[Any] = [project_id]
+    for column in ("name", "status", "backup_id", "enterprise_project_id", "os_type", "image_id"):
+        if filters.get(column) is not None:
+            args.append(filters[column])
+            clauses.append(f"{column} = ${len(args)}")
+    if marker:
+        args.append(marker)
+        clauses.append(
+            f"(created_at, image_id) < (SELECT created_at, image_id FROM images WHERE image_id = ${len(args)})"
+        )
+    args.append(limit)
+    return await conn.fetch(
+        f"SELECT * FROM images WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, image_id DESC LIMIT ${len(args)}",
+        *args,
+    )

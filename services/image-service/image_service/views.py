@@ -1,0 +1,94 @@
+"""JSON shapes of the IMS API: images as Glance/IMS show them, and jobs."""
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from image_service.domain import provisioning_plan
+
+STATUS_DISPLAY = {"queued": "Queued", "saving": "Saving", "active": "Normal", "killed": "Failed", "deleted": "Deleted"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def image_view(row: asyncpg.Record | dict[str, Any], *, viewer_project: str | None = None) -> dict[str, Any]:
+    disks: list[dict[str, Any]] = row["disks"] or []
+    shared = viewer_project is not None and viewer_project != row["project_id"]
+    tags = [f"{t['key']}.{t['value']}" for t in row["tags"] or []]
+    return {
+        "id": row["image_id"],
+        "name": row["name"],
+        "status": row["status"],
+        "status_display": STATUS_DISPLAY.get(row["status"], row["status"]),
+        "visibility": "shared" if shared else "private",
+        "owner": row["project_id"],
+        "protected": False,
+        "min_disk": row["min_disk"],
+        "min_ram": row["min_ram"],
+        "max_ram": str(row["max_ram"]) if row["max_ram"] else "",
+        "size": 0,
+        "virtual_size": 0,
+        "disk_format": "zvhd2",
+        "container_format": "bare",
+        "checksum": "d41d8cd98f00b204e9800998ecf8427e",
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
+        "active_at": _iso(row["active_at"]),
+        "self": f"/v2/images/{row['image_id']}",
+        "file": f"/v2/images/{row['image_id']}/file",
+        "schema": "/v2/schemas/image",
+        "tags": tags,
+        "enterprise_project_id": row["enterprise_project_id"],
+        "virtual_env_type": "FusionCompute",
+        "__description": row["description"],
+        "__imagetype": "shared" if shared else "private",
+        "__whole_image": "true",
+        "__backup_id": row["backup_id"],
+        "__data_origin": f"server_backup,{row['backup_id']}",
+        "__image_source_type": "uds",
+        "__image_size": str(row["size_gb"] * 1024**3),
+        "__os_type": row["os_type"] or "",
+        "__os_version": row["os_version"] or "",
+        "__platform": _platform(row["os_version"] or ""),
+        "__isregistered": "true",
+        "__os_bit": "64",
+        "__support_kvm": "true",
+        "__root_origin": "",
+        "__originalimagename": "",
+        "__productcode": "",
+        "__lazyloading": "false",
+        "__system_support_market": False,
+        "__replicated_from_region": row["replicated_from_region"] or "",
+        "__disks": disks,
+        "__provisioning": provisioning_plan(disks),
+    }
+
+
+def _platform(os_version: str) -> str:
+    for name in ("Ubuntu", "CentOS", "Debian", "EulerOS", "openEuler", "Windows", "SUSE", "Fedora", "Oracle"):
+        if name.lower() in os_version.lower():
+            return name
+    return "Other"
+
+
+def job_view(row: asyncpg.Record) -> dict[str, Any]:
+    percent = {"INIT": 0.0, "RUNNING": 50.0, "SUCCESS": 100.0, "FAIL": 100.0}[row["status"]]
+    task = {"INIT": "waiting for the CBR backup", "RUNNING": "creating the full-ECS image"}.get(row["status"], "")
+    return {
+        "status": row["status"],
+        "job_id": row["job_id"],
+        "job_type": row["job_type"],
+        "begin_time": _iso(row["begin_time"]),
+        "end_time": _iso(row["end_time"]) or "",
+        "error_code": row["error_code"],
+        "fail_reason": row["fail_reason"],
+        "entities": {
+            "image_id": row["image_id"],
+            "image_name": row["image_name"],
+            "current_task": task,
+            "process_percent": percent,
+        },
+    }

@@ -1,0 +1,72 @@
+"""The system under test: the real service processes over the real Kafka protocol and PostgreSQL.
+
+With a Docker engine the docker-compose stack is used (testcontainers); without one, local processes
+(Tansu as the broker, the local PostgreSQL server). The run prints which of the two it used.
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from ims_shared.devstack import Stack
+from tests.e2e.harness import System
+
+REPO = Path(__file__).resolve().parents[2]
+E2E_ENV = {
+    "KAFKA_SESSION_TIMEOUT_MS": "3000",
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    "RELAY_POLL_INTERVAL_S": "0.2",
+    "IMAGE_BUILD_S": "0.5",
+    "BACKUP_WAIT_S": "4",
+    "LOG_FORMAT": "json",
+}
+
+
+async def _drop_databases(server: str, prefix: str) -> None:
+    conn = await asyncpg.connect(f"{server.rpartition('/')[0]}/postgres")
+    try:
+        names = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%")
+        for row in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _docker_available() -> bool:
+    try:
+        from tests.compose_stack import docker_available
+    except ImportError:
+        return False
+    return docker_available()
+
+
+@pytest.fixture(scope="session")
+def system(request: pytest.FixtureRequest) -> Iterator[System]:
+    if _docker_available() and os.environ.get("E2E_TARGET", "auto") != "local":
+        from tests.compose_stack import ComposeStack
+
+        print("\n[e2e] Docker engine found: running against the docker-compose stack (testcontainers)")
+        with ComposeStack() as compose:
+            yield compose
+        return
+    print("\n[e2e] no Docker engine: running against local processes (Tansu + local PostgreSQL)")
+    prefix = f"ims_e2e_{uuid.uuid4().hex[:6]}"
+    stack = Stack(
+        port_offset=int(os.environ.get("E2E_PORT_OFFSET", "10000")),
+        kafka_port=int(os.environ.get("E2E_KAFKA_PORT", "19092")),
+        db_prefix=prefix,
+        extra_env=E2E_ENV,
+        log_dir=REPO / ".run" / "e2e-logs",
+    )
+    try:
+        stack.start(wait_ready_s=120)
+        yield stack
+    finally:
+        stack.stop()
+        if stack.database_server:
+            asyncio.run(_drop_databases(stack.database_server, prefix))

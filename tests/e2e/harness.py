@@ -1,0 +1,152 @@
+"""What the end-to-end tests use: the running system, signed SDK clients, event production, polling."""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from huaweicloudsdkcbr.v1 import CbrClient
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkims.v2 import ImsClient
+
+from ims_shared.events import BackupCreated, BackupDisk, EventData, ServerInfo, make_event
+from ims_shared.tenants import Tenant, load_tenants
+
+T = TypeVar("T")
+
+TENANTS = {t.name: t for t in load_tenants(None).tenants}
+ALPHA: Tenant = TENANTS["alpha"]
+BETA: Tenant = TENANTS["beta"]
+CN = "cn-north-4"
+AP = "ap-southeast-1"
+
+
+class System(Protocol):
+    kafka_bootstrap: str | None
+
+    def url(self, service: str, region: str = "global") -> str: ...
+
+
+def ims(system: System, tenant: Tenant = ALPHA, region: str = CN) -> ImsClient:
+    credentials = BasicCredentials(tenant.access_key, tenant.secret_key, tenant.projects[region])
+    return ImsClient.new_builder().with_credentials(credentials).with_endpoints([system.url("image-service", region)]).build()
+
+
+def cbr(system: System, tenant: Tenant = ALPHA, region: str = CN) -> CbrClient:
+    credentials = BasicCredentials(tenant.access_key, tenant.secret_key, tenant.projects[region])
+    return CbrClient.new_builder().with_credentials(credentials).with_endpoints([system.url("backup-service", region)]).build()
+
+
+def eventually(probe: Callable[[], T | None], *, timeout_s: float = 30.0, what: str = "condition") -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - keep polling; report the last error on timeout
+            last_error = exc
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last error: {last_error}")
+
+
+def backup_created(
+    *,
+    backup_id: str | None = None,
+    server_id: str | None = None,
+    disks: int = 2,
+    os_type: str | None = "Linux",
+    configured: bool = True,
+    state: str = "ACTIVE",
+    status: str = "available",
+    resource_type: str = "OS::Nova::Server",
+    shared_from_project_id: str | None = None,
+    size_gb: int = 60,
+) -> BackupCreated:
+    server_id = server_id or str(uuid.uuid4())
+    disk_list = [BackupDisk(volume_id=str(uuid.uuid4()), device="/dev/vda", size_gb=40, bootable=True)]
+    disk_list += [
+        BackupDisk(volume_id=str(uuid.uuid4()), device=f"/dev/vd{chr(ord('b') + i)}", size_gb=10, bootable=False)
+        for i in range(disks - 1)
+    ]
+    return BackupCreated(
+        backup_id=backup_id or str(uuid.uuid4()),
+        vault_id="v-" + uuid.uuid4().hex[:12],
+        name="backup-of-ecs",
+        resource_id=server_id,
+        resource_name="ecs-demo",
+        resource_type=resource_type,
+        status=status,
+        created_at=datetime.now(UTC),
+        size_gb=size_gb,
+        shared_from_project_id=shared_from_project_id,
+        server=ServerInfo(os_type=os_type, os_version="Ubuntu 22.04 server 64bit", configured=configured, state=state),  # type: ignore[arg-type]
+        disks=disk_list,
+    )
+
+
+async def _produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for key, value in items:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def produce(system: System, data: EventData, *, tenant: Tenant = ALPHA, region: str = CN, event_id: str | None = None) -> str:
+    """Produce one contract event as an outside system would; returns its event id."""
+    event = make_event(data, source="/tests/outside-system", region=region, project_id=tenant.projects[region], event_id=event_id)
+    topic = f"ims.{region}.{data.topic_kind.value}" if data.topic_kind.value != "billing" else "ims.billing"
+    assert system.kafka_bootstrap
+    asyncio.run(_produce(system.kafka_bootstrap, topic, [(data.aggregate_id().encode(), event.model_dump_json().encode())]))
+    return event.id
+
+
+def produce_raw(system: System, topic: str, items: list[tuple[bytes | None, bytes]]) -> None:
+    assert system.kafka_bootstrap
+    asyncio.run(_produce(system.kafka_bootstrap, topic, items))
+
+
+async def _read_all(bootstrap: str, topic: str, timeout_s: float) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            if not batch and records:
+                break
+            for items in batch.values():
+                records.extend(items)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def read_topic(system: System, topic: str, timeout_s: float = 3.0) -> list[Any]:
+    """Every record currently on ``topic`` (a fresh reader from the earliest offset)."""
+    assert system.kafka_bootstrap
+    return asyncio.run(_read_all(system.kafka_bootstrap, topic, timeout_s))
+
+
+def events_of(system: System, topic: str, event_type: str, timeout_s: float = 3.0) -> list[dict[str, Any]]:
+    found = []
+    for record in read_topic(system, topic, timeout_s):
+        try:
+            doc = json.loads(record.value)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(doc, dict) and doc.get("type") == event_type:
+            found.append(doc)
+    return found
