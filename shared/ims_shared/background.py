@@ -26,7 +26,7 @@ class PeriodicTask:
                 backoff = self.interval_s
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a failed pass is retried after a backoff
+            except Exception as exc:
                 log.warning("background pass failed", task=self.name, error=str(exc))
                 backoff = min(max(backoff * 2, 0.2), 10.0)
             await asyncio.sleep(backoff)

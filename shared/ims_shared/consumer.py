@@ -37,9 +37,7 @@ class HandlerContext:
     emitter: Emitter
     services: Any = None
 
-    async def emit(
-        self, data: EventData, *, project_id: str | None = None, region: str | None = None
-    ) -> CloudEvent:
+    async def emit(self, data: EventData, *, project_id: str | None = None, region: str | None = None) -> CloudEvent:
         return await self.emitter.emit(
             self.conn,
             data,
@@ -160,7 +158,8 @@ class EventProcessor:
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], reason: str) -> None:
         topic = dead_letter_topic(record.topic)
-        headers = list(record.headers or ()) + [
+        headers = [
+            *(record.headers or ()),
             ("dlt-reason", reason[:2000].encode()),
             ("dlt-original-topic", record.topic.encode()),
             ("dlt-original-partition", str(record.partition).encode()),

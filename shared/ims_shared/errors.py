@@ -39,9 +39,7 @@ def install_error_handlers(app: FastAPI, style: ErrorStyle, bad_request_code: st
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'][1:]) or 'body'}: {err['msg']}" for err in exc.errors()[:5]
         )
-        return JSONResponse(
-            error_body(style, bad_request_code, f"invalid request: {problems}"), status_code=400
-        )
+        return JSONResponse(error_body(style, bad_request_code, f"invalid request: {problems}"), status_code=400)
 
     async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

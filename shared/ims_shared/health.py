@@ -51,7 +51,7 @@ async def ready(request: Request) -> JSONResponse:
         try:
             async with asyncio.timeout(2):
                 await runtime.pool.fetchval("SELECT 1")
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        except Exception as exc:
             reasons.append(f"PostgreSQL unreachable: {type(exc).__name__}: {exc}")
     if not await reachable(runtime.settings.kafka_bootstrap_servers):
         reasons.append(f"Kafka unreachable at {runtime.settings.kafka_bootstrap_servers}")

@@ -2,9 +2,7 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
-EVENTS_CONSUMED = Counter(
-    "ims_events_consumed_total", "Events consumed, by type and outcome", ["type", "outcome"]
-)
+EVENTS_CONSUMED = Counter("ims_events_consumed_total", "Events consumed, by type and outcome", ["type", "outcome"])
 EVENTS_EMITTED = Counter("ims_events_emitted_total", "Events written to the outbox, by type", ["type"])
 EVENTS_PUBLISHED = Counter("ims_events_published_total", "Outbox events published to Kafka", ["topic"])
 DEAD_LETTERED = Counter("ims_events_dead_lettered_total", "Messages sent to a dead-letter topic", ["topic"])

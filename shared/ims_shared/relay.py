@@ -43,7 +43,7 @@ class OutboxRelay:
                 await self._run_connected()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the relay must survive any outage and retry
+            except Exception as exc:
                 self.is_leader = False
                 log.warning("outbox relay interrupted, retrying", error=str(exc), backoff_s=backoff)
                 await asyncio.sleep(backoff)
@@ -106,7 +106,9 @@ class OutboxRelay:
                 )
             )
         await asyncio.gather(*sends)
-        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+        )
         for row in rows:
             EVENTS_PUBLISHED.labels(row["topic"]).inc()
         return len(rows)

@@ -91,9 +91,7 @@ class SignedRequest:
     body: bytes = b""
 
     @classmethod
-    def from_target(
-        cls, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
-    ) -> SignedRequest:
+    def from_target(cls, method: str, target: str, headers: Mapping[str, str], body: bytes = b"") -> SignedRequest:
         """Build from a raw request target such as ``/v1/p/jobs/1?a=b`` (as ``http.server`` gives it)."""
         if target.startswith(("http://", "https://")):
             # absolute-form target: drop scheme and authority
@@ -148,8 +146,7 @@ def parse_authorization(value: str) -> tuple[str, list[str], str]:
     algorithm, _, params_text = text.partition(" ")
     if algorithm != ALGORITHM:
         raise SignatureError(
-            f"unsupported signing algorithm {algorithm!r} in the Authorization header; "
-            f"only {ALGORITHM} is accepted"
+            f"unsupported signing algorithm {algorithm!r} in the Authorization header; only {ALGORITHM} is accepted"
         )
     params: dict[str, str] = {}
     for part in params_text.split(","):
@@ -158,34 +155,20 @@ def parse_authorization(value: str) -> tuple[str, list[str], str]:
             continue
         key, sep, item = part.partition("=")
         if not sep:
-            raise SignatureError(
-                f"malformed Authorization header: {part!r} is not of the form Key=Value"
-            )
+            raise SignatureError(f"malformed Authorization header: {part!r} is not of the form Key=Value")
         key = key.strip()
         if key in params:
-            raise SignatureError(
-                f"malformed Authorization header: {key} is given twice"
-            )
+            raise SignatureError(f"malformed Authorization header: {key} is given twice")
         params[key] = item.strip()
-    missing = [
-        key for key in ("Access", "SignedHeaders", "Signature") if not params.get(key)
-    ]
+    missing = [key for key in ("Access", "SignedHeaders", "Signature") if not params.get(key)]
     if missing:
-        raise SignatureError(
-            "malformed Authorization header: missing " + ", ".join(missing)
-        )
-    signed_headers = [
-        name.strip().lower() for name in params["SignedHeaders"].split(";")
-    ]
+        raise SignatureError("malformed Authorization header: missing " + ", ".join(missing))
+    signed_headers = [name.strip().lower() for name in params["SignedHeaders"].split(";")]
     if any(not _HEADER_NAME_RE.match(name) for name in signed_headers):
-        raise SignatureError(
-            "malformed Authorization header: SignedHeaders is not a ;-separated list of names"
-        )
+        raise SignatureError("malformed Authorization header: SignedHeaders is not a ;-separated list of names")
     signature = params["Signature"]
     if not _HEX64_RE.match(signature):
-        raise SignatureError(
-            "malformed Authorization header: Signature is not 64 hexadecimal digits"
-        )
+        raise SignatureError("malformed Authorization header: Signature is not 64 hexadecimal digits")
     return params["Access"], signed_headers, signature.lower()
 
 
@@ -236,28 +219,20 @@ def _query_candidates(raw_query: str) -> list[str]:
     pairs = _query_pairs(raw_query)
     sorted_form = _join_pairs(sorted(pairs))
     received_form = _join_pairs(pairs)
-    return (
-        [sorted_form] if received_form == sorted_form else [sorted_form, received_form]
-    )
+    return [sorted_form] if received_form == sorted_form else [sorted_form, received_form]
 
 
-def _payload_hash(
-    headers: Mapping[str, str], body: bytes, allow_unsigned_payload: bool
-) -> str:
+def _payload_hash(headers: Mapping[str, str], body: bytes, allow_unsigned_payload: bool) -> str:
     if not body:
         return _EMPTY_SHA256
     declared = (_find_header(headers, CONTENT_SHA256_HEADER) or "").strip()
     if declared:
         if declared == UNSIGNED_PAYLOAD:
             if not allow_unsigned_payload:
-                raise SignatureError(
-                    f"{CONTENT_SHA256_HEADER}: {UNSIGNED_PAYLOAD} is not accepted here"
-                )
+                raise SignatureError(f"{CONTENT_SHA256_HEADER}: {UNSIGNED_PAYLOAD} is not accepted here")
             return declared
         if declared.lower() != hashlib.sha256(body).hexdigest():
-            raise SignatureError(
-                f"the {CONTENT_SHA256_HEADER} header does not match the request body"
-            )
+            raise SignatureError(f"the {CONTENT_SHA256_HEADER} header does not match the request body")
         return declared
     return hashlib.sha256(body).hexdigest()
 
@@ -275,9 +250,7 @@ def canonical_request(
     for name in signed_headers:
         value = lowered.get(name)
         if value is None:
-            raise SignatureError(
-                f"the signed header {name!r} is missing from the request"
-            )
+            raise SignatureError(f"the signed header {name!r} is missing from the request")
         lines.append(f"{name}:{value.strip()}")
     canonical_headers = "\n".join(lines) + "\n"
     return "\n".join(
@@ -295,15 +268,11 @@ def canonical_request(
 def _signature(canonical: str, date_text: str, secret_key: str) -> str:
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     string_to_sign = f"{ALGORITHM}\n{date_text}\n{digest}"
-    return hmac.new(
-        secret_key.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256
-    ).hexdigest()
+    return hmac.new(secret_key.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _as_utc(moment: datetime) -> datetime:
-    return (
-        moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    )
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _request_time(headers: Mapping[str, str]) -> datetime:
@@ -312,15 +281,11 @@ def _request_time(headers: Mapping[str, str]) -> datetime:
         raise SignatureError(f"the {DATE_HEADER} header is missing")
     date_text = date_text.strip()
     if not _DATE_RE.match(date_text):
-        raise SignatureError(
-            f"the {DATE_HEADER} header {date_text!r} is not of the form YYYYMMDDTHHMMSSZ"
-        )
+        raise SignatureError(f"the {DATE_HEADER} header {date_text!r} is not of the form YYYYMMDDTHHMMSSZ")
     try:
         return datetime.strptime(date_text, DATE_FORMAT).replace(tzinfo=UTC)
     except ValueError:
-        raise SignatureError(
-            f"the {DATE_HEADER} header {date_text!r} is not a valid date"
-        ) from None
+        raise SignatureError(f"the {DATE_HEADER} header {date_text!r} is not a valid date") from None
 
 
 def verify(
@@ -341,9 +306,7 @@ def verify(
         raise SignatureError("the Authorization header is missing")
     access_key, signed_headers, signature = parse_authorization(authorization)
     if DATE_HEADER.lower() not in signed_headers:
-        raise SignatureError(
-            f"the {DATE_HEADER} header must be among the signed headers"
-        )
+        raise SignatureError(f"the {DATE_HEADER} header must be among the signed headers")
 
     request_time = _request_time(req.headers)
     server_time = _as_utc(now)
@@ -363,9 +326,7 @@ def verify(
         )
         if hmac.compare_digest(_signature(canonical, date_text, secret_key), signature):
             return access_key
-    raise SignatureError(
-        "the signature does not match; check the secret key and what was signed"
-    )
+    raise SignatureError("the signature does not match; check the secret key and what was signed")
 
 
 def sign(

@@ -30,3 +30,35 @@ async def fresh_database(migrations: Path, prefix: str = "ims_test") -> AsyncIte
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Broker:
+    """A throwaway Tansu broker on a free port, for tests that need the real Kafka protocol."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        from ims_shared.devstack import _wait_for_port, tansu_binary
+
+        self.port = free_port()
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._process = subprocess.Popen(
+            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port("127.0.0.1", self.port, 20, "Tansu")
+        self.bootstrap = f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(10)

@@ -33,12 +33,22 @@ class System(Protocol):
 
 def ims(system: System, tenant: Tenant = ALPHA, region: str = CN) -> ImsClient:
     credentials = BasicCredentials(tenant.access_key, tenant.secret_key, tenant.projects[region])
-    return ImsClient.new_builder().with_credentials(credentials).with_endpoints([system.url("image-service", region)]).build()
+    return (
+        ImsClient.new_builder()
+        .with_credentials(credentials)
+        .with_endpoints([system.url("image-service", region)])
+        .build()
+    )
 
 
 def cbr(system: System, tenant: Tenant = ALPHA, region: str = CN) -> CbrClient:
     credentials = BasicCredentials(tenant.access_key, tenant.secret_key, tenant.projects[region])
-    return CbrClient.new_builder().with_credentials(credentials).with_endpoints([system.url("backup-service", region)]).build()
+    return (
+        CbrClient.new_builder()
+        .with_credentials(credentials)
+        .with_endpoints([system.url("backup-service", region)])
+        .build()
+    )
 
 
 def eventually(probe: Callable[[], T | None], *, timeout_s: float = 30.0, what: str = "condition") -> T:
@@ -50,7 +60,7 @@ def eventually(probe: Callable[[], T | None], *, timeout_s: float = 30.0, what: 
             value = probe()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - keep polling; report the last error on timeout
+        except Exception as exc:
             last_error = exc
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last error: {last_error}")
@@ -101,12 +111,18 @@ async def _produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, b
         await producer.stop()
 
 
-def produce(system: System, data: EventData, *, tenant: Tenant = ALPHA, region: str = CN, event_id: str | None = None) -> str:
+def produce(
+    system: System, data: EventData, *, tenant: Tenant = ALPHA, region: str = CN, event_id: str | None = None
+) -> str:
     """Produce one contract event as an outside system would; returns its event id."""
-    event = make_event(data, source="/tests/outside-system", region=region, project_id=tenant.projects[region], event_id=event_id)
+    event = make_event(
+        data, source="/tests/outside-system", region=region, project_id=tenant.projects[region], event_id=event_id
+    )
     topic = f"ims.{region}.{data.topic_kind.value}" if data.topic_kind.value != "billing" else "ims.billing"
     assert system.kafka_bootstrap
-    asyncio.run(_produce(system.kafka_bootstrap, topic, [(data.aggregate_id().encode(), event.model_dump_json().encode())]))
+    asyncio.run(
+        _produce(system.kafka_bootstrap, topic, [(data.aggregate_id().encode(), event.model_dump_json().encode())])
+    )
     return event.id
 
 

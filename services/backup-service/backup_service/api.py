@@ -127,5 +127,3 @@ async def delete_backup(request: Request, project_id: str, backup_id: str) -> Re
             await repository.mark_deleted(conn, backup_id, "user")
             await runtime.emitter.emit(conn, deleted, project_id=who.project_id)
     return Response(status_code=204)
-
-

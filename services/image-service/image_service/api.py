@@ -176,7 +176,9 @@ async def glance_show_image(request: Request, image_id: str) -> dict[str, Any]:
 ListLimit = Annotated[int, Query(ge=1, le=1000)]
 
 
-async def _list(request: Request, who: Caller, limit: int, marker: str | None, filters: dict[str, Any]) -> list[dict[str, Any]]:
+async def _list(
+    request: Request, who: Caller, limit: int, marker: str | None, filters: dict[str, Any]
+) -> list[dict[str, Any]]:
     imagetype = filters.pop("imagetype", None)
     if imagetype not in (None, "private"):
         return []

@@ -117,7 +117,9 @@ def enforce_tag_policy(pairs: list[dict[str, str]], policy: TagPolicy) -> None:
             raise _invalid(f"the tenant's tag policy requires the tag key {key!r}")
     for key, allowed in policy.allowed_values.items():
         if key in present and present[key] not in allowed:
-            raise _invalid(f"tag {key}={present[key]!r} is not allowed by the tag policy (allowed: {', '.join(allowed)})")
+            raise _invalid(
+                f"tag {key}={present[key]!r} is not allowed by the tag policy (allowed: {', '.join(allowed)})"
+            )
 
 
 def resolve_enterprise_project(requested: str | None, enabled: tuple[str, ...]) -> str:
@@ -137,7 +139,9 @@ def validate_ram(min_ram: int | None, max_ram: int | None) -> None:
         raise _invalid("min_ram must not be greater than max_ram")
 
 
-def validate_request(request: ImageRequest, *, policy: TagPolicy, enterprise_projects: tuple[str, ...]) -> list[dict[str, str]]:
+def validate_request(
+    request: ImageRequest, *, policy: TagPolicy, enterprise_projects: tuple[str, ...]
+) -> list[dict[str, str]]:
     """Check everything that can be decided from the request alone. Returns the normalized tags."""
     if not request.backup_id and not request.instance_id:
         raise ImsRejection(NO_SOURCE, "either backup_id or instance_id is required to create a full-ECS image")
@@ -177,7 +181,10 @@ def check_backup(backup: BackupFacts | None, project_id: str) -> BackupFacts:
 
 def check_configured(backup: BackupFacts) -> None:
     if not (backup.server or {}).get("configured", True):
-        raise ImsRejection(SERVER_NOT_CONFIGURED, f"the source ECS of backup {backup.backup_id} was not configured: {CONFIGURE_ECS_GUIDE}")
+        raise ImsRejection(
+            SERVER_NOT_CONFIGURED,
+            f"the source ECS of backup {backup.backup_id} was not configured: {CONFIGURE_ECS_GUIDE}",
+        )
 
 
 def already_used(backup_id: str) -> ImsRejection:

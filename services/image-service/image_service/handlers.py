@@ -48,7 +48,9 @@ async def on_backup_deleted(ctx: HandlerContext, event: BackupDeleted) -> None:
     await repository.mark_backup_deleted(ctx.conn, event.backup_id)
     reason: ImageDeletionReason = "arrears" if event.reason == "arrears" else "backup_deleted"
     for image in await repository.live_images_of_backup(ctx.conn, event.backup_id):
-        await delete_image(ctx.conn, _ic(ctx), image, delete_backup=False, reason=reason, correlation_id=ctx.event.correlationid)
+        await delete_image(
+            ctx.conn, _ic(ctx), image, delete_backup=False, reason=reason, correlation_id=ctx.event.correlationid
+        )
     for job_id in await repository.jobs_waiting_for(ctx.conn, event.backup_id):
         await advance(ctx.conn, _ic(ctx), job_id)
 

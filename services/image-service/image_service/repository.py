@@ -2,14 +2,14 @@
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from image_service.domain import BackupFacts
 from ims_shared.events import BackupCreated
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 WHOLE_IMAGE_JOB = "imsCreateWholeImageByBackupJob"
 
@@ -171,7 +171,11 @@ async def live_image_of_backup(conn: Conn, backup_id: str) -> str | None:
 
 async def set_image_status(conn: Conn, image_id: str, status: str, **extra: Any) -> None:
     sets = ["status = $2", "updated_at = now()", "status_history = status_history || $3::jsonb"]
-    args: list[Any] = [image_id, status, json.dumps([{"status": status, "at": datetime.now().astimezone().isoformat()}])]
+    args: list[Any] = [
+        image_id,
+        status,
+        json.dumps([{"status": status, "at": datetime.now().astimezone().isoformat()}]),
+    ]
     for column, value in extra.items():
         args.append(value)
         sets.append(f"{column} = ${len(args)}")
@@ -192,9 +196,7 @@ async def mark_image_deleted(conn: Conn, image_id: str, reason: str) -> None:
 
 
 async def live_images_of_backup(conn: asyncpg.Connection, backup_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT * FROM images WHERE backup_id = $1 AND deleted_at IS NULL FOR UPDATE", backup_id
-    )
+    return await conn.fetch("SELECT * FROM images WHERE backup_id = $1 AND deleted_at IS NULL FOR UPDATE", backup_id)
 
 
 async def saving_images_of_server(conn: asyncpg.Connection, resource_id: str) -> list[asyncpg.Record]:
@@ -217,7 +219,9 @@ async def get_image(conn: Conn, image_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM images WHERE image_id = $1 AND deleted_at IS NULL", image_id)
 
 
-async def list_images(conn: Conn, project_id: str, filters: dict[str, Any], limit: int, marker: str | None) -> list[asyncpg.Record]:
+async def list_images(
+    conn: Conn, project_id: str, filters: dict[str, Any], limit: int, marker: str | None
+) -> list[asyncpg.Record]:
     clauses = ["project_id = $1", "deleted_at IS NULL"]
     args: list[Any] = [project_id]
     for column in ("name", "status", "backup_id", "enterprise_project_id", "os_type", "image_id"):
@@ -230,7 +234,7 @@ async def list_images(conn: Conn, project_id: str, filters: dict[str, Any], limi
             f"(created_at, image_id) < (SELECT created_at, image_id FROM images WHERE image_id = ${len(args)})"
         )
     args.append(limit)
+    where = " AND ".join(clauses)
     return await conn.fetch(
-        f"SELECT * FROM images WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, image_id DESC LIMIT ${len(args)}",
-        *args,
+        f"SELECT * FROM images WHERE {where} ORDER BY created_at DESC, image_id DESC LIMIT ${len(args)}", *args
     )

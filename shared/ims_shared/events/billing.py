@@ -1,5 +1,6 @@
 """Billing events (global topic ``ims.billing``)."""
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -9,7 +10,10 @@ from ims_shared.topics import TopicKind
 
 
 class BackupArrears(EventData):
-    """The backup's account was released for arrears: the backup (and every image made from it) must go."""
+    """The backup's account was released for arrears: the backup (and every image made from it) must go.
+
+    billing-service emits it with the backup's ``region`` and ``projectid`` on the CloudEvent, key ``backup_id``.
+    """
 
     topic_kind: ClassVar[TopicKind] = TopicKind.BILLING
     key_field: ClassVar[str] = "backup_id"
@@ -22,8 +26,13 @@ AccountState = Literal["normal", "grace", "frozen", "released"]
 
 
 class AccountStateChanged(EventData):
+    """An account moved to ``state``. ``frozen`` and ``released`` accounts may make no new images, shares or
+    replications. ``balance`` is a decimal string; ``state_since`` orders the changes of one account."""
+
     topic_kind: ClassVar[TopicKind] = TopicKind.BILLING
     key_field: ClassVar[str] = "account_id"
     account_id: str = Field(min_length=1)
     state: AccountState
     balance: str
+    previous_state: AccountState | None = None
+    state_since: datetime | None = None

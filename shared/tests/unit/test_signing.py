@@ -128,9 +128,7 @@ ACCEPTED_SPECS: dict[str, dict[str, Any]] = {
         ],
         JSON,
     ),
-    "get-repeated-numeric-values": _spec(
-        "GET", "/v3/p/vaults", [("id", 10), ("id", 9), ("offset", 0)], JSON
-    ),
+    "get-repeated-numeric-values": _spec("GET", "/v3/p/vaults", [("id", 10), ("id", 9), ("offset", 0)], JSON),
     "get-ids-in-path": _spec(
         "GET",
         path_of(
@@ -170,9 +168,7 @@ ACCEPTED_SPECS: dict[str, dict[str, Any]] = {
         headers=JSON_UTF8,
         body=b'{"images": ["a", "b"], "projects": ["p"]}',
     ),
-    "delete-without-body": _spec(
-        "DELETE", path_of("/v2/images/{image_id}", image_id="img-1"), headers=JSON
-    ),
+    "delete-without-body": _spec("DELETE", path_of("/v2/images/{image_id}", image_id="img-1"), headers=JSON),
     "put-octet-stream-unsigned-payload": _spec(
         "PUT",
         "/v1/cloudimages/img-1/upload",
@@ -185,9 +181,7 @@ ACCEPTED_SPECS: dict[str, dict[str, Any]] = {
         headers={**JSON, "X_Custom_Trace": "abc", "X-Language": "en-us"},
     ),
 }
-ACCEPTED_CASES: dict[str, SignedRequest] = {
-    name: sdk_sign(**spec) for name, spec in ACCEPTED_SPECS.items()
-}
+ACCEPTED_CASES: dict[str, SignedRequest] = {name: sdk_sign(**spec) for name, spec in ACCEPTED_SPECS.items()}
 
 
 @pytest.mark.parametrize("name", sorted(ACCEPTED_CASES))
@@ -210,9 +204,7 @@ def test_accepts_naive_now_and_small_skew() -> None:
 
 
 def test_header_names_and_values_as_servers_present_them() -> None:
-    req = sdk_sign(
-        "GET", "/v2/images", headers={**JSON, "X-Client-Note": "  naïve value  "}
-    )
+    req = sdk_sign("GET", "/v2/images", headers={**JSON, "X-Client-Note": "  naïve value  "})
     # The signer leaves values as UTF-8 bytes seen through latin-1, which is how servers decode them.
     assert req.headers["X-Client-Note"] == "naïve value".encode().decode("latin-1")
     lowered = {k.lower(): v for k, v in req.headers.items()}
@@ -300,9 +292,7 @@ def test_rejects_a_date_changed_after_signing() -> None:
         verify(with_header(req, "X-Sdk-Date", later), SK, NOW)
 
 
-@pytest.mark.parametrize(
-    "algorithm", ["SDK-HMAC-SM3", "V11-HMAC-SHA256", "AWS4-HMAC-SHA256", "Bearer"]
-)
+@pytest.mark.parametrize("algorithm", ["SDK-HMAC-SM3", "V11-HMAC-SHA256", "AWS4-HMAC-SHA256", "Bearer"])
 def test_rejects_unknown_algorithm(algorithm: str) -> None:
     req = ACCEPTED_CASES["get-ids-in-path"]
     value = req.headers["Authorization"].replace("SDK-HMAC-SHA256", algorithm, 1)
@@ -324,25 +314,19 @@ def test_rejects_missing_date_header() -> None:
 
 
 def test_rejects_malformed_date_header() -> None:
-    req = with_header(
-        ACCEPTED_CASES["get-ids-in-path"], "X-Sdk-Date", "2024-05-17T08:30:00Z"
-    )
+    req = with_header(ACCEPTED_CASES["get-ids-in-path"], "X-Sdk-Date", "2024-05-17T08:30:00Z")
     with pytest.raises(SignatureError, match="YYYYMMDDTHHMMSSZ"):
         verify(req, SK, NOW)
 
 
-@pytest.mark.parametrize(
-    "header", ["Host", "X-Project-Id", "Content-Type", "User-Agent"]
-)
+@pytest.mark.parametrize("header", ["Host", "X-Project-Id", "Content-Type", "User-Agent"])
 def test_rejects_missing_signed_header(header: str) -> None:
     req = sdk_sign(
         "GET",
         "/v2/images",
         headers={**JSON, "User-Agent": "huaweicloud-usdk-python/3.0"},
     )
-    with pytest.raises(
-        SignatureError, match=f"signed header '{header.lower()}' is missing"
-    ):
+    with pytest.raises(SignatureError, match=f"signed header '{header.lower()}' is missing"):
         verify(with_header(req, header, None), SK, NOW)
 
 
@@ -366,9 +350,7 @@ def test_unsigned_headers_may_change() -> None:
 def test_requires_the_date_to_be_signed() -> None:
     req = ACCEPTED_CASES["get-ids-in-path"]
     _, names, _ = parse_authorization(req.headers["Authorization"])
-    value = req.headers["Authorization"].replace(
-        ";".join(names), ";".join(n for n in names if n != "x-sdk-date")
-    )
+    value = req.headers["Authorization"].replace(";".join(names), ";".join(n for n in names if n != "x-sdk-date"))
     with pytest.raises(SignatureError, match="must be among the signed headers"):
         verify(with_header(req, "Authorization", value), SK, NOW)
 
@@ -382,8 +364,7 @@ def test_requires_the_date_to_be_signed() -> None:
         "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=xyz",
         "SDK-HMAC-SHA256 Access=AK SignedHeaders=host Signature=" + "a" * 64,
         "SDK-HMAC-SHA256 Access=AK, SignedHeaders=, Signature=" + "a" * 64,
-        "SDK-HMAC-SHA256 Access=AK, Access=BK, SignedHeaders=host, Signature="
-        + "a" * 64,
+        "SDK-HMAC-SHA256 Access=AK, Access=BK, SignedHeaders=host, Signature=" + "a" * 64,
     ],
 )
 def test_rejects_malformed_authorization(value: str) -> None:
@@ -414,13 +395,9 @@ def test_signature_error_has_reason() -> None:
 
 def test_canonical_helpers_match_the_sdk() -> None:
     path = path_of("/v2/images/{id}/members", id="a b/ü")
-    request = SdkRequest(
-        resource_path=path, query_params=[("b", "x y"), ("a", "2"), ("a", "1")]
-    )
+    request = SdkRequest(resource_path=path, query_params=[("b", "x y"), ("a", "2"), ("a", "1")])
     assert canonical_uri(path) == Signer(_Creds(AK, SK))._process_canonical_uri(request)
-    assert canonical_query_string(
-        "b=x%20y&a=2&a=1"
-    ) == Signer.process_canonical_query_string(request)
+    assert canonical_query_string("b=x%20y&a=2&a=1") == Signer.process_canonical_query_string(request)
     assert canonical_uri("") == "/"
 
 
@@ -435,9 +412,7 @@ def test_own_signer_matches_the_sdk(name: str) -> None:
 
 
 def test_from_target() -> None:
-    req = SignedRequest.from_target(
-        "GET", "/v2/images?limit=1&marker=a%20b", {"Host": HOST}
-    )
+    req = SignedRequest.from_target("GET", "/v2/images?limit=1&marker=a%20b", {"Host": HOST})
     assert (req.path, req.query) == ("/v2/images", "limit=1&marker=a%20b")
     absolute = SignedRequest.from_target("GET", "http://h:1/v2/images?x=1", {})
     assert (absolute.path, absolute.query) == ("/v2/images", "x=1")
@@ -476,9 +451,7 @@ def _make_handler(recorder: _Recorder) -> type[BaseHTTPRequestHandler]:
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            req = SignedRequest.from_target(
-                self.command, self.path, dict(self.headers.items()), body
-            )
+            req = SignedRequest.from_target(self.command, self.path, dict(self.headers.items()), body)
             access_key = access_key_of(req.headers)
             try:
                 if access_key is None or access_key not in recorder.secrets:
@@ -486,9 +459,7 @@ def _make_handler(recorder: _Recorder) -> type[BaseHTTPRequestHandler]:
                 verify(req, recorder.secrets[access_key], datetime.now(UTC))
             except SignatureError as error:
                 with recorder.lock:
-                    recorder.outcomes.append(
-                        (self.command, self.path, False, error.reason)
-                    )
+                    recorder.outcomes.append((self.command, self.path, False, error.reason))
                 self._reply(
                     401,
                     {
@@ -500,13 +471,9 @@ def _make_handler(recorder: _Recorder) -> type[BaseHTTPRequestHandler]:
             with recorder.lock:
                 recorder.outcomes.append((self.command, self.path, True, access_key))
             if self.command == "GET" and req.path.startswith(f"/v1/{PROJECT_ID}/jobs/"):
-                self._reply(
-                    200, {**SHOW_JOB_BODY, "job_id": req.path.rsplit("/", 1)[1]}
-                )
+                self._reply(200, {**SHOW_JOB_BODY, "job_id": req.path.rsplit("/", 1)[1]})
             elif self.command == "GET" and req.path == "/v2/cloudimages":
-                self._reply(
-                    200, {"images": [{"id": "img-1", "name": "n", "min_disk": 40}]}
-                )
+                self._reply(200, {"images": [{"id": "img-1", "name": "n", "min_disk": 40}]})
             else:
                 self._reply(200, {"job_id": "job-1"})
 
@@ -541,12 +508,7 @@ def server() -> Iterator[tuple[str, _Recorder]]:
 def _ims_client(url: str, sk: str = SK) -> Any:
     from huaweicloudsdkims.v2 import ImsClient
 
-    return (
-        ImsClient.new_builder()
-        .with_credentials(BasicCredentials(AK, sk, PROJECT_ID))
-        .with_endpoints([url])
-        .build()
-    )
+    return ImsClient.new_builder().with_credentials(BasicCredentials(AK, sk, PROJECT_ID)).with_endpoints([url]).build()
 
 
 def test_sdk_signed_requests_verify_over_the_wire(
@@ -590,17 +552,13 @@ def test_ims_sdk_client_end_to_end(server: tuple[str, _Recorder]) -> None:
     assert job.entities.process_percent == 1.0
 
     images = client.list_images(
-        ListImagesRequest(
-            name="ü name/with+plus&amp", imagetype="private", limit=5, protected=False
-        )
+        ListImagesRequest(name="ü name/with+plus&amp", imagetype="private", limit=5, protected=False)
     )
     assert images.images[0].id == "img-1"
     assert images.images[0].min_disk == 40
 
     deleted = client.batch_delete_members(
-        BatchDeleteMembersRequest(
-            body=BatchAddMembersRequestBody(images=["img-1"], projects=["p2"])
-        )
+        BatchDeleteMembersRequest(body=BatchAddMembersRequestBody(images=["img-1"], projects=["p2"]))
     )
     assert deleted.job_id == "job-1"
 
@@ -609,10 +567,7 @@ def test_ims_sdk_client_end_to_end(server: tuple[str, _Recorder]) -> None:
         ("GET", True),
         ("DELETE", True),
     ]
-    assert (
-        recorder.outcomes[0][1]
-        == f"/v1/{PROJECT_ID}/jobs/ff8080814dbd65d7014dbe0d84db0013"
-    )
+    assert recorder.outcomes[0][1] == f"/v1/{PROJECT_ID}/jobs/ff8080814dbd65d7014dbe0d84db0013"
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -637,10 +592,7 @@ def test_cbr_sdk_client_end_to_end(server: tuple[str, _Recorder]) -> None:
 
     url, recorder = server
     client = (
-        CbrClient.new_builder()
-        .with_credentials(BasicCredentials(AK, SK, PROJECT_ID))
-        .with_endpoints([url])
-        .build()
+        CbrClient.new_builder().with_credentials(BasicCredentials(AK, SK, PROJECT_ID)).with_endpoints([url]).build()
     )
     client.list_vault(ListVaultRequest(id=["v-b", "v-a"], limit=10, name="vault one"))
     assert recorder.outcomes[0][2] is True, recorder.outcomes

@@ -1,0 +1,149 @@
+"""The consumer's exactly-once path and dead-lettering, over real PostgreSQL and a real broker."""
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+
+from ims_shared.consumer import EventHandlers, EventProcessor, HandlerContext
+from ims_shared.emitter import Emitter
+from ims_shared.events import BackupCreated, BackupDeleted, make_event
+from ims_shared.kafka import create_topics, make_producer
+from ims_shared.testing import fresh_database
+from ims_shared.topics import dead_letter_topic
+
+pytestmark = pytest.mark.integration
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+handlers = EventHandlers()
+
+
+@handlers.on(BackupCreated)
+async def count_backup(ctx: HandlerContext, event: BackupCreated) -> None:
+    await ctx.conn.execute(
+        "INSERT INTO notes (backup_id) VALUES ($1) "
+        "ON CONFLICT (backup_id) DO UPDATE SET times_seen = notes.times_seen + 1",
+        event.backup_id,
+    )
+    await ctx.emit(BackupDeleted(backup_id=event.backup_id, reason="user"))
+    if event.name == "explode":
+        raise RuntimeError("handler bug")
+
+
+def _record(topic: str, offset: int, value: bytes | None, key: bytes = b"k") -> ConsumerRecord[Any, Any]:
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(value or b""),
+        headers=[],
+    )
+
+
+def _backup_event(backup_id: str, name: str = "nightly") -> bytes:
+    data = BackupCreated(
+        backup_id=backup_id,
+        vault_id="v",
+        name=name,
+        resource_id="ecs",
+        created_at=datetime.now(UTC),
+        size_gb=10,
+    )
+    return make_event(data, source="/t", region="r1", project_id="p").model_dump_json().encode()
+
+
+async def _dead_letters(bootstrap: str, topic: str, expected: int) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        for _ in range(50):
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                found += records
+            if len(found) >= expected:
+                break
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def _processor(pool: asyncpg.Pool, bootstrap: str) -> tuple[EventProcessor, Any]:
+    producer = make_producer(bootstrap)
+    await producer.start()
+    processor = EventProcessor(
+        consumer_name="test-consumer",
+        handlers=handlers,
+        pool=pool,
+        producer=producer,
+        emitter=Emitter("/test", "r1"),
+    )
+    return processor, producer
+
+
+async def test_a_redelivered_event_changes_nothing(kafka_bootstrap: str) -> None:
+    topic = f"t.{uuid.uuid4().hex[:8]}"
+    value = _backup_event("b-1")
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        processor, producer = await _processor(pool, kafka_bootstrap)
+        try:
+            await processor.process([_record(topic, 0, value)])
+            await processor.process([_record(topic, 0, value), _record(topic, 1, value)])
+        finally:
+            await producer.stop()
+        assert await pool.fetchval("SELECT times_seen FROM notes WHERE backup_id = 'b-1'") == 1
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
+        assert await pool.fetchval("SELECT count(*) FROM inbox") == 1
+
+
+async def test_poison_messages_go_to_the_dead_letter_topic_and_valid_ones_are_handled(kafka_bootstrap: str) -> None:
+    topic = f"t.{uuid.uuid4().hex[:8]}"
+    await create_topics(kafka_bootstrap, [topic, dead_letter_topic(topic)], partitions=1)
+    poison = [
+        b"not json",
+        json.dumps({"specversion": "1.0", "type": "Nope"}).encode(),
+        json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "x",
+                "source": "s",
+                "type": "BackupCreated",
+                "time": "2026-01-01T00:00:00Z",
+                "region": "r1",
+                "data": {"backup_id": 5},
+            }
+        ).encode(),
+        _backup_event("b-bug", name="explode"),
+    ]
+    records = [_record(topic, i, v) for i, v in enumerate(poison)]
+    records.insert(2, _record(topic, 10, _backup_event("b-good-1")))
+    records.append(_record(topic, 11, _backup_event("b-good-2")))
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        processor, producer = await _processor(pool, kafka_bootstrap)
+        try:
+            await processor.process(records)
+        finally:
+            await producer.stop()
+        handled = {r["backup_id"] for r in await pool.fetch("SELECT backup_id FROM notes")}
+        assert handled == {"b-good-1", "b-good-2"}
+        # The failing handler's partial work (its row and its outbox event) was rolled back with its savepoint.
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
+    dead = await _dead_letters(kafka_bootstrap, dead_letter_topic(topic), 4)
+    assert len(dead) == 4
+    reasons = [dict(d.headers)["dlt-reason"].decode() for d in dead]
+    assert "not JSON" in reasons[0]
+    assert "unknown event type" in reasons[1] or "envelope" in reasons[1]
+    assert "invalid BackupCreated data" in reasons[2]
+    assert "handler error: RuntimeError: handler bug" in reasons[3]
+    assert all(dict(d.headers)["dlt-original-topic"].decode() == topic for d in dead)

@@ -1,0 +1,91 @@
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from ims_shared.events import (
+    EVENT_TYPES,
+    BackupCreated,
+    ContractError,
+    ImageRequested,
+    derived_id,
+    make_event,
+    parse_event,
+)
+from ims_shared.events.registry import MAX_EVENT_BYTES
+from ims_shared.regions import RouteTable
+from ims_shared.topics import all_topics, dead_letter_topic
+
+
+def _backup() -> BackupCreated:
+    return BackupCreated(
+        backup_id="b-1",
+        vault_id="v-1",
+        name="nightly",
+        resource_id="ecs-1",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        size_gb=40,
+    )
+
+
+def _raw(**overrides: object) -> bytes:
+    event = make_event(_backup(), source="/t", region="cn-north-4", project_id="p1").model_dump(mode="json")
+    event.update(overrides)
+    return json.dumps(event).encode()
+
+
+def test_a_valid_event_round_trips_with_its_extensions() -> None:
+    envelope, data = parse_event(_raw())
+    assert envelope.specversion == "1.0"
+    assert envelope.type == "BackupCreated"
+    assert envelope.region == "cn-north-4" and envelope.projectid == "p1"
+    assert envelope.subject == "b-1"
+    assert isinstance(data, BackupCreated) and data.backup_id == "b-1"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"not json {", "not JSON"),
+        (b"[1, 2]", "JSON object"),
+        (None, "tombstone"),
+        (_raw(type="NoSuchEvent"), "unknown event type"),
+        (_raw(data={"backup_id": "b-1"}), "invalid BackupCreated data"),
+        (_raw(specversion="0.3"), "envelope"),
+        (_raw(id=""), "envelope"),
+        (b"{" + b" " * MAX_EVENT_BYTES + b"}", "exceeds the limit"),
+    ],
+)
+def test_messages_that_break_the_contract_say_why(raw: bytes | None, reason: str) -> None:
+    with pytest.raises(ContractError, match=reason):
+        parse_event(raw)
+
+
+def test_every_named_event_of_the_contract_is_registered() -> None:
+    for name in ("BackupCreated", "ImageRequested", "BackupArrears", "ImageDeleted", "ImageCreated", "BackupDeleted"):
+        assert name in EVENT_TYPES
+
+
+def test_derived_ids_are_deterministic_per_event_and_purpose() -> None:
+    assert derived_id("e1", "image") == derived_id("e1", "image")
+    assert derived_id("e1", "image") != derived_id("e1", "job")
+    assert derived_id("e1", "image") != derived_id("e2", "image")
+
+
+def test_image_requested_is_keyed_by_image_id() -> None:
+    event = ImageRequested(image_id="i-1", name="n", backup_id="b-1")
+    assert event.aggregate_id() == "i-1"
+
+
+def test_topics_and_dead_letter_twins() -> None:
+    topics = all_topics(["cn-north-4", "ap-southeast-1"])
+    assert "ims.cn-north-4.backups" in topics and "ims.ap-southeast-1.replication" in topics
+    assert "ims.billing" in topics and dead_letter_topic("ims.billing") in topics
+    assert all(t.endswith(".dlt") or dead_letter_topic(t) in topics for t in topics)
+
+
+def test_route_table_is_directional() -> None:
+    routes = RouteTable.parse("cn-north-4:ap-southeast-1")
+    assert routes.allows("cn-north-4", "ap-southeast-1")
+    assert not routes.allows("ap-southeast-1", "cn-north-4")
+    assert not routes.allows("cn-north-4", "eu-west-101")
