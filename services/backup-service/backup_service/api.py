@@ -4,9 +4,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from backup_service import repository
+from backup_service.checkpoints import SERVER_UNKNOWN, CheckpointRefused, start_checkpoint
 from backup_service.domain import BackupInUse, deletion
+from backup_service.settings import BackupSettings
 from ims_shared.auth import Caller, authenticate
 from ims_shared.errors import ApiError
 from ims_shared.service import ServiceRuntime
@@ -127,3 +130,66 @@ async def delete_backup(request: Request, project_id: str, backup_id: str) -> Re
             await repository.mark_deleted(conn, backup_id, "user")
             await runtime.emitter.emit(conn, deleted, project_id=who.project_id)
     return Response(status_code=204)
+
+
+class CheckpointParameters(BaseModel):
+    resources: list[str] = Field(default_factory=list, max_length=64)
+    resource_details: list[dict[str, Any]] = Field(default_factory=list, max_length=64)
+    name: str | None = Field(default=None, max_length=64)
+    description: str | None = Field(default=None, max_length=255)
+    incremental: bool | None = None
+
+
+class CheckpointCreate(BaseModel):
+    vault_id: str = Field(min_length=1, max_length=64)
+    parameters: CheckpointParameters = Field(default_factory=CheckpointParameters)
+
+
+class CheckpointBody(BaseModel):
+    checkpoint: CheckpointCreate
+
+
+@router.post("/v3/{project_id}/checkpoints")
+async def create_checkpoint(request: Request, project_id: str, body: CheckpointBody) -> dict[str, Any]:
+    """Back up ECSs (CBR CreateCheckpoint): each becomes a 'protecting' backup, then BackupCreated."""
+    who = await caller(request, project_id)
+    runtime = runtime_of(request)
+    settings: BackupSettings = runtime.services
+    params = body.checkpoint.parameters
+    server_ids = params.resources or [str(d.get("id")) for d in params.resource_details if d.get("id")]
+    if not server_ids:
+        raise ApiError(400, "BackupService.6201", "parameters.resources must name at least one ECS")
+    backups = []
+    async with runtime.db.acquire() as conn, conn.transaction():
+        for server_id in server_ids:
+            try:
+                backup_id = await start_checkpoint(
+                    conn,
+                    project_id=who.project_id,
+                    server_id=server_id,
+                    vault_id=body.checkpoint.vault_id,
+                    name=params.name or "",
+                    duration_s=settings.checkpoint_s,
+                )
+            except CheckpointRefused as refused:
+                status = 404 if refused.code == SERVER_UNKNOWN else 400
+                raise ApiError(status, refused.code, refused.message) from refused
+            backups.append(
+                {"id": server_id, "type": "OS::Nova::Server", "backup_id": backup_id, "protect_status": "protecting"}
+            )
+    checkpoint_id = backups[0]["backup_id"]
+    return {
+        "checkpoint": {
+            "id": checkpoint_id,
+            "project_id": who.project_id,
+            "status": "protecting",
+            "created_at": None,
+            "vault": {
+                "id": body.checkpoint.vault_id,
+                "name": body.checkpoint.vault_id,
+                "resources": backups,
+                "skipped_resources": [],
+            },
+            "extra_info": {"name": params.name, "description": params.description, "retention_duration": -1},
+        }
+    }

@@ -5,12 +5,24 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from backup_service.api import router
+from backup_service.checkpoints import finish_checkpoints
 from backup_service.handlers import handlers
 from backup_service.settings import BackupSettings
+from ims_shared.background import PeriodicTask
 from ims_shared.service import ServiceRuntime, build_app
 from ims_shared.topics import TopicKind, topic_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _loops(runtime: ServiceRuntime) -> list[PeriodicTask]:
+    settings: BackupSettings = runtime.services
+
+    async def checkpoints() -> None:
+        async with runtime.db.acquire() as conn, conn.transaction():
+            await finish_checkpoints(conn, runtime.emitter)
+
+    return [PeriodicTask("checkpoint completion", settings.checkpoint_interval_s, checkpoints)]
 
 
 def create_app(settings: BackupSettings | None = None) -> FastAPI:
@@ -24,6 +36,8 @@ def create_app(settings: BackupSettings | None = None) -> FastAPI:
             topic_for(TopicKind.IMAGES, settings.region),
             topic_for(TopicKind.BILLING, settings.region),
         ],
+        periodic=_loops,
+        services=settings,
     )
     app = build_app(runtime, title="backup-service (CBR API)", error_style="cbr", bad_request_code="BackupService.6201")
     app.include_router(router)

@@ -1,9 +1,20 @@
 """Event handlers of backup-service. Each runs inside the consumer's transaction with its inbox row."""
 
 from backup_service import repository
+from backup_service.checkpoints import CheckpointRefused, register_server, set_server_state, start_checkpoint
 from backup_service.domain import deletion
+from backup_service.settings import BackupSettings
 from ims_shared.consumer import EventHandlers, HandlerContext
-from ims_shared.events import BackupArrears, BackupCreated, ImageCreated, ImageDeleted
+from ims_shared.events import (
+    BackupArrears,
+    BackupCreated,
+    ImageCreated,
+    ImageDeleted,
+    ServerBackupFailed,
+    ServerBackupRequested,
+    ServerRegistered,
+    ServerStateChanged,
+)
 from ims_shared.events.backups import BackupDeletionReason
 
 handlers = EventHandlers()
@@ -46,3 +57,46 @@ async def delete_backup(ctx: HandlerContext, backup_id: str, reason: BackupDelet
         return
     await repository.mark_deleted(ctx.conn, backup_id, reason)
     await ctx.emit(deleted, project_id=backup.project_id)
+
+
+@handlers.on(ServerRegistered)
+async def on_server_registered(ctx: HandlerContext, event: ServerRegistered) -> None:
+    if _this_region(ctx):
+        await register_server(ctx.conn, ctx.event.projectid, event.model_dump(mode="json"))
+
+
+@handlers.on(ServerStateChanged)
+async def on_server_state_changed(ctx: HandlerContext, event: ServerStateChanged) -> None:
+    if _this_region(ctx):
+        await set_server_state(ctx.conn, event.server_id, event.state)
+
+
+@handlers.on(ServerBackupRequested)
+async def on_server_backup_requested(ctx: HandlerContext, event: ServerBackupRequested) -> None:
+    """Back up an ECS for a full-ECS image job; a refusal is told back so the job fails with its reason."""
+    if not _this_region(ctx):
+        return
+    if await repository.backup_exists(ctx.conn, event.backup_id):
+        return
+    settings: BackupSettings = ctx.services
+    try:
+        await start_checkpoint(
+            ctx.conn,
+            project_id=ctx.event.projectid,
+            server_id=event.server_id,
+            vault_id=event.vault_id,
+            name=event.name,
+            duration_s=settings.checkpoint_s,
+            backup_id=event.backup_id,
+            job_id=event.job_id,
+        )
+    except CheckpointRefused as refused:
+        await ctx.emit(
+            ServerBackupFailed(
+                server_id=event.server_id,
+                backup_id=event.backup_id,
+                job_id=event.job_id,
+                error_code=refused.code,
+                reason=refused.message,
+            )
+        )

@@ -40,6 +40,10 @@ async def record_backup(conn: asyncpg.Connection, project_id: str, b: BackupCrea
     return inserted is not None
 
 
+async def backup_exists(conn: asyncpg.Connection, backup_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM backups WHERE backup_id = $1", backup_id))
+
+
 async def lock_backup(conn: asyncpg.Connection, backup_id: str) -> BackupState | None:
     row = await conn.fetchrow(
         "SELECT backup_id, project_id, status, image_id, deleted_at FROM backups WHERE backup_id = $1 FOR UPDATE",

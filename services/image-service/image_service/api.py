@@ -1,20 +1,28 @@
 """The IMS-compatible HTTP API of image-service: full-ECS image creation, jobs, images and deletion."""
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from image_service import repository
 from image_service.creation import ImageContext
 from image_service.domain import ImageRequest, check_account, check_backup, resolve_enterprise_project, validate_request
-from image_service.errors import BACKUP_ALREADY_USED, IMAGE_NOT_FOUND, JOB_NOT_FOUND, ImsRejection
+from image_service.errors import (
+    BACKUP_ALREADY_USED,
+    IMAGE_NOT_FOUND,
+    JOB_NOT_FOUND,
+    SERVER_BEING_BACKED_UP,
+    ImsRejection,
+)
 from image_service.handlers import delete_image
 from image_service.views import image_view, job_view
 from ims_shared.auth import Caller, authenticate
 from ims_shared.errors import ApiError
-from ims_shared.events import ImageRequested, ImageTag
+from ims_shared.events import ImageRequested, ImageTag, ServerBackupRequested
 from ims_shared.service import ServiceRuntime
 
 router = APIRouter()
@@ -66,6 +74,65 @@ def _reject(rejection: ImsRejection) -> ApiError:
     return ApiError(400, rejection.code, rejection.message)
 
 
+async def _check_known_backup(conn: asyncpg.Connection, backup_id: str, project_id: str) -> None:
+    """Reject at once what the projection already decides; an unknown backup is waited for by the job."""
+    backup = await repository.get_backup(conn, backup_id)
+    if backup is not None:
+        check_backup(backup, project_id)
+        if await repository.live_image_of_backup(conn, backup_id):
+            raise ImsRejection(
+                BACKUP_ALREADY_USED, f"backup {backup_id} has already been used to create a full-ECS image"
+            )
+
+
+async def _request_image(
+    conn: asyncpg.Connection,
+    runtime: ServiceRuntime,
+    who: Caller,
+    image_id: str,
+    job_id: str,
+    body: CreateWholeImageBody,
+    enterprise_project: str,
+    tags: list[dict[str, str]],
+) -> str:
+    assert body.backup_id
+    event = ImageRequested(
+        image_id=image_id,
+        job_id=job_id,
+        name=body.name,
+        backup_id=body.backup_id,
+        whole_image_type=body.whole_image_type or "CBR",
+        description=body.description or "",
+        image_tags=[ImageTag(**t) for t in tags],
+        enterprise_project_id=enterprise_project,
+        min_ram=body.min_ram or 0,
+        max_ram=body.max_ram or 0,
+    )
+    emitted = await runtime.emitter.emit(conn, event, project_id=who.project_id)
+    return emitted.id
+
+
+async def _request_server_backup(
+    conn: asyncpg.Connection,
+    runtime: ServiceRuntime,
+    ic: ImageContext,
+    who: Caller,
+    job_id: str,
+    server_id: str,
+    vault_id: str,
+    backup_id: str,
+    name: str,
+) -> str:
+    """Creating from an ECS: backup-service first backs it up (a CBR checkpoint), then the job goes on."""
+    if await repository.server_backup_in_progress(conn, who.project_id, server_id):
+        raise ImsRejection(SERVER_BEING_BACKED_UP, f"ECS {server_id} is already being backed up for another image")
+    event = ServerBackupRequested(
+        server_id=server_id, backup_id=backup_id, vault_id=vault_id, job_id=job_id, name=f"{name}-backup"
+    )
+    emitted = await runtime.emitter.emit(conn, event, project_id=who.project_id)
+    return emitted.id
+
+
 @router.post("/v1/cloudimages/wholeimages/action")
 async def create_whole_image(request: Request, body: CreateWholeImageBody) -> dict[str, str]:
     who = await caller(request)
@@ -90,54 +157,46 @@ async def create_whole_image(request: Request, body: CreateWholeImageBody) -> di
         enterprise_project = resolve_enterprise_project(body.enterprise_project_id, tenant.enterprise_projects)
     except ImsRejection as rejection:
         raise _reject(rejection) from rejection
-    if body.backup_id is None:
-        raise ApiError(400, "IMG.0019", "creating from an ECS (instance_id) needs backup-service's checkpoint flow")
     job_id = str(uuid.uuid4())
     image_id = str(uuid.uuid4())
+    backup_id = body.backup_id or str(uuid.uuid4())
+    stored: dict[str, Any] = {
+        "name": body.name,
+        "backup_id": backup_id,
+        "instance_id": body.instance_id if not body.backup_id else None,
+        "description": body.description or "",
+        "enterprise_project_id": enterprise_project,
+        "tags": tags,
+        "min_ram": body.min_ram or 0,
+        "max_ram": body.max_ram or 0,
+    }
     async with runtime.db.acquire() as conn, conn.transaction():
         try:
             check_account(await ic.account_state_of(conn, who.project_id))
-            backup = await repository.get_backup(conn, body.backup_id)
-            if backup is not None:
-                check_backup(backup, who.project_id)
-                if await repository.live_image_of_backup(conn, body.backup_id):
-                    raise ImsRejection(
-                        BACKUP_ALREADY_USED,
-                        f"backup {body.backup_id} has already been used to create a full-ECS image",
-                    )
+            if body.backup_id:
+                await _check_known_backup(conn, body.backup_id, who.project_id)
+                correlation = await _request_image(conn, runtime, who, image_id, job_id, body, enterprise_project, tags)
+            else:
+                assert body.instance_id and body.vault_id
+                correlation = await _request_server_backup(
+                    conn, runtime, ic, who, job_id, body.instance_id, body.vault_id, backup_id, body.name
+                )
         except ImsRejection as rejection:
             raise _reject(rejection) from rejection
-        event = ImageRequested(
-            image_id=image_id,
-            job_id=job_id,
-            name=body.name,
-            backup_id=body.backup_id,
-            whole_image_type=body.whole_image_type or "CBR",
-            description=body.description or "",
-            image_tags=[ImageTag(**t) for t in tags],
-            enterprise_project_id=enterprise_project,
-            min_ram=body.min_ram or 0,
-            max_ram=body.max_ram or 0,
-        )
-        emitted = await runtime.emitter.emit(conn, event, project_id=who.project_id)
         await repository.insert_job(
             conn,
             job_id=job_id,
             project_id=who.project_id,
             image_id=image_id,
             image_name=body.name,
-            backup_id=body.backup_id,
-            request={
-                "name": body.name,
-                "backup_id": body.backup_id,
-                "description": body.description or "",
-                "enterprise_project_id": enterprise_project,
-                "tags": tags,
-                "min_ram": body.min_ram or 0,
-                "max_ram": body.max_ram or 0,
-            },
-            correlation_id=emitted.id,
+            backup_id=backup_id,
+            request=stored,
+            correlation_id=correlation,
         )
+        if body.instance_id and not body.backup_id:
+            await repository.wait_for_backup(
+                conn, job_id, datetime.now(UTC) + timedelta(seconds=ic.settings.server_backup_wait_s)
+            )
     return {"job_id": job_id}
 
 

@@ -15,6 +15,7 @@ from ims_shared.events import (
     BackupDeleted,
     ImageDeleted,
     ImageRequested,
+    ServerBackupFailed,
     ServerStateChanged,
     derived_id,
 )
@@ -108,6 +109,13 @@ async def on_image_requested(ctx: HandlerContext, event: ImageRequested) -> None
             await fail_job(ctx.conn, ic, job, rejection)
         return
     await advance(ctx.conn, ic, job_id)
+
+
+@handlers.on(ServerBackupFailed)
+async def on_server_backup_failed(ctx: HandlerContext, event: ServerBackupFailed) -> None:
+    job = await repository.lock_job(ctx.conn, event.job_id)
+    if job is not None and job["status"] == "INIT":
+        await fail_job(ctx.conn, _ic(ctx), job, ImsRejection(event.error_code, event.reason))
 
 
 @handlers.on(AccountStateChanged)

@@ -137,6 +137,15 @@ async def jobs_waiting_for(conn: asyncpg.Connection, backup_id: str) -> list[str
     return [r["job_id"] for r in rows]
 
 
+async def server_backup_in_progress(conn: Conn, project_id: str, server_id: str) -> bool:
+    found = await conn.fetchval(
+        "SELECT 1 FROM jobs WHERE project_id = $1 AND status = 'INIT' AND request->>'instance_id' = $2 LIMIT 1",
+        project_id,
+        server_id,
+    )
+    return bool(found)
+
+
 async def expired_waits(conn: asyncpg.Connection, limit: int = 500) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT * FROM jobs WHERE status = 'INIT' AND wait_until < now() ORDER BY wait_until LIMIT $1 "

@@ -77,6 +77,16 @@ def _platform(os_version: str) -> str:
 def job_view(row: asyncpg.Record) -> dict[str, Any]:
     percent = {"INIT": 0.0, "RUNNING": 50.0, "SUCCESS": 100.0, "FAIL": 100.0}[row["status"]]
     task = {"INIT": "waiting for the CBR backup", "RUNNING": "creating the full-ECS image"}.get(row["status"], "")
+    entities: dict[str, Any] = {
+        "image_id": row["image_id"],
+        "image_name": row["image_name"],
+        "current_task": task,
+        "process_percent": percent,
+    }
+    if (row["request"] or {}).get("instance_id"):
+        entities["sub_jobs_result"] = _steps_from_server(row)
+        if row["status"] == "INIT":
+            entities["current_task"] = "backing up the ECS (CBR checkpoint)"
     return {
         "status": row["status"],
         "job_id": row["job_id"],
@@ -85,10 +95,30 @@ def job_view(row: asyncpg.Record) -> dict[str, Any]:
         "end_time": _iso(row["end_time"]) or "",
         "error_code": row["error_code"],
         "fail_reason": row["fail_reason"],
-        "entities": {
-            "image_id": row["image_id"],
-            "image_name": row["image_name"],
-            "current_task": task,
-            "process_percent": percent,
-        },
+        "entities": entities,
     }
+
+
+def _steps_from_server(row: asyncpg.Record) -> list[dict[str, Any]]:
+    """The two steps of creating from an ECS: the CBR backup, then the image made from it."""
+    status = row["status"]
+    backup_done = status in ("RUNNING", "SUCCESS") or (status == "FAIL" and row["error_code"] not in _BACKUP_STEP_CODES)
+    backup_status = "SUCCESS" if backup_done else ("FAIL" if status == "FAIL" else "RUNNING")
+    image_status = status if backup_done else "INIT"
+    return [
+        {
+            "job_type": "cbrCreateCheckpointJob",
+            "status": backup_status,
+            "entities": {"backup_id": row["backup_id"]},
+            "error_code": row["error_code"] if backup_status == "FAIL" else None,
+            "fail_reason": row["fail_reason"] if backup_status == "FAIL" else None,
+        },
+        {
+            "job_type": row["job_type"],
+            "status": image_status,
+            "entities": {"image_id": row["image_id"], "image_name": row["image_name"]},
+        },
+    ]
+
+
+_BACKUP_STEP_CODES = {"IMG.0136", "BackupService.6302", "IMG.0020"}

@@ -5,7 +5,10 @@ from ims_shared.events.backups import (
     BackupDeleted,
     BackupDeletionFailed,
     BackupDisk,
+    ServerBackupFailed,
+    ServerBackupRequested,
     ServerInfo,
+    ServerRegistered,
     ServerStateChanged,
 )
 from ims_shared.events.billing import AccountStateChanged, BackupArrears
@@ -35,7 +38,10 @@ __all__ = [
     "ImageDeleted",
     "ImageRequested",
     "ImageTag",
+    "ServerBackupFailed",
+    "ServerBackupRequested",
     "ServerInfo",
+    "ServerRegistered",
     "ServerStateChanged",
     "derived_id",
     "make_event",

@@ -64,6 +64,44 @@ class BackupDeletionFailed(_BackupEvent):
     attempts: int
 
 
+class ServerRegistered(EventData):
+    """An ECS known to the compute inventory, with what a backup of it needs. Produced by the inventory."""
+
+    topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
+    key_field: ClassVar[str] = "server_id"
+    server_id: str = Field(min_length=1, max_length=64)
+    name: str = ""
+    os_type: str | None = None
+    os_version: str | None = None
+    configured: bool = True
+    state: Literal["ACTIVE", "SHUTOFF"] = "ACTIVE"
+    disks: list[BackupDisk] = Field(default_factory=list)
+
+
+class ServerBackupRequested(EventData):
+    """image-service asks backup-service to back up an ECS (CBR checkpoint) for a full-ECS image job."""
+
+    topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
+    key_field: ClassVar[str] = "server_id"
+    server_id: str = Field(min_length=1, max_length=64)
+    backup_id: str = Field(min_length=1, max_length=64)
+    vault_id: str = Field(min_length=1, max_length=64)
+    job_id: str = Field(min_length=1)
+    name: str = ""
+
+
+class ServerBackupFailed(EventData):
+    """backup-service could not back up the ECS; the waiting image job fails with this code."""
+
+    topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
+    key_field: ClassVar[str] = "server_id"
+    server_id: str = Field(min_length=1)
+    backup_id: str
+    job_id: str
+    error_code: str
+    reason: str
+
+
 class ServerStateChanged(EventData):
     """An ECS changed state; a SHUTOFF server started while its image is being made fails the creation."""
 

@@ -1,0 +1,121 @@
+"""Backing up an ECS (a CBR checkpoint): the backup is 'protecting' until its data is saved, then
+'available', and BackupCreated tells everyone. One checkpoint per server at a time."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from ims_shared.emitter import Emitter
+from ims_shared.events import BackupCreated, BackupDisk, ServerInfo
+from ims_shared.events.backups import ECS_RESOURCE_TYPE
+
+SERVER_BEING_BACKED_UP = "IMG.0136"
+SERVER_UNKNOWN = "BackupService.6302"
+
+
+class CheckpointRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+async def register_server(conn: asyncpg.Connection, project_id: str, server: dict[str, Any]) -> None:
+    await conn.execute(
+        "INSERT INTO servers (server_id, project_id, name, os_type, os_version, configured, state, disks) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (server_id) DO UPDATE SET name = EXCLUDED.name, "
+        "os_type = EXCLUDED.os_type, os_version = EXCLUDED.os_version, configured = EXCLUDED.configured, "
+        "state = EXCLUDED.state, disks = EXCLUDED.disks, updated_at = now()",
+        server["server_id"],
+        project_id,
+        server.get("name") or "",
+        server.get("os_type"),
+        server.get("os_version"),
+        server.get("configured", True),
+        server.get("state", "ACTIVE"),
+        server.get("disks", []),
+    )
+
+
+async def set_server_state(conn: asyncpg.Connection, server_id: str, state: str) -> None:
+    await conn.execute("UPDATE servers SET state = $2, updated_at = now() WHERE server_id = $1", server_id, state)
+
+
+async def start_checkpoint(
+    conn: asyncpg.Connection,
+    *,
+    project_id: str,
+    server_id: str,
+    vault_id: str,
+    name: str,
+    duration_s: float,
+    backup_id: str | None = None,
+    job_id: str | None = None,
+) -> str:
+    """Begin backing up ``server_id``; raises CheckpointRefused when it is unknown or already being backed up."""
+    server = await conn.fetchrow(
+        "SELECT * FROM servers WHERE server_id = $1 AND project_id = $2", server_id, project_id
+    )
+    if server is None:
+        raise CheckpointRefused(SERVER_UNKNOWN, f"ECS {server_id} is not known in this project")
+    backup_id = backup_id or str(uuid.uuid4())
+    disks: list[dict[str, Any]] = server["disks"] or []
+    now = datetime.now(UTC)
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO backups (backup_id, project_id, vault_id, name, resource_id, resource_name, "
+                "resource_type, status, created_at, size_gb, server, disks, ready_at, job_id) "
+                "VALUES ($1,$2,$3,$4,$5,$6,$7,'protecting',$8,$9,$10,$11,$12,$13)",
+                backup_id,
+                project_id,
+                vault_id,
+                name or f"backup-{server['name'] or server_id}",
+                server_id,
+                server["name"],
+                ECS_RESOURCE_TYPE,
+                now,
+                sum(int(d.get("size_gb", 0)) for d in disks),
+                {
+                    "os_type": server["os_type"],
+                    "os_version": server["os_version"],
+                    "configured": server["configured"],
+                    "state": server["state"],
+                },
+                disks,
+                now + timedelta(seconds=duration_s),
+                job_id,
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise CheckpointRefused(
+            SERVER_BEING_BACKED_UP, f"ECS {server_id} is already being backed up; wait for that backup to finish"
+        ) from exc
+    return backup_id
+
+
+async def finish_checkpoints(conn: asyncpg.Connection, emitter: Emitter) -> int:
+    """Backups whose data is saved become available, and BackupCreated is emitted for each."""
+    rows = await conn.fetch(
+        "UPDATE backups SET status = 'available', updated_at = now() WHERE backup_id IN ("
+        "SELECT backup_id FROM backups WHERE status = 'protecting' AND ready_at <= now() "
+        "ORDER BY ready_at LIMIT 200 FOR UPDATE SKIP LOCKED) RETURNING *"
+    )
+    for row in rows:
+        server = row["server"] or {}
+        event = BackupCreated(
+            backup_id=row["backup_id"],
+            vault_id=row["vault_id"],
+            name=row["name"],
+            resource_id=row["resource_id"],
+            resource_name=row["resource_name"],
+            resource_type=row["resource_type"],
+            status="available",
+            created_at=row["created_at"],
+            size_gb=row["size_gb"],
+            server=ServerInfo(**server) if server else None,
+            disks=[BackupDisk(**d) for d in row["disks"] or []],
+        )
+        await emitter.emit(conn, event, project_id=row["project_id"])
+    return len(rows)
