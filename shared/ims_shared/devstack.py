@@ -168,13 +168,15 @@ class Stack:
         env.update(self.extra_env)
         return env
 
-    def start_service(self, process: ServiceProcess) -> None:
-        self.processes[process.label] = subprocess.Popen(
+    def start_service(self, process: ServiceProcess, label: str | None = None) -> subprocess.Popen[bytes]:
+        label = label or process.label
+        self.processes[label] = subprocess.Popen(
             [sys.executable, "-m", process.module],
             env=self.service_env(process),
-            stdout=self._log_file(process.label),
+            stdout=self._log_file(label),
             stderr=subprocess.STDOUT,
         )
+        return self.processes[label]
 
     def start(self, wait_ready_s: float = 90.0) -> None:
         self.check_ports()

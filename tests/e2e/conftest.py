@@ -6,6 +6,7 @@ With a Docker engine the docker-compose stack is used (testcontainers); without 
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +22,10 @@ E2E_ENV = {
     "KAFKA_SESSION_TIMEOUT_MS": "3000",
     "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
     "RELAY_POLL_INTERVAL_S": "0.2",
-    "IMAGE_BUILD_S": "0.5",
+    "IMAGE_BUILD_S": "2",
     "BACKUP_WAIT_S": "4",
     "LOG_FORMAT": "json",
+    "TENANTS_FILE": str(Path(__file__).parent / "tenants.json"),
 }
 
 
@@ -51,7 +53,7 @@ def system(request: pytest.FixtureRequest) -> Iterator[System]:
         from tests.compose_stack import ComposeStack
 
         print("\n[e2e] Docker engine found: running against the docker-compose stack (testcontainers)")
-        with ComposeStack() as compose:
+        with ComposeStack(extra_env=E2E_ENV) as compose:
             yield compose
         return
     print("\n[e2e] no Docker engine: running against local processes (Tansu + local PostgreSQL)")
@@ -70,3 +72,32 @@ def system(request: pytest.FixtureRequest) -> Iterator[System]:
         stack.stop()
         if stack.database_server:
             asyncio.run(_drop_databases(stack.database_server, prefix))
+
+
+@pytest.fixture(scope="session")
+def second_image_service(system: System) -> Iterator[str]:
+    """A second image-service process for cn-north-4 in the same consumer group and database."""
+    if not isinstance(system, Stack):
+        pytest.skip("a second process is started only against local processes")
+    from ims_shared.devstack import ServiceProcess
+    from ims_shared.testing import free_port
+
+    first = next(p for p in system.plan if p.service == "image-service" and p.region == "cn-north-4")
+    extra = ServiceProcess("image-service", "cn-north-4", free_port(), first.database)
+    child = system.start_service(extra, label=extra.label + "#2")
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{extra.port}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{extra.port}"
+    finally:
+        system.processes.pop(extra.label + "#2", None)
+        child.terminate()
+        child.wait(15)

@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -18,9 +19,11 @@ from ims_shared.tenants import Tenant, load_tenants
 
 T = TypeVar("T")
 
-TENANTS = {t.name: t for t in load_tenants(None).tenants}
+TENANTS_FILE = Path(__file__).parent / "tenants.json"
+TENANTS = {t.name: t for t in load_tenants(str(TENANTS_FILE)).tenants}
 ALPHA: Tenant = TENANTS["alpha"]
 BETA: Tenant = TENANTS["beta"]
+GAMMA: Tenant = TENANTS["gamma"]  # a test tenant with a tag policy (required key cost-center)
 CN = "cn-north-4"
 AP = "ap-southeast-1"
 
@@ -166,3 +169,34 @@ def events_of(system: System, topic: str, event_type: str, timeout_s: float = 3.
         if isinstance(doc, dict) and doc.get("type") == event_type:
             found.append(doc)
     return found
+
+
+def wait_job(client: ImsClient, job_id: str, timeout_s: float = 30.0) -> Any:
+    """The job once it has ended (SUCCESS or FAIL)."""
+    from huaweicloudsdkims.v2 import ShowJobRequest
+
+    return eventually(
+        lambda: (job := client.show_job(ShowJobRequest(job_id=job_id))).status in ("SUCCESS", "FAIL") and job,
+        timeout_s=timeout_s,
+        what=f"job {job_id} to end",
+    )
+
+
+def create_image(client: ImsClient, **fields: Any) -> str:
+    """Request a full-ECS image through the SDK; returns the job id (raises the SDK's exception on 4xx)."""
+    from huaweicloudsdkims.v2 import CreateWholeImageRequest, CreateWholeImageRequestBody
+
+    body = CreateWholeImageRequestBody(**{"name": "full-ecs-image", "whole_image_type": "CBR", **fields})
+    job_id: str = client.create_whole_image(CreateWholeImageRequest(body=body)).job_id
+    return job_id
+
+
+def known_backup(system: System, tenant: Tenant = ALPHA, region: str = CN, **fields: Any) -> BackupCreated:
+    """Produce a BackupCreated and wait until backup-service shows it."""
+    from huaweicloudsdkcbr.v1 import ShowBackupRequest
+
+    backup = backup_created(**fields)
+    produce(system, backup, tenant=tenant, region=region)
+    client = cbr(system, tenant, region)
+    eventually(lambda: client.show_backup(ShowBackupRequest(backup_id=backup.backup_id)).backup, what="the backup")
+    return backup
