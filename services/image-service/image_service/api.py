@@ -220,8 +220,17 @@ async def show_job_progress(request: Request, job_id: str) -> dict[str, Any]:
 
 
 async def _visible_image(request: Request, who: Caller, image_id: str) -> Any:
-    row = await repository.get_image(runtime_of(request).db, image_id)
-    if row is None or row["project_id"] != who.project_id:
+    """The owner's image, or one shared with the caller's project that it has not rejected."""
+    db = runtime_of(request).db
+    row = await repository.get_image(db, image_id)
+    shared_with_caller = ("pending", "accepted")
+    if (
+        row is not None
+        and row["project_id"] != who.project_id
+        and await repository.member_status(db, image_id, who.project_id) not in shared_with_caller
+    ):
+        row = None
+    if row is None:
         raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
     return row
 
@@ -239,9 +248,9 @@ async def _list(
     request: Request, who: Caller, limit: int, marker: str | None, filters: dict[str, Any]
 ) -> list[dict[str, Any]]:
     imagetype = filters.pop("imagetype", None)
-    if imagetype not in (None, "private"):
+    if imagetype not in (None, "private", "shared"):
         return []
-    rows = await repository.list_images(runtime_of(request).db, who.project_id, filters, limit, marker)
+    rows = await repository.list_images(runtime_of(request).db, who.project_id, filters, limit, marker, imagetype)
     return [image_view(r, viewer_project=who.project_id) for r in rows]
 
 

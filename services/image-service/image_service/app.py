@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from image_service import api_members, api_refusals
 from image_service.api import router
 from image_service.creation import ImageContext, expire_waits, finish_ready_images
 from image_service.handlers import handlers
@@ -49,4 +50,6 @@ def create_app(settings: ImageSettings | None = None) -> FastAPI:
     runtime.services = ImageContext(settings, runtime.tenants, runtime.emitter)
     app = build_app(runtime, title="image-service (IMS API)", error_style="ims", bad_request_code="IMG.0001")
     app.include_router(router)
+    app.include_router(api_members.router)
+    app.include_router(api_refusals.router)
     return app

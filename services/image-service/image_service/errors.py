@@ -35,3 +35,9 @@ CONFIGURE_ECS_GUIDE = (
     "Cloud-Init or Cloudbase-Init, set DHCP on the NICs, and remove persistent network rules; see "
     "'How Do I Configure an ECS, BMS, or Image File Before I Use It to Create an Image?'"
 )
+EXPORT_REFUSED = "IMG.0128"
+IN_REGION_COPY_REFUSED = "IMG.0130"
+MARKET_PUBLISH_REFUSED = "IMG.0131"
+TOO_MANY_MEMBERS = "IMG.0083"
+MEMBER_NOT_FOUND = "IMG.0084"
+NOT_SHAREABLE = "IMG.0085"

@@ -229,9 +229,13 @@ async def get_image(conn: Conn, image_id: str) -> asyncpg.Record | None:
 
 
 async def list_images(
-    conn: Conn, project_id: str, filters: dict[str, Any], limit: int, marker: str | None
+    conn: Conn, project_id: str, filters: dict[str, Any], limit: int, marker: str | None, imagetype: str | None = None
 ) -> list[asyncpg.Record]:
-    clauses = ["project_id = $1", "deleted_at IS NULL"]
+    """The project's own images (``private``) and the images shared with it that it accepted (``shared``)."""
+    own = "project_id = $1"
+    shared = "image_id IN (SELECT image_id FROM members WHERE member_id = $1 AND status = 'accepted')"
+    scope = {"private": own, "shared": shared}.get(imagetype or "", f"({own} OR {shared})")
+    clauses = [scope, "deleted_at IS NULL"]
     args: list[Any] = [project_id]
     for column in ("name", "status", "backup_id", "enterprise_project_id", "os_type", "image_id"):
         if filters.get(column) is not None:
@@ -247,3 +251,17 @@ async def list_images(
     return await conn.fetch(
         f"SELECT * FROM images WHERE {where} ORDER BY created_at DESC, image_id DESC LIMIT ${len(args)}", *args
     )
+
+
+async def member_status(conn: Conn, image_id: str, project_id: str) -> str | None:
+    status: str | None = await conn.fetchval(
+        "SELECT status FROM members WHERE image_id = $1 AND member_id = $2", image_id, project_id
+    )
+    return status
+
+
+async def update_image_fields(conn: Conn, image_id: str, values: dict[str, Any]) -> None:
+    allowed = {"name", "description", "min_ram", "max_ram"}
+    assert set(values) <= allowed
+    sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(values, start=2))
+    await conn.execute(f"UPDATE images SET {sets}, updated_at = now() WHERE image_id = $1", image_id, *values.values())

@@ -62,3 +62,27 @@ class ImageDeleted(_ImageEvent):
     backup_id: str
     delete_backup: bool = False
     reason: ImageDeletionReason = "user"
+
+
+MemberStatus = Literal["pending", "accepted", "rejected"]
+
+
+class ImageShared(_ImageEvent):
+    """The owner shared a full-ECS image with another tenant's project (member status pending)."""
+
+    member_project_id: str
+    owner_project_id: str
+
+
+class ImageMemberStatusChanged(_ImageEvent):
+    """A recipient project accepted or rejected a shared image."""
+
+    member_project_id: str
+    status: MemberStatus
+    vault_id: str | None = None
+
+
+class ImageUnshared(_ImageEvent):
+    """The owner stopped sharing an image with a project."""
+
+    member_project_id: str

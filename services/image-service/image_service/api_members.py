@@ -1,0 +1,223 @@
+"""Sharing API of image-service: IMS batch member calls and the Glance-style /v2/images/{id}/members calls."""
+
+import uuid
+from typing import Any, Literal
+
+import asyncpg
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from image_service import members, repository
+from image_service.api import caller, context_of, runtime_of
+from image_service.domain import check_account
+from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER, MEMBER_NOT_FOUND, ImsRejection
+from ims_shared.auth import Caller
+from ims_shared.errors import ApiError
+from ims_shared.events import EventData
+from ims_shared.events.images import ImageMemberStatusChanged, ImageShared, ImageUnshared
+
+router = APIRouter()
+
+
+class BatchMembersBody(BaseModel):
+    images: list[str] = Field(min_length=1, max_length=100)
+    projects: list[str] = Field(default_factory=list, max_length=100)
+
+
+class BatchUpdateMemberBody(BaseModel):
+    images: list[str] = Field(min_length=1, max_length=100)
+    project_id: str = Field(min_length=1, max_length=64)
+    status: Literal["accepted", "rejected"]
+    vault_id: str | None = Field(default=None, max_length=64)
+
+
+class AddMemberBody(BaseModel):
+    member: str = Field(min_length=1, max_length=64)
+
+
+class UpdateMemberBody(BaseModel):
+    status: Literal["accepted", "rejected"]
+    vault_id: str | None = Field(default=None, max_length=64)
+
+
+async def _owned_image(conn: asyncpg.Connection, who: Caller, image_id: str) -> asyncpg.Record:
+    image = await repository.lock_image(conn, image_id)
+    if image is None or image["deleted_at"] is not None or image["project_id"] != who.project_id:
+        raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
+    return image
+
+
+async def _shared_image(conn: asyncpg.Connection, who: Caller, image_id: str) -> asyncpg.Record:
+    image = await repository.lock_image(conn, image_id)
+    member = await members.get_member(conn, image_id, who.project_id) if image else None
+    if image is None or image["deleted_at"] is not None or member is None:
+        raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} is not shared with project {who.project_id}")
+    return image
+
+
+async def _emit(request: Request, conn: asyncpg.Connection, data: EventData, project_id: str) -> None:
+    await runtime_of(request).emitter.emit(conn, data, project_id=project_id)
+
+
+async def _finished_job(conn: asyncpg.Connection, who: Caller, job_type: str, image_id: str) -> str:
+    job_id = str(uuid.uuid4())
+    await repository.insert_job(
+        conn,
+        job_id=job_id,
+        project_id=who.project_id,
+        image_id=image_id,
+        image_name="",
+        backup_id=None,
+        request={},
+        correlation_id=None,
+        job_type=job_type,
+    )
+    await repository.job_succeeded(conn, job_id)
+    return job_id
+
+
+async def _share(request: Request, conn: asyncpg.Connection, who: Caller, image_id: str, projects: list[str]) -> None:
+    ic = context_of(request)
+    image = await _owned_image(conn, who, image_id)
+    check_account(await ic.account_state_of(conn, who.project_id))
+    members.check_shareable(image, who.project_id)
+    for project in projects:
+        members.check_recipient(ic.tenants, who.project_id, project, who.region)
+        if await members.add_member(conn, image_id, project):
+            await _emit(
+                request,
+                conn,
+                ImageShared(image_id=image_id, member_project_id=project, owner_project_id=who.project_id),
+                who.project_id,
+            )
+
+
+async def _answer(
+    request: Request, conn: asyncpg.Connection, who: Caller, image_id: str, status: str, vault_id: str | None
+) -> asyncpg.Record:
+    await _shared_image(conn, who, image_id)
+    if status == "accepted" and not vault_id:
+        raise ImsRejection(INVALID_PARAMETER, "vault_id is required to accept a shared full-ECS image")
+    await members.set_member_status(conn, image_id, who.project_id, status, vault_id)
+    await _emit(
+        request,
+        conn,
+        ImageMemberStatusChanged(
+            image_id=image_id,
+            member_project_id=who.project_id,
+            status=status,
+            vault_id=vault_id,
+        ),
+        who.project_id,
+    )
+    member = await members.get_member(conn, image_id, who.project_id)
+    assert member is not None
+    return member
+
+
+async def _unshare(request: Request, conn: asyncpg.Connection, who: Caller, image_id: str, project: str) -> None:
+    await _owned_image(conn, who, image_id)
+    if not await members.remove_member(conn, image_id, project):
+        raise ApiError(404, MEMBER_NOT_FOUND, f"project {project} is not a member of image {image_id}")
+    await _emit(request, conn, ImageUnshared(image_id=image_id, member_project_id=project), who.project_id)
+
+
+def _rejected(rejection: ImsRejection) -> ApiError:
+    return ApiError(400, rejection.code, rejection.message)
+
+
+@router.post("/v1/cloudimages/members")
+async def batch_add_members(request: Request, body: BatchMembersBody) -> dict[str, str]:
+    who = await caller(request)
+    if not body.projects:
+        raise ApiError(400, INVALID_PARAMETER, "projects must name at least one project")
+    async with runtime_of(request).db.acquire() as conn, conn.transaction():
+        try:
+            for image_id in body.images:
+                await _share(request, conn, who, image_id, body.projects)
+        except ImsRejection as rejection:
+            raise _rejected(rejection) from rejection
+        return {"job_id": await _finished_job(conn, who, "imsBatchAddMembersJob", body.images[0])}
+
+
+@router.put("/v1/cloudimages/members")
+async def batch_update_members(request: Request, body: BatchUpdateMemberBody) -> dict[str, str]:
+    who = await caller(request)
+    if body.project_id != who.project_id:
+        raise ApiError(403, "APIGW.0302", "only the recipient project can accept or reject a shared image")
+    async with runtime_of(request).db.acquire() as conn, conn.transaction():
+        try:
+            for image_id in body.images:
+                await _answer(request, conn, who, image_id, body.status, body.vault_id)
+        except ImsRejection as rejection:
+            raise _rejected(rejection) from rejection
+        return {"job_id": await _finished_job(conn, who, "imsBatchUpdateMembersJob", body.images[0])}
+
+
+@router.delete("/v1/cloudimages/members")
+async def batch_delete_members(request: Request, body: BatchMembersBody) -> dict[str, str]:
+    who = await caller(request)
+    async with runtime_of(request).db.acquire() as conn, conn.transaction():
+        for image_id in body.images:
+            for project in body.projects:
+                await _unshare(request, conn, who, image_id, project)
+        return {"job_id": await _finished_job(conn, who, "imsBatchDeleteMembersJob", body.images[0])}
+
+
+@router.post("/v2/images/{image_id}/members")
+async def glance_add_member(request: Request, image_id: str, body: AddMemberBody) -> dict[str, Any]:
+    who = await caller(request)
+    async with runtime_of(request).db.acquire() as conn, conn.transaction():
+        try:
+            await _share(request, conn, who, image_id, [body.member])
+        except ImsRejection as rejection:
+            raise _rejected(rejection) from rejection
+        member = await members.get_member(conn, image_id, body.member)
+        assert member is not None
+        return members.member_view(member)
+
+
+@router.get("/v2/images/{image_id}/members")
+async def glance_list_members(request: Request, image_id: str) -> dict[str, Any]:
+    who = await caller(request)
+    db = runtime_of(request).db
+    image = await repository.get_image(db, image_id)
+    if image is None or image["project_id"] != who.project_id:
+        raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
+    rows = await members.list_members(db, image_id)
+    return {"members": [members.member_view(r) for r in rows], "schema": "/v2/schemas/members"}
+
+
+@router.get("/v2/images/{image_id}/members/{member_id}")
+async def glance_show_member(request: Request, image_id: str, member_id: str) -> dict[str, Any]:
+    who = await caller(request)
+    db = runtime_of(request).db
+    image = await repository.get_image(db, image_id)
+    member = await members.get_member(db, image_id, member_id) if image else None
+    visible = image is not None and who.project_id in (image["project_id"], member_id)
+    if member is None or not visible:
+        raise ApiError(404, MEMBER_NOT_FOUND, f"member {member_id} of image {image_id} not found")
+    return members.member_view(member)
+
+
+@router.put("/v2/images/{image_id}/members/{member_id}")
+async def glance_update_member(
+    request: Request, image_id: str, member_id: str, body: UpdateMemberBody
+) -> dict[str, Any]:
+    who = await caller(request)
+    if member_id != who.project_id:
+        raise ApiError(403, "APIGW.0302", "only the recipient project can accept or reject a shared image")
+    async with runtime_of(request).db.acquire() as conn, conn.transaction():
+        try:
+            member = await _answer(request, conn, who, image_id, body.status, body.vault_id)
+        except ImsRejection as rejection:
+            raise _rejected(rejection) from rejection
+        return members.member_view(member)
+
+
+@router.delete("/v2/images/{image_id}/members/{member_id}", status_code=204)
+async def glance_delete_member(request: Request, image_id: str, member_id: str) -> Response:
+    who = await caller(request)
+    async with runtime_of(request).db.acquire() as conn, conn.transaction():
+        await _unshare(request, conn, who, image_id, member_id)
+    return Response(status_code=204)

@@ -1,0 +1,97 @@
+"""What a full-ECS image can never do: be exported, be copied within its region, or be published in KooGallery.
+Also the image update (PATCH) a KooGallery publisher would use, which refuses the market attributes."""
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from image_service import repository
+from image_service.api import caller, runtime_of
+from image_service.domain import validate_description, validate_name
+from image_service.errors import (
+    EXPORT_REFUSED,
+    IMAGE_NOT_FOUND,
+    IN_REGION_COPY_REFUSED,
+    INVALID_PARAMETER,
+    MARKET_PUBLISH_REFUSED,
+    ImsRejection,
+)
+from image_service.views import image_view
+from ims_shared.auth import Caller
+from ims_shared.errors import ApiError
+
+router = APIRouter()
+
+MARKET_ATTRIBUTES = {"/__productcode", "/__system_support_market", "/__is_offshelved", "/__account_code", "/__market"}
+UPDATABLE = {"/name", "/__description", "/min_ram", "/max_ram"}
+
+
+async def _own_image(request: Request, who: Caller, image_id: str) -> Any:
+    image = await repository.get_image(runtime_of(request).db, image_id)
+    if image is None or image["project_id"] != who.project_id:
+        raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
+    return image
+
+
+@router.post("/v1/cloudimages/{image_id}/file")
+async def export_image(request: Request, image_id: str) -> dict[str, str]:
+    who = await caller(request)
+    await _own_image(request, who, image_id)
+    raise ApiError(400, EXPORT_REFUSED, "a full-ECS image cannot be exported")
+
+
+@router.post("/v1/cloudimages/{image_id}/copy")
+async def copy_image_in_region(request: Request, image_id: str) -> dict[str, str]:
+    who = await caller(request)
+    await _own_image(request, who, image_id)
+    raise ApiError(
+        400,
+        IN_REGION_COPY_REFUSED,
+        "a full-ECS image cannot be replicated within a region; replicate it across regions where the route allows",
+    )
+
+
+@router.patch("/v2/cloudimages/{image_id}")
+async def update_image(request: Request, image_id: str) -> dict[str, Any]:
+    """JSON-patch an image's name, description or RAM limits. Publishing it in KooGallery is refused."""
+    who = await caller(request)
+    image = await _own_image(request, who, image_id)
+    try:
+        operations = json.loads(await request.body())
+    except ValueError as exc:
+        raise ApiError(400, INVALID_PARAMETER, "the body must be a JSON list of patch operations") from exc
+    if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
+        raise ApiError(400, INVALID_PARAMETER, "the body must be a JSON list of {op, path, value} operations")
+    changes: dict[str, Any] = {}
+    for op in operations:
+        path = str(op.get("path", ""))
+        if path in MARKET_ATTRIBUTES or path.startswith("/__market"):
+            raise ApiError(400, MARKET_PUBLISH_REFUSED, "a full-ECS image cannot be published in KooGallery")
+        if path not in UPDATABLE or op.get("op") not in ("replace", "add"):
+            raise ApiError(400, INVALID_PARAMETER, f"cannot {op.get('op')} {path!r}; updatable: {sorted(UPDATABLE)}")
+        changes[path] = op.get("value")
+    try:
+        values = _validated(changes)
+    except ImsRejection as rejection:
+        raise ApiError(400, rejection.code, rejection.message) from rejection
+    if values:
+        await repository.update_image_fields(runtime_of(request).db, image["image_id"], values)
+    return image_view(await _own_image(request, who, image_id), viewer_project=who.project_id)
+
+
+def _validated(changes: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if "/name" in changes:
+        validate_name(str(changes["/name"]))
+        values["name"] = str(changes["/name"])
+    if "/__description" in changes:
+        validate_description(str(changes["/__description"]))
+        values["description"] = str(changes["/__description"])
+    for key in ("min_ram", "max_ram"):
+        if f"/{key}" in changes:
+            try:
+                values[key] = int(changes[f"/{key}"])
+            except (TypeError, ValueError) as exc:
+                raise ImsRejection(INVALID_PARAMETER, f"{key} must be an integer") from exc
+    return values

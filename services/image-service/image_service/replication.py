@@ -1,0 +1,429 @@
+"""Cross-region replication of full-ECS images in image-service.
+
+As the source region: ``POST /v1/cloudimages/{image_id}/cross_region_copy`` checks the request, records the job
+(``jobs``, job type ``imsCrossRegionCopyWholeImageJob``) and asks replication-service for the copy
+(``ReplicationRequested``); the job follows ``ReplicationStarted`` / ``ReplicationSucceeded`` /
+``ReplicationFailed``.
+
+As the destination region: ``ReplicaBackupRecorded`` (the backup copy is recorded) makes the replica image, active
+at once, with its backup in the projection, and answers ``ReplicaRecorded`` or ``ReplicaFailed``; a
+``ReplicaFailed`` (refusal or timeout) makes sure no replica image stays.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from image_service import repository
+from image_service.api import caller, context_of, runtime_of
+from image_service.creation import ImageContext
+from image_service.domain import FROZEN_STATES, validate_description, validate_name
+from image_service.errors import ACCOUNT_FROZEN, BACKUP_NOT_FOUND, IMAGE_NOT_FOUND, INVALID_PARAMETER, ImsRejection
+from image_service.handlers import handlers
+from ims_shared.consumer import HandlerContext
+from ims_shared.errors import ApiError
+from ims_shared.events import ImageCreated, ImageDeleted, ImageTag
+from ims_shared.events.replication import (
+    DEFAULT_MAX_IMAGE_GB,
+    DEFAULT_MAX_IN_FLIGHT,
+    IMAGE_NOT_ACTIVE,
+    NO_DESTINATION_PROJECT,
+    REPLICA_CONFLICT,
+    BackupCopy,
+    ReplicaBackupRecorded,
+    ReplicaFailed,
+    ReplicaRecorded,
+    ReplicatedImage,
+    ReplicationFailed,
+    ReplicationPolicy,
+    ReplicationRefused,
+    ReplicationRequested,
+    ReplicationStarted,
+    ReplicationSucceeded,
+    check_not_a_replica,
+    check_vault,
+)
+from ims_shared.events.backups import BackupDisk
+from ims_shared.regions import DEFAULT_ROUTES
+from ims_shared.tenants import Tenant
+
+REPLICATION_JOB = "imsCrossRegionCopyWholeImageJob"
+
+router = APIRouter()
+
+
+class ImageReplicationSettings(BaseSettings):
+    """The replication settings image-service reads (the same variables as replication-service's)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    replication_routes: str = DEFAULT_ROUTES
+    replication_max_image_gb: int = DEFAULT_MAX_IMAGE_GB
+    replication_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+
+
+class CopyImageCrossRegionBody(BaseModel):
+    """The SDK's CopyImageCrossRegionRequestBody."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(max_length=255)
+    description: str | None = Field(default=None, max_length=4096)
+    region: str | None = Field(default=None, max_length=64)
+    project_name: str | None = Field(default=None, max_length=255)
+    vault_id: str | None = Field(default=None, max_length=64)
+    agency_name: str | None = Field(default=None, max_length=255)
+
+
+def policy_of(request: Request) -> ReplicationPolicy:
+    state = request.app.state
+    policy: ReplicationPolicy | None = getattr(state, "replication_policy", None)
+    if policy is None:
+        settings = ImageReplicationSettings()
+        policy = ReplicationPolicy.of(
+            settings.replication_routes,
+            runtime_of(request).settings.regions,
+            settings.replication_max_image_gb,
+            settings.replication_max_in_flight,
+        )
+        state.replication_policy = policy
+    return policy
+
+
+def _bad_request(refusal: ImsRejection | ReplicationRefused) -> ApiError:
+    return ApiError(400, refusal.code, refusal.message)
+
+
+def check_account_for_replication(state: str | None) -> None:
+    if state in FROZEN_STATES:
+        raise ImsRejection(
+            ACCOUNT_FROZEN, "the account is frozen for arrears: top up the balance before replicating images"
+        )
+
+
+def destination_project_of(tenant: Tenant, destination: str, project_name: str | None) -> str:
+    """The tenant's project in the destination region; ``project_name``, when given, must name it."""
+    project_id = tenant.project_in(destination)
+    if project_id is None:
+        raise ReplicationRefused(
+            NO_DESTINATION_PROJECT,
+            f"the tenant has no project in region {destination}: create one there before replicating images to it",
+        )
+    if project_name and project_name not in (destination, project_id):
+        raise ImsRejection(
+            INVALID_PARAMETER,
+            f"project_name {project_name!r} is not the tenant's project in region {destination} (use {destination!r})",
+        )
+    return project_id
+
+
+async def lock_project(conn: asyncpg.Connection, project_id: str) -> None:
+    """Serialise the in-flight check of one project until the end of the transaction."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('ims-replication:' || $1, 0))", project_id)
+
+
+async def replications_under_way(conn: asyncpg.Connection, project_id: str) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM jobs WHERE project_id = $1 AND job_type = $2 AND status IN ('INIT', 'RUNNING')",
+        project_id,
+        REPLICATION_JOB,
+    )
+    return count
+
+
+@router.post("/v1/cloudimages/{image_id}/cross_region_copy")
+async def copy_image_cross_region(request: Request, image_id: str, body: CopyImageCrossRegionBody) -> dict[str, str]:
+    who = await caller(request)
+    runtime = runtime_of(request)
+    ic = context_of(request)
+    policy = policy_of(request)
+    source = runtime.settings.region
+    try:
+        validate_name(body.name)
+        validate_description(body.description or "")
+        vault_id = check_vault(body.vault_id)
+        destination = policy.check_destination(source, body.region)
+        destination_project_of(who.tenant, destination, body.project_name)
+    except (ImsRejection, ReplicationRefused) as refusal:
+        raise _bad_request(refusal) from refusal
+    job_id = str(uuid.uuid4())
+    replica_image_id = str(uuid.uuid4())
+    async with runtime.db.acquire() as conn, conn.transaction():
+        image = await repository.get_image(conn, image_id)
+        if image is None or image["project_id"] != who.project_id:
+            raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
+        try:
+            check_account_for_replication(await ic.account_state_of(conn, who.project_id))
+            if image["status"] != "active":
+                raise ReplicationRefused(
+                    IMAGE_NOT_ACTIVE, f"image {image_id} is {image['status']}: only active images can be replicated"
+                )
+            check_not_a_replica(image_id, image["replicated_from_region"])
+            policy.check_size(image["size_gb"])
+            backup = await repository.get_backup(conn, image["backup_id"])
+            if backup is None or backup.deleted:
+                raise ImsRejection(BACKUP_NOT_FOUND, f"the CBR backup {image['backup_id']} of the image is gone")
+            await lock_project(conn, who.project_id)
+            policy.check_in_flight(await replications_under_way(conn, who.project_id))
+        except (ImsRejection, ReplicationRefused) as refusal:
+            raise _bad_request(refusal) from refusal
+        event = ReplicationRequested(
+            job_id=job_id,
+            source_image_id=image_id,
+            source_backup_id=backup.backup_id,
+            destination_region=destination,
+            replica_image_id=replica_image_id,
+            name=body.name,
+            description=body.description or "",
+            vault_id=vault_id,
+            agency_name=body.agency_name,
+            image=ReplicatedImage(
+                name=image["name"],
+                description=image["description"],
+                os_type=image["os_type"],
+                os_version=image["os_version"],
+                min_disk=image["min_disk"],
+                min_ram=image["min_ram"],
+                max_ram=image["max_ram"],
+                size_gb=image["size_gb"],
+                disks=[BackupDisk.model_validate(d) for d in image["disks"] or []],
+                tags=[ImageTag.model_validate(t) for t in image["tags"] or []],
+                enterprise_project_id=image["enterprise_project_id"],
+                server_state=image["server_state"],
+                replicated_from_region=image["replicated_from_region"],
+            ),
+            backup=BackupCopy(
+                name=backup.backup_id if not backup.server else _backup_name(backup.backup_id),
+                resource_id=backup.resource_id,
+                resource_type=backup.resource_type,
+                size_gb=backup.size_gb,
+                server=backup.server,  # type: ignore[arg-type]
+                disks=[BackupDisk.model_validate(d) for d in backup.disks],
+            ),
+        )
+        emitted = await runtime.emitter.emit(conn, event, project_id=who.project_id)
+        await repository.insert_job(
+            conn,
+            job_id=job_id,
+            project_id=who.project_id,
+            image_id=replica_image_id,
+            image_name=body.name,
+            backup_id=None,
+            request={
+                "source_image_id": image_id,
+                "source_backup_id": backup.backup_id,
+                "region": destination,
+                "project_name": body.project_name,
+                "vault_id": vault_id,
+                "agency_name": body.agency_name,
+                "name": body.name,
+                "description": body.description or "",
+            },
+            correlation_id=emitted.id,
+            job_type=REPLICATION_JOB,
+        )
+    return {"job_id": job_id}
+
+
+def _backup_name(backup_id: str) -> str:
+    return f"copy-of-{backup_id}"
+
+
+# -- the source region: the job follows replication-service ------------------------------------------------------
+def _this_region(ctx: HandlerContext) -> bool:
+    return ctx.event.region == ctx.emitter.region
+
+
+@handlers.on(ReplicationStarted)
+async def on_replication_started(ctx: HandlerContext, event: ReplicationStarted) -> None:
+    if _this_region(ctx):
+        await ctx.conn.execute(
+            "UPDATE jobs SET status = 'RUNNING' WHERE job_id = $1 AND job_type = $2 AND status = 'INIT'",
+            event.job_id,
+            REPLICATION_JOB,
+        )
+
+
+@handlers.on(ReplicationSucceeded)
+async def on_replication_succeeded(ctx: HandlerContext, event: ReplicationSucceeded) -> None:
+    if _this_region(ctx):
+        await ctx.conn.execute(
+            "UPDATE jobs SET status = 'SUCCESS', end_time = now(), image_id = $3 "
+            "WHERE job_id = $1 AND job_type = $2 AND status IN ('INIT', 'RUNNING')",
+            event.job_id,
+            REPLICATION_JOB,
+            event.replica_image_id,
+        )
+
+
+@handlers.on(ReplicationFailed)
+async def on_replication_failed(ctx: HandlerContext, event: ReplicationFailed) -> None:
+    if _this_region(ctx):
+        await ctx.conn.execute(
+            "UPDATE jobs SET status = 'FAIL', error_code = $3, fail_reason = $4, end_time = now() "
+            "WHERE job_id = $1 AND job_type = $2 AND status IN ('INIT', 'RUNNING')",
+            event.job_id,
+            REPLICATION_JOB,
+            event.error_code,
+            event.reason,
+        )
+
+
+# -- the destination region: the replica image ---------------------------------------------------------------------
+def _ic(ctx: HandlerContext) -> ImageContext:
+    ic: ImageContext = ctx.services
+    return ic
+
+
+async def _cancelled(conn: asyncpg.Connection, job_id: str) -> bool:
+    return await conn.fetchval("SELECT 1 FROM replica_cancellations WHERE job_id = $1", job_id) is not None
+
+
+async def _cancel(
+    conn: asyncpg.Connection, event: ReplicaBackupRecorded | ReplicaFailed, code: str, reason: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO replica_cancellations (job_id, replica_image_id, error_code, reason) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (job_id) DO NOTHING",
+        event.job_id,
+        event.replica_image_id,
+        code,
+        reason,
+    )
+
+
+async def _check_replica(ctx: HandlerContext, event: ReplicaBackupRecorded) -> None:
+    """What the destination insists on, whoever sent the copy; raises the IMS rejection."""
+    ic = _ic(ctx)
+    project_id = ctx.event.projectid
+    tenant = ic.tenants.by_project(project_id)
+    if tenant is None or tenant.project_in(ctx.emitter.region) != project_id:
+        raise ImsRejection(NO_DESTINATION_PROJECT, f"project {project_id} is no tenant's project in this region")
+    check_account_for_replication(await ic.account_state_of(ctx.conn, project_id))
+    validate_name(event.name)
+    validate_description(event.description)
+    taken = await ctx.conn.fetchrow("SELECT job_id FROM images WHERE image_id = $1", event.replica_image_id)
+    if taken is not None:
+        raise ImsRejection(REPLICA_CONFLICT, f"an image with id {event.replica_image_id} already exists")
+    await repository.upsert_backup(ctx.conn, project_id, event.backup_created(ctx.event.time))
+    backup = await repository.get_backup(ctx.conn, event.replica_backup_id)
+    if backup is None or backup.deleted or backup.project_id != project_id:
+        raise ImsRejection(BACKUP_NOT_FOUND, f"the backup copy {event.replica_backup_id} is not available")
+
+
+async def _refuse(ctx: HandlerContext, event: ReplicaBackupRecorded, rejection: ImsRejection) -> None:
+    await _cancel(ctx.conn, event, rejection.code, rejection.message)
+    await ctx.emit(
+        ReplicaFailed(
+            job_id=event.job_id,
+            source_region=event.source_region,
+            source_image_id=event.source_image_id,
+            source_backup_id=event.source_backup_id,
+            replica_image_id=event.replica_image_id,
+            replica_backup_id=event.replica_backup_id,
+            stage="image",
+            error_code=rejection.code,
+            reason=rejection.message,
+        )
+    )
+
+
+@handlers.on(ReplicaBackupRecorded)
+async def on_replica_backup_recorded(ctx: HandlerContext, event: ReplicaBackupRecorded) -> None:
+    """The backup copy is recorded here: the replica image becomes active at once (it copies an active image)."""
+    if not _this_region(ctx) or await _cancelled(ctx.conn, event.job_id):
+        return
+    made = await ctx.conn.fetchval(
+        "SELECT 1 FROM images WHERE job_id = $1 AND replicated_from_image_id IS NOT NULL", event.job_id
+    )
+    if made is not None:
+        return  # the same copy sent again
+    try:
+        await _check_replica(ctx, event)
+    except ImsRejection as rejection:
+        await _refuse(ctx, event, rejection)
+        return
+    project_id = ctx.event.projectid
+    now = datetime.now(UTC)
+    source = event.image
+    created = await repository.insert_image(
+        ctx.conn,
+        {
+            "image_id": event.replica_image_id,
+            "project_id": project_id,
+            "backup_id": event.replica_backup_id,
+            "job_id": event.job_id,
+            "name": event.name,
+            "description": event.description,
+            "status": "active",
+            "enterprise_project_id": source.enterprise_project_id,
+            "tags": [t.model_dump() for t in source.tags],
+            "min_ram": source.min_ram,
+            "max_ram": source.max_ram,
+            "os_type": source.os_type,
+            "os_version": source.os_version,
+            "min_disk": source.min_disk,
+            "size_gb": source.size_gb,
+            "disks": [d.model_dump() for d in source.disks],
+            "server_state": source.server_state,
+            "resource_id": event.backup.resource_id,
+            "replicated_from_region": event.source_region,
+            "replicated_from_image_id": event.source_image_id,
+            "active_at": now,
+            "status_history": [{"status": "active", "at": now.isoformat(), "replicated_from": event.source_region}],
+        },
+    )
+    if not created:
+        await _refuse(
+            ctx,
+            event,
+            ImsRejection(REPLICA_CONFLICT, f"the backup copy {event.replica_backup_id} already has a full-ECS image"),
+        )
+        return
+    await ctx.emit(
+        ImageCreated(
+            image_id=event.replica_image_id,
+            job_id=event.job_id,
+            backup_id=event.replica_backup_id,
+            name=event.name,
+            os_type=source.os_type,
+            min_disk=source.min_disk,
+            size_gb=source.size_gb,
+        )
+    )
+    await ctx.emit(
+        ReplicaRecorded(
+            job_id=event.job_id,
+            source_region=event.source_region,
+            source_image_id=event.source_image_id,
+            source_backup_id=event.source_backup_id,
+            replica_image_id=event.replica_image_id,
+            replica_backup_id=event.replica_backup_id,
+        )
+    )
+
+
+@handlers.on(ReplicaFailed)
+async def on_replica_failed(ctx: HandlerContext, event: ReplicaFailed) -> None:
+    """The replication failed: a copy that arrives late makes nothing, and a replica already made goes."""
+    if not _this_region(ctx):
+        return
+    await _cancel(ctx.conn, event, event.error_code, event.reason)
+    image = await repository.lock_image(ctx.conn, event.replica_image_id)
+    if image is None or image["deleted_at"] is not None or image["job_id"] != event.job_id:
+        return
+    await repository.mark_image_deleted(ctx.conn, image["image_id"], "replication_rollback")
+    await ctx.emit(ImageDeleted(image_id=image["image_id"], backup_id=image["backup_id"], reason="backup_deleted"))
+
+
+def replica_view_extras(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    """Where a replica came from, for views that show it."""
+    return {
+        "replicated_from_region": row["replicated_from_region"],
+        "replicated_from_image_id": row["replicated_from_image_id"],
+    }
