@@ -30,8 +30,8 @@ async def health(request: Request) -> JSONResponse:
         if task.done():
             problems.append(f"background task {task.get_name()} stopped")
     now = time.monotonic()
-    for name, last in runtime.heartbeats().items():
-        if now - last > STALL_AFTER_S:
+    for name, (last, interval) in runtime.heartbeats().items():
+        if now - last > max(STALL_AFTER_S, 3 * interval):
             problems.append(f"{name} made no progress for {now - last:.0f} s")
     if runtime.subscriber_stopped():
         problems.append("Kafka consumer is not running")

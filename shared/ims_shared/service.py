@@ -74,10 +74,11 @@ class ServiceRuntime:
         assert self.pool is not None, "service not started"
         return self.pool
 
-    def heartbeats(self) -> dict[str, float]:
-        beats = {task.name: task.last_tick for task in self.periodic}
+    def heartbeats(self) -> dict[str, tuple[float, float]]:
+        """Last tick and expected interval of every background loop."""
+        beats = {task.name: (task.last_tick, task.interval_s) for task in self.periodic}
         if self.relay is not None:
-            beats["outbox relay"] = self.relay.last_tick
+            beats["outbox relay"] = (self.relay.last_tick, self.settings.relay_poll_interval_s)
         return beats
 
     def subscriber_stopped(self) -> bool:

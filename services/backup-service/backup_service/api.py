@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 from backup_service import repository
 from backup_service.checkpoints import SERVER_UNKNOWN, CheckpointRefused, start_checkpoint
-from backup_service.domain import BackupInUse, deletion
+from backup_service.deleting import request_deletion
+from backup_service.domain import BackupInUse
 from backup_service.settings import BackupSettings
 from ims_shared.auth import Caller, authenticate
 from ims_shared.errors import ApiError
@@ -123,12 +124,9 @@ async def delete_backup(request: Request, project_id: str, backup_id: str) -> Re
         if backup is None or backup.deleted or backup.project_id != who.project_id:
             raise ApiError(404, "BackupService.6301", f"backup {backup_id} not found")
         try:
-            deleted = deletion(backup, "user")
+            await request_deletion(conn, runtime.emitter, runtime.services, backup, "user")
         except BackupInUse as exc:
             raise ApiError(400, "BackupService.6334", str(exc)) from exc
-        if deleted is not None:
-            await repository.mark_deleted(conn, backup_id, "user")
-            await runtime.emitter.emit(conn, deleted, project_id=who.project_id)
     return Response(status_code=204)
 
 

@@ -4,8 +4,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from backup_service import replication  # noqa: F401 - registers the replication handlers
 from backup_service.api import router
 from backup_service.checkpoints import finish_checkpoints
+from backup_service.deleting import retry_deletions
 from backup_service.handlers import handlers
 from backup_service.settings import BackupSettings
 from ims_shared.background import PeriodicTask
@@ -22,7 +24,14 @@ def _loops(runtime: ServiceRuntime) -> list[PeriodicTask]:
         async with runtime.db.acquire() as conn, conn.transaction():
             await finish_checkpoints(conn, runtime.emitter)
 
-    return [PeriodicTask("checkpoint completion", settings.checkpoint_interval_s, checkpoints)]
+    async def deletions() -> None:
+        async with runtime.db.acquire() as conn, conn.transaction():
+            await retry_deletions(conn, runtime.emitter, settings)
+
+    return [
+        PeriodicTask("checkpoint completion", settings.checkpoint_interval_s, checkpoints),
+        PeriodicTask("backup deletion retries", settings.deleter_interval_s, deletions),
+    ]
 
 
 def create_app(settings: BackupSettings | None = None) -> FastAPI:
@@ -35,6 +44,7 @@ def create_app(settings: BackupSettings | None = None) -> FastAPI:
             topic_for(TopicKind.BACKUPS, settings.region),
             topic_for(TopicKind.IMAGES, settings.region),
             topic_for(TopicKind.BILLING, settings.region),
+            topic_for(TopicKind.REPLICATION, settings.region),
         ],
         periodic=_loops,
         services=settings,

@@ -24,6 +24,7 @@ class BackupState:
     status: str
     image_id: str | None
     deleted: bool
+    vault_id: str = ""
 
 
 def deletion(backup: BackupState, reason: BackupDeletionReason) -> BackupDeleted | None:
@@ -32,8 +33,13 @@ def deletion(backup: BackupState, reason: BackupDeletionReason) -> BackupDeleted
     A user may not delete a backup that still has its full-ECS image; deletion for arrears or because the
     image was deleted with its backup goes ahead regardless.
     """
-    if backup.deleted:
+    if backup.deleted or backup.status == "deleting":
         return None
     if reason == "user" and backup.image_id:
         raise BackupInUse(backup.backup_id, backup.image_id)
     return BackupDeleted(backup_id=backup.backup_id, reason=reason, image_id=backup.image_id)
+
+
+def retry_delay_s(attempt: int, base_s: float, cap_s: float) -> float:
+    """Exponential backoff before the next deletion attempt."""
+    return float(min(cap_s, base_s * 2 ** max(0, attempt - 1)))

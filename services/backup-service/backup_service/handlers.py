@@ -2,7 +2,7 @@
 
 from backup_service import repository
 from backup_service.checkpoints import CheckpointRefused, register_server, set_server_state, start_checkpoint
-from backup_service.domain import deletion
+from backup_service.deleting import request_deletion, set_vault_lock
 from backup_service.settings import BackupSettings
 from ims_shared.consumer import EventHandlers, HandlerContext
 from ims_shared.events import (
@@ -15,7 +15,7 @@ from ims_shared.events import (
     ServerRegistered,
     ServerStateChanged,
 )
-from ims_shared.events.backups import BackupDeletionReason
+from ims_shared.events.backups import BackupDeletionReason, VaultLockChanged
 
 handlers = EventHandlers()
 
@@ -50,13 +50,15 @@ async def on_backup_arrears(ctx: HandlerContext, event: BackupArrears) -> None:
 
 async def delete_backup(ctx: HandlerContext, backup_id: str, reason: BackupDeletionReason) -> None:
     backup = await repository.lock_backup(ctx.conn, backup_id)
-    if backup is None:
-        return
-    deleted = deletion(backup, reason)
-    if deleted is None:
-        return
-    await repository.mark_deleted(ctx.conn, backup_id, reason)
-    await ctx.emit(deleted, project_id=backup.project_id)
+    if backup is not None:
+        settings: BackupSettings = ctx.services
+        await request_deletion(ctx.conn, ctx.emitter, settings, backup, reason, ctx.event.correlationid)
+
+
+@handlers.on(VaultLockChanged)
+async def on_vault_lock_changed(ctx: HandlerContext, event: VaultLockChanged) -> None:
+    if _this_region(ctx):
+        await set_vault_lock(ctx.conn, event.vault_id, event.locked)
 
 
 @handlers.on(ServerRegistered)

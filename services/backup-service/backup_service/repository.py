@@ -46,7 +46,8 @@ async def backup_exists(conn: asyncpg.Connection, backup_id: str) -> bool:
 
 async def lock_backup(conn: asyncpg.Connection, backup_id: str) -> BackupState | None:
     row = await conn.fetchrow(
-        "SELECT backup_id, project_id, status, image_id, deleted_at FROM backups WHERE backup_id = $1 FOR UPDATE",
+        "SELECT backup_id, project_id, status, image_id, deleted_at, vault_id FROM backups "
+        "WHERE backup_id = $1 FOR UPDATE",
         backup_id,
     )
     if row is None:
@@ -57,6 +58,7 @@ async def lock_backup(conn: asyncpg.Connection, backup_id: str) -> BackupState |
         status=row["status"],
         image_id=row["image_id"],
         deleted=row["deleted_at"] is not None,
+        vault_id=row["vault_id"],
     )
 
 

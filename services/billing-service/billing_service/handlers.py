@@ -1,5 +1,82 @@
-"""Event handlers of billing-service."""
+"""Event handlers of billing-service. Each runs inside the consumer's transaction with its inbox row, so a
+redelivered event changes nothing; each is also idempotent on its own (an event re-emitted under a new id)."""
 
-from ims_shared.consumer import EventHandlers
+from billing_service import repository
+from billing_service.context import Billing, aware
+from billing_service.domain import Meter, next_due_at
+from billing_service.ledger import end_meter
+from ims_shared.consumer import EventHandlers, HandlerContext
+from ims_shared.events import BackupArrears, BackupCreated, BackupDeleted, ImageCreated
+from ims_shared.logging import get_logger
 
+log = get_logger(__name__)
 handlers = EventHandlers()
+
+
+def _billing(ctx: HandlerContext) -> Billing:
+    billing: Billing = ctx.services
+    return billing
+
+
+async def _paying_account(ctx: HandlerContext, billing: Billing) -> str | None:
+    """The account of the event's project, opened if billing has not seen its tenant yet."""
+    account_id = billing.account_of(ctx.event.projectid)
+    if account_id is None:
+        log.warning("event of a project no tenant owns; nothing to bill", project_id=ctx.event.projectid)
+        return None
+    await repository.open_accounts(
+        ctx.conn, [account_id], billing.initial_balance, billing.tariff.currency, billing.clock.now()
+    )
+    return account_id
+
+
+@handlers.on(BackupCreated)
+async def on_backup_created(ctx: HandlerContext, event: BackupCreated) -> None:
+    """Start metering the backup's storage from its creation time."""
+    if event.shared_from_project_id:
+        return  # a backup shared with this project is stored, and paid for, by the project that shared it
+    billing = _billing(ctx)
+    account_id = await _paying_account(ctx, billing)
+    if account_id is None:
+        return
+    started = aware(event.created_at)
+    meter = Meter(
+        backup_id=event.backup_id,
+        account_id=account_id,
+        project_id=ctx.event.projectid,
+        region=ctx.event.region,
+        size_gb=event.size_gb,
+        started_at=started,
+        rated_until=started,
+    )
+    await repository.start_meter(ctx.conn, meter, next_due_at(meter, billing.tariff.period))
+
+
+@handlers.on(BackupDeleted)
+async def on_backup_deleted(ctx: HandlerContext, event: BackupDeleted) -> None:
+    """Stop metering, charging the last period pro rata up to the deletion (the event's time)."""
+    await end_meter(ctx.conn, ctx.emitter, _billing(ctx), event.backup_id, aware(ctx.event.time))
+
+
+@handlers.on(ImageCreated)
+async def on_image_created(ctx: HandlerContext, event: ImageCreated) -> None:
+    """A full-ECS image is free: a zero-rated line names the backup whose storage is what the user pays."""
+    account_id = await _paying_account(ctx, _billing(ctx))
+    if account_id is None:
+        return
+    await repository.add_image_line(
+        ctx.conn,
+        account_id=account_id,
+        image_id=event.image_id,
+        backup_id=event.backup_id,
+        region=ctx.event.region,
+        project_id=ctx.event.projectid,
+        at=aware(ctx.event.time),
+    )
+
+
+@handlers.on(BackupArrears)
+async def on_backup_arrears(ctx: HandlerContext, event: BackupArrears) -> None:
+    """backup-service deletes the backup. Billing only records the notice, ours coming back or one from an
+    outside billing system, so that it never asks for the same backup twice; charges stop at BackupDeleted."""
+    await repository.record_arrears_notice(ctx.conn, event.backup_id, event.account_id, ctx.event.source)

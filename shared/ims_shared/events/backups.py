@@ -109,3 +109,12 @@ class ServerStateChanged(EventData):
     key_field: ClassVar[str] = "server_id"
     server_id: str = Field(min_length=1)
     state: Literal["ACTIVE", "SHUTOFF"]
+
+
+class VaultLockChanged(EventData):
+    """A CBR vault was locked or unlocked; backups in a locked vault cannot be deleted until it is unlocked."""
+
+    topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
+    key_field: ClassVar[str] = "vault_id"
+    vault_id: str = Field(min_length=1, max_length=64)
+    locked: bool

@@ -1,0 +1,82 @@
+"""Cross-region replication in backup-service, as the destination region.
+
+``ReplicaRequested`` records the copy of the image's backup in the tenant's project of this region (a backup of
+this region, billed here: ``BackupCreated``) and hands the image over to image-service (``ReplicaBackupRecorded``).
+``ReplicaFailed`` rolls the copy back (``BackupDeleted``, reason ``replication_rollback``).
+"""
+
+import asyncpg
+
+from backup_service import repository
+from backup_service.domain import deletion
+from backup_service.handlers import handlers
+from ims_shared.consumer import HandlerContext
+from ims_shared.events.replication import (
+    REPLICA_CONFLICT,
+    ReplicaBackupRecorded,
+    ReplicaFailed,
+    ReplicaRequested,
+)
+
+
+def _this_region(ctx: HandlerContext) -> bool:
+    return ctx.event.region == ctx.emitter.region
+
+
+async def _copy_of(
+    conn: asyncpg.Connection, event: ReplicaRequested | ReplicaFailed, project_id: str
+) -> asyncpg.Record | None:
+    """The backup copy this replication made here, locked."""
+    return await conn.fetchrow(
+        "SELECT backup_id, deleted_at FROM backups WHERE backup_id = $1 AND project_id = $2 "
+        "AND replicated_from_region = $3 AND replicated_from_backup_id = $4 FOR UPDATE",
+        event.replica_backup_id,
+        project_id,
+        event.source_region,
+        event.source_backup_id,
+    )
+
+
+@handlers.on(ReplicaRequested)
+async def on_replica_requested(ctx: HandlerContext, event: ReplicaRequested) -> None:
+    if not _this_region(ctx):
+        return
+    project_id = ctx.event.projectid
+    if await repository.lock_backup(ctx.conn, event.replica_backup_id) is not None:
+        if await _copy_of(ctx.conn, event, project_id) is not None:
+            return  # the same copy sent again
+        await ctx.emit(
+            ReplicaFailed(
+                job_id=event.job_id,
+                source_region=event.source_region,
+                source_image_id=event.source_image_id,
+                source_backup_id=event.source_backup_id,
+                replica_image_id=event.replica_image_id,
+                replica_backup_id=event.replica_backup_id,
+                stage="backup",
+                error_code=REPLICA_CONFLICT,
+                reason=f"a different backup with id {event.replica_backup_id} already exists",
+            )
+        )
+        return
+    copy = event.backup_created(ctx.event.time)
+    await repository.record_backup(ctx.conn, project_id, copy)
+    # Reserved for the replica image: its owner cannot delete the copy from under the image.
+    await repository.set_image(ctx.conn, copy.backup_id, event.replica_image_id)
+    await ctx.emit(copy)
+    await ctx.emit(ReplicaBackupRecorded.model_validate(event.model_dump()))
+
+
+@handlers.on(ReplicaFailed)
+async def on_replica_failed(ctx: HandlerContext, event: ReplicaFailed) -> None:
+    """Roll back the backup copy of a failed replication (whatever failed: the image, or the whole job in time)."""
+    if not _this_region(ctx) or await _copy_of(ctx.conn, event, ctx.event.projectid) is None:
+        return
+    backup = await repository.lock_backup(ctx.conn, event.replica_backup_id)
+    if backup is None:
+        return
+    deleted = deletion(backup, "replication_rollback")
+    if deleted is None:
+        return
+    await repository.mark_deleted(ctx.conn, backup.backup_id, "replication_rollback")
+    await ctx.emit(deleted, project_id=backup.project_id)

@@ -1,0 +1,127 @@
+"""Operations on the books inside the caller's transaction: charging a meter, moving a balance, settling an
+account's state and sending the arrears notices of a released account.
+
+Every amount that reaches a balance is the total of bill lines the database accepted in the same transaction,
+so a period that is already on the bill is never debited again.
+"""
+
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+
+from billing_service import repository
+from billing_service.context import Billing
+from billing_service.domain import Account, Meter, deletion_time, due_charges, next_due_at, rated, transitions
+from billing_service.money import show
+from ims_shared.emitter import Emitter
+from ims_shared.events import AccountStateChanged, BackupArrears, derived_id
+
+ARREARS_SOURCE = "billing-service"
+
+
+class IdempotencyConflict(Exception):
+    """A top-up retried with the same idempotency key but another amount."""
+
+
+async def charge(conn: asyncpg.Connection, billing: Billing, meter: Meter, now: datetime) -> tuple[Meter, Decimal]:
+    """Charge the meter's periods that ended by ``now``; the meter must be locked. Returns the meter as saved
+    and the amount newly put on the bill."""
+    charges = due_charges(meter, billing.tariff, now, billing.periods_per_meter)
+    amount = await repository.add_charges(conn, meter, charges)
+    after = rated(meter, charges)
+    await repository.save_meter(conn, after, next_due_at(after, billing.tariff.period))
+    return after, amount
+
+
+async def end_meter(
+    conn: asyncpg.Connection, emitter: Emitter, billing: Billing, backup_id: str, reported: datetime
+) -> Decimal | None:
+    """Stop metering a deleted backup and charge it up to its deletion time. None when the backup is not
+    metered or its deletion was already recorded; else the amount charged now."""
+    known = await repository.get_meter(conn, backup_id)
+    if known is None or known.deleted:
+        return None
+    await repository.lock_account(conn, known.account_id)
+    meter = await repository.lock_meter(conn, backup_id)
+    if meter is None or meter.deleted:
+        return None
+    now = billing.clock.now()
+    ended = replace(meter, deleted_at=deletion_time(meter, reported, now))
+    _, amount = await charge(conn, billing, ended, now)
+    if amount:
+        await change_balance(conn, emitter, billing, meter.account_id, -amount, now)
+    return amount
+
+
+async def change_balance(
+    conn: asyncpg.Connection, emitter: Emitter, billing: Billing, account_id: str, delta: Decimal, now: datetime
+) -> Account:
+    account = await repository.add_to_balance(conn, account_id, delta)
+    return await settle(conn, emitter, billing, account, now)
+
+
+async def settle(
+    conn: asyncpg.Connection, emitter: Emitter, billing: Billing, account: Account, now: datetime
+) -> Account:
+    """Move the (locked) account through the states due by ``now``, announcing each one."""
+    for following in transitions(account, now, billing.policy):
+        await repository.set_state(conn, following)
+        announcement = AccountStateChanged(
+            account_id=following.account_id,
+            state=following.state,
+            balance=show(following.balance),
+            previous_state=account.state,
+            state_since=following.state_since,
+        )
+        identity = f"{following.account_id}:{following.state}:{following.state_since.isoformat()}"
+        await emitter.emit(conn, announcement, project_id="", event_id=derived_id(identity, "account-state"))
+        account = following
+    return account
+
+
+async def send_arrears_notices(conn: asyncpg.Connection, emitter: Emitter, account: Account) -> list[str]:
+    """Ask for the deletion of every backup still metered to the released account, once per backup."""
+    sent = []
+    for meter in await repository.open_meters_without_notice(conn, account.account_id):
+        if not await repository.record_arrears_notice(conn, meter.backup_id, account.account_id, ARREARS_SOURCE):
+            continue
+        await emitter.emit(
+            conn,
+            BackupArrears(backup_id=meter.backup_id, account_id=account.account_id, reason="arrears"),
+            project_id=meter.project_id,
+            region=meter.region,
+            event_id=derived_id(meter.backup_id, "backup-arrears"),
+        )
+        sent.append(meter.backup_id)
+    return sent
+
+
+async def top_up(
+    conn: asyncpg.Connection,
+    emitter: Emitter,
+    billing: Billing,
+    *,
+    account_id: str,
+    project_id: str,
+    amount: Decimal,
+    idempotency_key: str | None,
+) -> tuple[repository.TopUp, bool]:
+    """Credit the account. Returns the top-up and whether it is a replay of an earlier one (same key), which
+    credits nothing."""
+    await repository.lock_account(conn, account_id)
+    now = billing.clock.now()
+    recorded = await repository.record_top_up(conn, account_id, project_id, amount, idempotency_key, now)
+    if recorded is None:
+        assert idempotency_key is not None
+        earlier = await repository.top_up_by_key(conn, account_id, idempotency_key)
+        assert earlier is not None
+        if earlier.amount != amount:
+            raise IdempotencyConflict(
+                f"idempotency key {idempotency_key!r} was used for a top-up of {show(earlier.amount)}, "
+                f"not {show(amount)}"
+            )
+        return earlier, True
+    await change_balance(conn, emitter, billing, account_id, amount, now)
+    return recorded, False

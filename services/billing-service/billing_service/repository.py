@@ -1,0 +1,265 @@
+"""SQL of billing-service.
+
+Lock order, everywhere: an account row first (``FOR NO KEY UPDATE``), then its meters. Balances change by
+SQL arithmetic under that lock, never by writing back a value read earlier.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from billing_service.domain import ZERO, Account, Charge, Meter
+
+Db: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+# -- accounts ---------------------------------------------------------------------------------------------------
+def _account(row: asyncpg.Record) -> Account:
+    return Account(
+        account_id=row["account_id"], balance=row["balance"], state=row["state"], state_since=row["state_since"]
+    )
+
+
+async def open_accounts(db: Db, account_ids: list[str], balance: Decimal, currency: str, now: datetime) -> list[str]:
+    """Create the accounts that do not exist yet, with ``balance``; existing accounts are left as they are."""
+    rows = await db.fetch(
+        "INSERT INTO accounts (account_id, balance, currency, state, state_since) "
+        "SELECT id, $2, $3, 'normal', $4 FROM unnest($1::text[]) AS id "
+        "ON CONFLICT (account_id) DO NOTHING RETURNING account_id",
+        account_ids,
+        balance,
+        currency,
+        now,
+    )
+    return [r["account_id"] for r in rows]
+
+
+async def get_account(db: Db, account_id: str) -> tuple[Account, str] | None:
+    """The account and its currency."""
+    row = await db.fetchrow("SELECT * FROM accounts WHERE account_id = $1", account_id)
+    return (_account(row), row["currency"]) if row else None
+
+
+async def lock_account(conn: asyncpg.Connection, account_id: str) -> Account | None:
+    row = await conn.fetchrow(
+        "SELECT account_id, balance, state, state_since FROM accounts WHERE account_id = $1 FOR NO KEY UPDATE",
+        account_id,
+    )
+    return _account(row) if row else None
+
+
+async def add_to_balance(conn: asyncpg.Connection, account_id: str, delta: Decimal) -> Account:
+    row = await conn.fetchrow(
+        "UPDATE accounts SET balance = balance + $2, updated_at = now() WHERE account_id = $1 "
+        "RETURNING account_id, balance, state, state_since",
+        account_id,
+        delta,
+    )
+    assert row is not None, f"account {account_id} vanished"
+    return _account(row)
+
+
+async def set_state(conn: asyncpg.Connection, account: Account) -> None:
+    await conn.execute(
+        "UPDATE accounts SET state = $2, state_since = $3, updated_at = now() WHERE account_id = $1",
+        account.account_id,
+        account.state,
+        account.state_since,
+    )
+
+
+async def accounts_needing_attention(db: Db) -> list[str]:
+    """Accounts whose state may have to move: in arrears, or not normal."""
+    rows = await db.fetch("SELECT account_id FROM accounts WHERE state <> 'normal' OR balance < 0 ORDER BY account_id")
+    return [r["account_id"] for r in rows]
+
+
+# -- top-ups ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TopUp:
+    id: int
+    amount: Decimal
+    created_at: datetime
+
+
+async def record_top_up(
+    conn: asyncpg.Connection,
+    account_id: str,
+    project_id: str,
+    amount: Decimal,
+    idempotency_key: str | None,
+    now: datetime,
+) -> TopUp | None:
+    """The new top-up, or None when one with this idempotency key was already recorded."""
+    row = await conn.fetchrow(
+        "INSERT INTO top_ups (account_id, project_id, amount, idempotency_key, created_at) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, idempotency_key) DO NOTHING "
+        "RETURNING id, amount, created_at",
+        account_id,
+        project_id,
+        amount,
+        idempotency_key,
+        now,
+    )
+    return TopUp(row["id"], row["amount"], row["created_at"]) if row else None
+
+
+async def top_up_by_key(conn: asyncpg.Connection, account_id: str, idempotency_key: str) -> TopUp | None:
+    row = await conn.fetchrow(
+        "SELECT id, amount, created_at FROM top_ups WHERE account_id = $1 AND idempotency_key = $2",
+        account_id,
+        idempotency_key,
+    )
+    return TopUp(row["id"], row["amount"], row["created_at"]) if row else None
+
+
+# -- meters -----------------------------------------------------------------------------------------------------
+_METER_COLUMNS = "backup_id, account_id, project_id, region, size_gb, started_at, rated_until, deleted_at"
+
+
+def _meter(row: asyncpg.Record) -> Meter:
+    return Meter(**{key: row[key] for key in _METER_COLUMNS.split(", ")})
+
+
+async def start_meter(conn: asyncpg.Connection, meter: Meter, next_due_at: datetime | None) -> bool:
+    """Start metering a backup unless it is already metered. True when it was new."""
+    inserted = await conn.fetchval(
+        f"INSERT INTO meters ({_METER_COLUMNS}, next_due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+        "ON CONFLICT (backup_id) DO NOTHING RETURNING 1",
+        meter.backup_id,
+        meter.account_id,
+        meter.project_id,
+        meter.region,
+        meter.size_gb,
+        meter.started_at,
+        meter.rated_until,
+        meter.deleted_at,
+        next_due_at,
+    )
+    return inserted is not None
+
+
+async def get_meter(db: Db, backup_id: str) -> Meter | None:
+    row = await db.fetchrow(f"SELECT {_METER_COLUMNS} FROM meters WHERE backup_id = $1", backup_id)
+    return _meter(row) if row else None
+
+
+async def lock_meter(conn: asyncpg.Connection, backup_id: str) -> Meter | None:
+    row = await conn.fetchrow(f"SELECT {_METER_COLUMNS} FROM meters WHERE backup_id = $1 FOR UPDATE", backup_id)
+    return _meter(row) if row else None
+
+
+async def lock_due_meters(conn: asyncpg.Connection, account_id: str, now: datetime, limit: int) -> list[Meter]:
+    """The account's meters with a period ended by ``now``; meters another transaction holds are skipped (they
+    are charged by that transaction or by the next pass)."""
+    rows = await conn.fetch(
+        f"SELECT {_METER_COLUMNS} FROM meters WHERE account_id = $1 AND next_due_at <= $2 "
+        "ORDER BY backup_id LIMIT $3 FOR UPDATE SKIP LOCKED",
+        account_id,
+        now,
+        limit,
+    )
+    return [_meter(r) for r in rows]
+
+
+async def accounts_with_due_meters(db: Db, now: datetime) -> list[str]:
+    rows = await db.fetch("SELECT DISTINCT account_id FROM meters WHERE next_due_at <= $1 ORDER BY account_id", now)
+    return [r["account_id"] for r in rows]
+
+
+async def save_meter(conn: asyncpg.Connection, meter: Meter, next_due_at: datetime | None) -> None:
+    await conn.execute(
+        "UPDATE meters SET rated_until = $2, deleted_at = $3, next_due_at = $4 WHERE backup_id = $1",
+        meter.backup_id,
+        meter.rated_until,
+        meter.deleted_at,
+        next_due_at,
+    )
+
+
+async def open_meters_without_notice(conn: asyncpg.Connection, account_id: str) -> list[Meter]:
+    """The account's backups still metered (not deleted) that no BackupArrears was sent for."""
+    rows = await conn.fetch(
+        f"SELECT {_METER_COLUMNS} FROM meters m WHERE account_id = $1 AND deleted_at IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM arrears_notices n WHERE n.backup_id = m.backup_id) ORDER BY backup_id",
+        account_id,
+    )
+    return [_meter(r) for r in rows]
+
+
+# -- bill lines -------------------------------------------------------------------------------------------------
+async def add_charges(conn: asyncpg.Connection, meter: Meter, charges: list[Charge]) -> Decimal:
+    """Put the storage charges on the bill; a period already on it is left alone. The total of the lines that
+    were actually added, which is what the balance must be debited."""
+    if not charges:
+        return ZERO
+    rows = await conn.fetch(
+        "INSERT INTO bill_lines (account_id, kind, backup_id, region, project_id, period_start, period_end, "
+        "quantity_gb_hours, unit_price, amount) "
+        "SELECT $1, 'backup_storage', $2, $3, $4, c.period_start, c.period_end, c.quantity, c.unit_price, c.amount "
+        "FROM unnest($5::timestamptz[], $6::timestamptz[], $7::numeric[], $8::numeric[], $9::numeric[]) "
+        "AS c(period_start, period_end, quantity, unit_price, amount) "
+        "ON CONFLICT (backup_id, period_start) WHERE kind = 'backup_storage' DO NOTHING RETURNING amount",
+        meter.account_id,
+        meter.backup_id,
+        meter.region,
+        meter.project_id,
+        [c.period_start for c in charges],
+        [c.period_end for c in charges],
+        [c.quantity_gb_hours for c in charges],
+        [c.unit_price for c in charges],
+        [c.amount for c in charges],
+    )
+    return sum((r["amount"] for r in rows), ZERO)
+
+
+async def add_image_line(
+    conn: asyncpg.Connection,
+    *,
+    account_id: str,
+    image_id: str,
+    backup_id: str,
+    region: str,
+    project_id: str,
+    at: datetime,
+) -> bool:
+    inserted = await conn.fetchval(
+        "INSERT INTO bill_lines (account_id, kind, backup_id, image_id, region, project_id, period_start, "
+        "period_end, quantity_gb_hours, unit_price, amount) "
+        "VALUES ($1, 'full_ecs_image', $2, $3, $4, $5, $6, $6, 0, 0, 0) "
+        "ON CONFLICT (image_id) WHERE kind = 'full_ecs_image' DO NOTHING RETURNING 1",
+        account_id,
+        backup_id,
+        image_id,
+        region,
+        project_id,
+        at,
+    )
+    return inserted is not None
+
+
+async def list_lines(db: Db, account_id: str, *, limit: int, marker: int | None) -> list[dict[str, Any]]:
+    """The account's bill lines, newest first, after the line ``marker`` (exclusive)."""
+    rows = await db.fetch(
+        "SELECT * FROM bill_lines WHERE account_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+        account_id,
+        marker,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+# -- arrears notices --------------------------------------------------------------------------------------------
+async def record_arrears_notice(conn: asyncpg.Connection, backup_id: str, account_id: str, source: str) -> bool:
+    """True the first time a BackupArrears is recorded for ``backup_id``."""
+    inserted = await conn.fetchval(
+        "INSERT INTO arrears_notices (backup_id, account_id, source) VALUES ($1, $2, $3) "
+        "ON CONFLICT (backup_id) DO NOTHING RETURNING 1",
+        backup_id,
+        account_id,
+        source,
+    )
+    return inserted is not None
