@@ -25,6 +25,15 @@ E2E_ENV = {
     "IMAGE_BUILD_S": "2",
     "BACKUP_WAIT_S": "4",
     "LOG_FORMAT": "json",
+    "RATING_PERIOD_S": "1",
+    "RATING_INTERVAL_S": "0.5",
+    "ARREARS_INTERVAL_S": "0.5",
+    "PRICE_PER_GB_HOUR": "3.6",
+    "INITIAL_BALANCE": "1000000",
+    "GRACE_PERIOD_S": "3",
+    "RETENTION_PERIOD_S": "3",
+    "DELETE_MAX_ATTEMPTS": "3",
+    "DELETE_BACKOFF_S": "0.3",
     "TENANTS_FILE": str(Path(__file__).parent / "tenants.json"),
 }
 

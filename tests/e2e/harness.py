@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from huaweicloudsdkcbr.v1 import CbrClient
@@ -17,6 +17,9 @@ from huaweicloudsdkims.v2 import ImsClient
 from ims_shared.events import BackupCreated, BackupDisk, EventData, ServerInfo, make_event
 from ims_shared.tenants import Tenant, load_tenants
 
+if TYPE_CHECKING:
+    from ims_shared.client import SignedClient
+
 T = TypeVar("T")
 
 TENANTS_FILE = Path(__file__).parent / "tenants.json"
@@ -24,6 +27,8 @@ TENANTS = {t.name: t for t in load_tenants(str(TENANTS_FILE)).tenants}
 ALPHA: Tenant = TENANTS["alpha"]
 BETA: Tenant = TENANTS["beta"]
 GAMMA: Tenant = TENANTS["gamma"]  # a test tenant with a tag policy (required key cost-center)
+DELTA: Tenant = TENANTS["delta"]  # a test tenant that runs into arrears and is released
+EPSILON: Tenant = TENANTS["epsilon"]  # a test tenant that runs into arrears and tops up
 CN = "cn-north-4"
 AP = "ap-southeast-1"
 
@@ -200,3 +205,35 @@ def known_backup(system: System, tenant: Tenant = ALPHA, region: str = CN, **fie
     client = cbr(system, tenant, region)
     eventually(lambda: client.show_backup(ShowBackupRequest(backup_id=backup.backup_id)).backup, what="the backup")
     return backup
+
+
+def billing(system: System, tenant: Tenant = ALPHA, region: str = CN) -> "SignedClient":
+    from ims_shared.client import SignedClient
+
+    return SignedClient(system.url("billing-service"), tenant.access_key, tenant.secret_key, tenant.projects[region])
+
+
+def account_of(system: System, tenant: Tenant) -> dict[str, Any]:
+    client = billing(system, tenant)
+    try:
+        response = client.get(f"/v1/{client.project_id}/billing/account")
+        assert response.status_code == 200, response.text
+        account: dict[str, Any] = response.json()["account"]
+        return account
+    finally:
+        client.close()
+
+
+def bill_lines(system: System, tenant: Tenant) -> list[dict[str, Any]]:
+    client = billing(system, tenant)
+    lines: list[dict[str, Any]] = []
+    marker = None
+    try:
+        while True:
+            page = client.get(f"/v1/{client.project_id}/billing/lines", limit=1000, marker=marker).json()
+            lines += page["lines"]
+            marker = page.get("next_marker")
+            if not marker or not page["lines"]:
+                return lines
+    finally:
+        client.close()

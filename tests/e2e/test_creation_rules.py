@@ -183,9 +183,7 @@ def test_a_tenant_tag_policy_is_enforced(system: System) -> None:
         image_tags=[TagKeyValue(key="cost-center", value="marketing")],
     )
     assert "not allowed" in wrong.error_msg
-    job_id = create_image(
-        client, backup_id=backup.backup_id, image_tags=[TagKeyValue(key="cost-center", value="rnd")]
-    )
+    job_id = create_image(client, backup_id=backup.backup_id, image_tags=[TagKeyValue(key="cost-center", value="rnd")])
     assert wait_job(client, job_id).status == "SUCCESS"
 
 
@@ -314,7 +312,9 @@ def test_an_image_from_an_ecs_backs_it_up_first_and_reports_both_steps(system: S
     time.sleep(1)
     job_id = create_image(client, instance_id=server_id, vault_id="vault-1", whole_image_type=None)
     second = eventually(
-        lambda: _code_of(lambda: create_image(client, instance_id=server_id, vault_id="vault-1", whole_image_type=None)),
+        lambda: _code_of(
+            lambda: create_image(client, instance_id=server_id, vault_id="vault-1", whole_image_type=None)
+        ),
         what="a concurrent request for the same ECS to be refused",
         timeout_s=3,
     )
