@@ -18,7 +18,9 @@ class SignedClient:
         self._secret_key = secret_key
         self._http = httpx.Client(timeout=timeout_s)
 
-    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None) -> httpx.Response:
+    def request(
+        self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None
+    ) -> httpx.Response:
         raw = b"" if body is None else json.dumps(body).encode()
         query_string = urlencode(sorted((k, str(v)) for k, v in (query or {}).items() if v is not None))
         headers = {

@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
+from opentelemetry.trace import SpanKind
+from structlog.contextvars import bound_contextvars
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from ims_shared.emitter import Emitter
@@ -24,6 +26,7 @@ from ims_shared.inbox import claim
 from ims_shared.logging import get_logger
 from ims_shared.metrics import DEAD_LETTERED, EVENTS_CONSUMED, HANDLER_SECONDS
 from ims_shared.topics import dead_letter_topic
+from ims_shared.tracing import span_from, trace_id
 
 log = get_logger(__name__)
 
@@ -133,17 +136,30 @@ class EventProcessor:
     ) -> None:
         failed: list[tuple[ConsumerRecord[Any, Any], str]] = []
         outcomes: list[tuple[str, str]] = []
+        handled: list[tuple[ConsumerRecord[Any, Any], CloudEvent, str | None]] = []
         async with self._pool.acquire() as conn, conn.transaction():
             for record, envelope, data in accepted:
                 handler = self._handlers[envelope.type]
                 try:
-                    async with conn.transaction():
-                        if not await claim(conn, self.consumer_name, envelope.id, envelope.type):
-                            outcomes.append((envelope.type, "duplicate"))
-                            continue
-                        ctx = HandlerContext(conn, envelope, self._emitter, self._services)
-                        await handler(ctx, data)
-                        outcomes.append((envelope.type, "handled"))
+                    with (
+                        span_from(envelope.trace_carrier(), f"handle {envelope.type}", SpanKind.CONSUMER),
+                        bound_contextvars(
+                            event_id=envelope.id,
+                            event_type=envelope.type,
+                            aggregate_id=envelope.subject,
+                            correlation_id=envelope.correlationid,
+                            trace_id=trace_id(),
+                        ),
+                    ):
+                        async with conn.transaction():
+                            if not await claim(conn, self.consumer_name, envelope.id, envelope.type):
+                                outcomes.append((envelope.type, "duplicate"))
+                                log.debug("duplicate event ignored")
+                                continue
+                            ctx = HandlerContext(conn, envelope, self._emitter, self._services)
+                            await handler(ctx, data)
+                            outcomes.append((envelope.type, "handled"))
+                            handled.append((record, envelope, trace_id()))
                 except ContractError as exc:
                     failed.append((record, str(exc)))
                 except Exception as exc:
@@ -155,6 +171,18 @@ class EventProcessor:
                 await self.dead_letter(record, reason)
         for event_type, outcome in outcomes:
             EVENTS_CONSUMED.labels(event_type, outcome).inc()
+        for record, envelope, trace in handled:
+            log.info(
+                "event handled",
+                event_id=envelope.id,
+                event_type=envelope.type,
+                aggregate_id=envelope.subject,
+                correlation_id=envelope.correlationid,
+                trace_id=trace,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], reason: str) -> None:
         topic = dead_letter_topic(record.topic)

@@ -11,13 +11,14 @@ from ims_shared.topics import topic_for
 
 async def enqueue(conn: asyncpg.Connection, event: CloudEvent, topic: str, key: str) -> None:
     await conn.execute(
-        "INSERT INTO outbox (event_id, event_type, topic, key, payload) VALUES ($1, $2, $3, $4, $5) "
+        "INSERT INTO outbox (event_id, event_type, topic, key, payload, traceparent) VALUES ($1, $2, $3, $4, $5, $6) "
         "ON CONFLICT (event_id) DO NOTHING",
         event.id,
         event.type,
         topic,
         key,
         event.model_dump_json(exclude_none=True),
+        event.traceparent,
     )
     EVENTS_EMITTED.labels(event.type).inc()
 

@@ -14,3 +14,8 @@ HANDLER_SECONDS = Histogram(
 OUTBOX_BACKLOG = Gauge("ims_outbox_backlog", "Unpublished outbox rows")
 OUTBOX_OLDEST_AGE = Gauge("ims_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")
 HTTP_REQUESTS = Counter("ims_http_requests_total", "HTTP requests by route and status", ["method", "route", "status"])
+CONSUMER_LAG = Gauge(
+    "ims_consumer_lag",
+    "Records behind the partition's high watermark (Tansu reports end offsets imprecisely: treat as an estimate)",
+    ["topic", "partition"],
+)

@@ -83,7 +83,7 @@ class OutboxRelay:
 
     async def _publish_pass(self, conn: asyncpg.Connection) -> int:
         rows = await conn.fetch(
-            "SELECT id, event_id, event_type, topic, key, payload, created_at FROM outbox "
+            "SELECT id, event_id, event_type, topic, key, payload, created_at, traceparent FROM outbox "
             "WHERE published_at IS NULL ORDER BY id LIMIT $1",
             self._batch_size,
         )
@@ -100,6 +100,8 @@ class OutboxRelay:
                 ("ce-id", row["event_id"].encode()),
                 ("ce-type", row["event_type"].encode()),
             ]
+            if row["traceparent"]:
+                headers.append(("traceparent", row["traceparent"].encode()))
             sends.append(
                 await self._producer.send(
                     row["topic"], row["payload"].encode(), key=row["key"].encode(), headers=headers

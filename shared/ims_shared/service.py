@@ -2,7 +2,7 @@
 behind a FastAPI app that also serves health, readiness and metrics."""
 
 import asyncio
-import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -15,6 +15,8 @@ from fastapi import FastAPI, Request, Response
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.trace import SpanKind
+from structlog.contextvars import bound_contextvars
 
 from ims_shared import health
 from ims_shared.background import PeriodicTask
@@ -24,11 +26,12 @@ from ims_shared.emitter import Emitter
 from ims_shared.errors import ErrorStyle, install_error_handlers
 from ims_shared.kafka import create_topics, make_producer, start_with_retry
 from ims_shared.logging import configure_logging, get_logger
-from ims_shared.metrics import HTTP_REQUESTS
+from ims_shared.metrics import CONSUMER_LAG, HTTP_REQUESTS
 from ims_shared.relay import OutboxRelay
 from ims_shared.settings import ServiceSettings
 from ims_shared.tenants import TenantCatalog, load_tenants
 from ims_shared.topics import all_topics
+from ims_shared.tracing import configure_tracing, span_from, trace_context, trace_id
 
 log = get_logger(__name__)
 
@@ -91,6 +94,7 @@ class ServiceRuntime:
     async def start(self) -> None:
         s = self.settings
         configure_logging(s.service_name, s.region, s.log_format, s.log_level)
+        configure_tracing(s.service_name, s.region, s.tracing_exporter)
         applied = await apply_migrations(s.database_url, self.migrations, SHARED_MIGRATIONS)
         self.migrations_applied = True
         log.info("migrations applied", new=applied)
@@ -128,9 +132,21 @@ class ServiceRuntime:
 
         await self.broker.start()
         self.periodic = self._periodic_factory(self) if self._periodic_factory else []
+        self.periodic.append(PeriodicTask("consumer lag", s.lag_interval_s, self._measure_lag))
         self.tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay")]
         self.tasks += [asyncio.create_task(t.run(), name=t.name) for t in self.periodic]
         log.info("service started", http_port=s.http_port, topics=self.topics)
+
+    async def _measure_lag(self) -> None:
+        consumer = getattr(self._subscriber, "consumer", None)
+        if consumer is None:
+            return
+        for partition in consumer.assignment():
+            high = consumer.highwater(partition)
+            if high is None:
+                continue
+            position = await asyncio.wait_for(consumer.position(partition), 2)
+            CONSUMER_LAG.labels(partition.topic, str(partition.partition)).set(max(0, high - position))
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -160,14 +176,18 @@ def build_app(runtime: ServiceRuntime, *, title: str, error_style: ErrorStyle, b
     app.include_router(health.router)
 
     @app.middleware("http")
-    async def count_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
+    async def observe_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        with (
+            span_from(request.headers, f"{request.method} {request.url.path}", SpanKind.SERVER),
+            bound_contextvars(request_id=request_id, trace_id=trace_id()),
+        ):
+            response: Response = await call_next(request)
+            response.headers["X-Request-Id"] = request_id
+            for name, value in trace_context().items():
+                response.headers[name] = value
         route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        response.headers["X-Request-Id"] = request.headers.get("x-request-id", "") or f"{time.time_ns():x}"
-        del started
+        HTTP_REQUESTS.labels(request.method, getattr(route, "path", "unmatched"), str(response.status_code)).inc()
         return response
 
     return app

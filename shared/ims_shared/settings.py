@@ -31,6 +31,8 @@ class ServiceSettings(BaseSettings):
     tenants_file: str | None = None
     log_format: str = "auto"
     log_level: str = "INFO"
+    tracing_exporter: str = "none"
+    lag_interval_s: float = 5.0
 
     @property
     def regions(self) -> list[str]:

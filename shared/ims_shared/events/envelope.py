@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from ims_shared.topics import TopicKind
+from ims_shared.tracing import trace_context
 
 
 class EventData(BaseModel):
@@ -34,7 +35,12 @@ class CloudEvent(BaseModel):
     region: str = Field(min_length=1)
     projectid: str = ""
     correlationid: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
     data: dict[str, Any]
+
+    def trace_carrier(self) -> dict[str, str]:
+        return {k: v for k, v in (("traceparent", self.traceparent), ("tracestate", self.tracestate)) if v}
 
 
 def new_event_id() -> str:
@@ -57,7 +63,10 @@ def make_event(
     time: datetime | None = None,
 ) -> CloudEvent:
     event_id = event_id or new_event_id()
+    context = trace_context()
     return CloudEvent(
+        traceparent=context.get("traceparent"),
+        tracestate=context.get("tracestate"),
         id=event_id,
         source=source,
         type=type(data).__name__,
