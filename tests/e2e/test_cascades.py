@@ -228,3 +228,19 @@ def test_a_top_up_during_grace_restores_the_account_and_deletes_nothing(system: 
         e for e in events_of(system, "ims.billing", "BackupArrears") if e["data"]["account_id"] == EPSILON.account_id
     ]
     assert arrears == []
+
+
+def test_backup_arrears_from_an_outside_billing_system_has_the_same_effect(system: System) -> None:
+    from ims_shared.events import BackupArrears
+
+    backup = known_backup(system)
+    image_id = image_from(system, backup.backup_id)
+    produce(system, BackupArrears(backup_id=backup.backup_id, account_id="outside-billing", reason="arrears"))
+    eventually(lambda: gone(cbr(system).show_backup, ShowBackupRequest(backup_id=backup.backup_id)), what="backup")
+    eventually(lambda: gone(ims(system).glance_show_image, GlanceShowImageRequest(image_id=image_id)), what="image")
+    deleted = [e for e in events_of(system, "ims.cn-north-4.images", "ImageDeleted") if e["subject"] == image_id]
+    assert [e["data"]["reason"] for e in deleted] == ["arrears"]
+    backup_deleted = [
+        e for e in events_of(system, "ims.cn-north-4.backups", "BackupDeleted") if e["subject"] == backup.backup_id
+    ]
+    assert [e["data"]["reason"] for e in backup_deleted] == ["arrears"]
