@@ -47,9 +47,13 @@ async def create_topics(bootstrap: str, topics: list[str], partitions: int = DEF
         missing = [t for t in topics if t not in existing]
         for topic in missing:
             try:
-                await admin.create_topics([NewTopic(topic, partitions, 1)])
+                response = await admin.create_topics([NewTopic(topic, partitions, 1)])
             except TopicAlreadyExistsError:
-                pass
+                continue
+            for error in getattr(response, "topic_errors", ()):
+                code = error[1]
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise KafkaError(f"creating topic {error[0]} failed with Kafka error code {code}")
         if missing:
             log.info("topics created", topics=missing)
     finally:
