@@ -21,7 +21,9 @@ from huaweicloudsdkims.v2 import (
     ShowJobRequest,
 )
 
+from ims_shared.events import AccountStateChanged
 from ims_shared.events.replication import BackupCopy, ReplicatedImage, ReplicationRequested
+from ims_shared.tenants import Tenant
 from tests.e2e.harness import ALPHA, AP, BETA, CN, System, backup_created, cbr, events_of, eventually, ims, produce
 
 pytestmark = pytest.mark.e2e
@@ -35,13 +37,13 @@ def _finished_job(client: ImsClient, job_id: str, timeout_s: float = 45.0) -> An
     )
 
 
-def _active_image(system: System, *, size_gb: int = 60) -> tuple[str, str]:
-    """A full-ECS image of tenant alpha in cn-north-4, made from a CBR backup; returns (image id, backup id)."""
+def _active_image(system: System, *, size_gb: int = 60, tenant: Tenant = ALPHA) -> tuple[str, str]:
+    """A full-ECS image of ``tenant`` in cn-north-4, made from a CBR backup; returns (image id, backup id)."""
     backup = backup_created(size_gb=size_gb)
-    produce(system, backup)
-    backups = cbr(system)
+    produce(system, backup, tenant=tenant)
+    backups = cbr(system, tenant)
     eventually(lambda: backups.show_backup(ShowBackupRequest(backup_id=backup.backup_id)).backup, what="the backup")
-    client = ims(system)
+    client = ims(system, tenant)
     body = CreateWholeImageRequestBody(name=f"web-{size_gb}gb", backup_id=backup.backup_id, whole_image_type="CBR")
     job = _finished_job(client, client.create_whole_image(CreateWholeImageRequest(body=body)).job_id)
     assert job.status == "SUCCESS", job.fail_reason
@@ -114,6 +116,7 @@ def test_the_replica_is_active_in_the_destination_with_the_destination_project(
     raw = _raw(shown)
     assert raw["__whole_image"] == "true"
     assert raw["__replicated_from_region"] == CN
+    assert raw["__replicated_from_image_id"] == replicated["image_id"]
     assert [d["size_gb"] for d in raw["__disks"]] == [40, 10]
 
     listed = destination.list_images(ListImagesRequest(imagetype="private")).images
@@ -199,6 +202,23 @@ def test_an_image_over_the_size_limit_is_refused(system: System) -> None:
     refused = _refusal(ims(system), image_id)
     assert refused.error_code == "IMG.0242"
     assert "128 GB" in refused.error_msg
+
+
+def test_a_frozen_account_cannot_replicate(system: System) -> None:
+    # Over the size limit: refused either way, so probing creates no job. Frozen is checked first.
+    image_id, _ = _active_image(system, tenant=BETA, size_gb=200)
+    client = ims(system, BETA)
+    assert _refusal(client, image_id).error_code == "IMG.0242"
+
+    produce(system, AccountStateChanged(account_id=BETA.account_id, state="frozen", balance="-5"), tenant=BETA)
+    try:
+        frozen = eventually(
+            lambda: (e := _refusal(client, image_id)).error_code == "IMG.0239" and e, what="the frozen state to apply"
+        )
+        assert "frozen" in frozen.error_msg
+    finally:
+        produce(system, AccountStateChanged(account_id=BETA.account_id, state="normal", balance="5"), tenant=BETA)
+    eventually(lambda: _refusal(client, image_id).error_code == "IMG.0242", what="the account to be normal again")
 
 
 def test_another_tenants_image_is_not_found(system: System, replicated: dict[str, Any]) -> None:

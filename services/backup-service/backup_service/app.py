@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from backup_service import replication  # noqa: F401 - registers the replication handlers
 from backup_service.api import router
@@ -51,4 +52,12 @@ def create_app(settings: BackupSettings | None = None) -> FastAPI:
     )
     app = build_app(runtime, title="backup-service (CBR API)", error_style="cbr", bad_request_code="BackupService.6201")
     app.include_router(router)
+    # The IMS console (served by image-service) lists backups from the browser, with AK/SK-signed requests.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Sdk-Date", "X-Project-Id"],
+        max_age=600,
+    )
     return app

@@ -2,14 +2,14 @@
 
 ``ReplicaRequested`` records the copy of the image's backup in the tenant's project of this region (a backup of
 this region, billed here: ``BackupCreated``) and hands the image over to image-service (``ReplicaBackupRecorded``).
-``ReplicaFailed`` rolls the copy back (``BackupDeleted``, reason ``replication_rollback``).
+``ReplicaFailed`` rolls the copy back (``BackupDeleted``, reason ``replication_rollback``), the way every deletion
+goes here (a locked vault defers it).
 """
 
 import asyncpg
 
 from backup_service import repository
-from backup_service.domain import deletion
-from backup_service.handlers import handlers
+from backup_service.handlers import delete_backup, handlers
 from ims_shared.consumer import HandlerContext
 from ims_shared.events.replication import (
     REPLICA_CONFLICT,
@@ -70,13 +70,5 @@ async def on_replica_requested(ctx: HandlerContext, event: ReplicaRequested) -> 
 @handlers.on(ReplicaFailed)
 async def on_replica_failed(ctx: HandlerContext, event: ReplicaFailed) -> None:
     """Roll back the backup copy of a failed replication (whatever failed: the image, or the whole job in time)."""
-    if not _this_region(ctx) or await _copy_of(ctx.conn, event, ctx.event.projectid) is None:
-        return
-    backup = await repository.lock_backup(ctx.conn, event.replica_backup_id)
-    if backup is None:
-        return
-    deleted = deletion(backup, "replication_rollback")
-    if deleted is None:
-        return
-    await repository.mark_deleted(ctx.conn, backup.backup_id, "replication_rollback")
-    await ctx.emit(deleted, project_id=backup.project_id)
+    if _this_region(ctx) and await _copy_of(ctx.conn, event, ctx.event.projectid) is not None:
+        await delete_backup(ctx, event.replica_backup_id, "replication_rollback")

@@ -42,7 +42,7 @@ def _now() -> datetime:
 async def advance(conn: asyncpg.Connection, ic: ImageContext, job_id: str) -> None:
     """Move a job in INIT forward: wait for its backup, fail it, or create its image."""
     job = await repository.lock_job(conn, job_id)
-    if job is None or job["status"] != "INIT":
+    if job is None or job["status"] != "INIT" or job["job_type"] != repository.WHOLE_IMAGE_JOB:
         return
     try:
         check_account(await ic.account_state_of(conn, job["project_id"]))

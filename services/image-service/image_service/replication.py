@@ -11,13 +11,12 @@ at once, with its backup in the projection, and answers ``ReplicaRecorded`` or `
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from image_service import repository
 from image_service.api import caller, context_of, runtime_of
@@ -25,12 +24,12 @@ from image_service.creation import ImageContext
 from image_service.domain import FROZEN_STATES, validate_description, validate_name
 from image_service.errors import ACCOUNT_FROZEN, BACKUP_NOT_FOUND, IMAGE_NOT_FOUND, INVALID_PARAMETER, ImsRejection
 from image_service.handlers import handlers
+from image_service.settings import ImageSettings
 from ims_shared.consumer import HandlerContext
 from ims_shared.errors import ApiError
 from ims_shared.events import ImageCreated, ImageDeleted, ImageTag
+from ims_shared.events.backups import BackupDisk, ServerInfo
 from ims_shared.events.replication import (
-    DEFAULT_MAX_IMAGE_GB,
-    DEFAULT_MAX_IN_FLIGHT,
     IMAGE_NOT_ACTIVE,
     NO_DESTINATION_PROJECT,
     REPLICA_CONFLICT,
@@ -48,23 +47,11 @@ from ims_shared.events.replication import (
     check_not_a_replica,
     check_vault,
 )
-from ims_shared.events.backups import BackupDisk
-from ims_shared.regions import DEFAULT_ROUTES
 from ims_shared.tenants import Tenant
 
 REPLICATION_JOB = "imsCrossRegionCopyWholeImageJob"
 
 router = APIRouter()
-
-
-class ImageReplicationSettings(BaseSettings):
-    """The replication settings image-service reads (the same variables as replication-service's)."""
-
-    model_config = SettingsConfigDict(env_file=None, extra="ignore")
-
-    replication_routes: str = DEFAULT_ROUTES
-    replication_max_image_gb: int = DEFAULT_MAX_IMAGE_GB
-    replication_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
 
 
 class CopyImageCrossRegionBody(BaseModel):
@@ -84,7 +71,7 @@ def policy_of(request: Request) -> ReplicationPolicy:
     state = request.app.state
     policy: ReplicationPolicy | None = getattr(state, "replication_policy", None)
     if policy is None:
-        settings = ImageReplicationSettings()
+        settings: ImageSettings = runtime_of(request).settings
         policy = ReplicationPolicy.of(
             settings.replication_routes,
             runtime_of(request).settings.regions,
@@ -136,102 +123,133 @@ async def replications_under_way(conn: asyncpg.Connection, project_id: str) -> i
     return count
 
 
+@dataclass(frozen=True)
+class Admitted:
+    """A source image that may be replicated now, with its backup (rows of this service's database)."""
+
+    image: asyncpg.Record
+    backup: asyncpg.Record
+
+
+async def admit(
+    conn: asyncpg.Connection, ic: ImageContext, policy: ReplicationPolicy, project_id: str, image_id: str
+) -> Admitted:
+    """The checks that need the database, in the request's transaction. Raises the IMS rejection, or the 404.
+
+    The in-flight count is taken under a per-project lock held to the end of the transaction, which also
+    records the new job: concurrent requests of one project cannot both take the last place.
+    """
+    image = await repository.get_image(conn, image_id)
+    if image is None or image["project_id"] != project_id:
+        raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
+    check_account_for_replication(await ic.account_state_of(conn, project_id))
+    if image["status"] != "active":
+        raise ReplicationRefused(
+            IMAGE_NOT_ACTIVE, f"image {image_id} is {image['status']}: only active images can be replicated"
+        )
+    check_not_a_replica(image_id, image["replicated_from_region"])
+    policy.check_size(image["size_gb"])
+    backup = await conn.fetchrow(
+        "SELECT * FROM backup_projection WHERE backup_id = $1 AND NOT deleted", image["backup_id"]
+    )
+    if backup is None:
+        raise ImsRejection(BACKUP_NOT_FOUND, f"the CBR backup {image['backup_id']} of the image is gone")
+    await lock_project(conn, project_id)
+    policy.check_in_flight(await replications_under_way(conn, project_id))
+    return Admitted(image, backup)
+
+
+def replication_request(
+    admitted: Admitted, body: CopyImageCrossRegionBody, *, job_id: str, destination: str, vault_id: str
+) -> ReplicationRequested:
+    image, backup = admitted.image, admitted.backup
+    return ReplicationRequested(
+        job_id=job_id,
+        source_image_id=image["image_id"],
+        source_backup_id=backup["backup_id"],
+        destination_region=destination,
+        replica_image_id=str(uuid.uuid4()),
+        name=body.name,
+        description=body.description or "",
+        vault_id=vault_id,
+        agency_name=body.agency_name,
+        image=ReplicatedImage(
+            name=image["name"],
+            description=image["description"],
+            os_type=image["os_type"],
+            os_version=image["os_version"],
+            min_disk=image["min_disk"],
+            min_ram=image["min_ram"],
+            max_ram=image["max_ram"],
+            size_gb=image["size_gb"],
+            disks=[BackupDisk.model_validate(d) for d in image["disks"] or []],
+            tags=[ImageTag.model_validate(t) for t in image["tags"] or []],
+            enterprise_project_id=image["enterprise_project_id"],
+            server_state=image["server_state"],
+            replicated_from_region=image["replicated_from_region"],
+        ),
+        backup=BackupCopy(
+            name=backup["name"],
+            resource_id=backup["resource_id"],
+            resource_type=backup["resource_type"],
+            size_gb=backup["size_gb"],
+            server=ServerInfo.model_validate(backup["server"]) if backup["server"] else None,
+            disks=[BackupDisk.model_validate(d) for d in backup["disks"] or []],
+        ),
+    )
+
+
+async def record_request(
+    conn: asyncpg.Connection,
+    ic: ImageContext,
+    event: ReplicationRequested,
+    project_id: str,
+    body: CopyImageCrossRegionBody,
+) -> None:
+    """The job (its entity is the replica image) and the request to replication-service, in one transaction."""
+    emitted = await ic.emitter.emit(conn, event, project_id=project_id)
+    await repository.insert_job(
+        conn,
+        job_id=event.job_id,
+        project_id=project_id,
+        image_id=event.replica_image_id,
+        image_name=event.name,
+        backup_id=None,  # not the source backup: a job waiting for a backup is a creation job
+        request={
+            "source_image_id": event.source_image_id,
+            "source_backup_id": event.source_backup_id,
+            "region": event.destination_region,
+            "project_name": body.project_name,
+            "vault_id": event.vault_id,
+            "agency_name": body.agency_name,
+            "name": event.name,
+            "description": event.description,
+        },
+        correlation_id=emitted.id,
+        job_type=REPLICATION_JOB,
+    )
+
+
 @router.post("/v1/cloudimages/{image_id}/cross_region_copy")
 async def copy_image_cross_region(request: Request, image_id: str, body: CopyImageCrossRegionBody) -> dict[str, str]:
     who = await caller(request)
     runtime = runtime_of(request)
     ic = context_of(request)
     policy = policy_of(request)
-    source = runtime.settings.region
     try:
         validate_name(body.name)
         validate_description(body.description or "")
         vault_id = check_vault(body.vault_id)
-        destination = policy.check_destination(source, body.region)
+        destination = policy.check_destination(runtime.settings.region, body.region)
         destination_project_of(who.tenant, destination, body.project_name)
+        async with runtime.db.acquire() as conn, conn.transaction():
+            admitted = await admit(conn, ic, policy, who.project_id, image_id)
+            job_id = str(uuid.uuid4())
+            event = replication_request(admitted, body, job_id=job_id, destination=destination, vault_id=vault_id)
+            await record_request(conn, ic, event, who.project_id, body)
     except (ImsRejection, ReplicationRefused) as refusal:
         raise _bad_request(refusal) from refusal
-    job_id = str(uuid.uuid4())
-    replica_image_id = str(uuid.uuid4())
-    async with runtime.db.acquire() as conn, conn.transaction():
-        image = await repository.get_image(conn, image_id)
-        if image is None or image["project_id"] != who.project_id:
-            raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
-        try:
-            check_account_for_replication(await ic.account_state_of(conn, who.project_id))
-            if image["status"] != "active":
-                raise ReplicationRefused(
-                    IMAGE_NOT_ACTIVE, f"image {image_id} is {image['status']}: only active images can be replicated"
-                )
-            check_not_a_replica(image_id, image["replicated_from_region"])
-            policy.check_size(image["size_gb"])
-            backup = await repository.get_backup(conn, image["backup_id"])
-            if backup is None or backup.deleted:
-                raise ImsRejection(BACKUP_NOT_FOUND, f"the CBR backup {image['backup_id']} of the image is gone")
-            await lock_project(conn, who.project_id)
-            policy.check_in_flight(await replications_under_way(conn, who.project_id))
-        except (ImsRejection, ReplicationRefused) as refusal:
-            raise _bad_request(refusal) from refusal
-        event = ReplicationRequested(
-            job_id=job_id,
-            source_image_id=image_id,
-            source_backup_id=backup.backup_id,
-            destination_region=destination,
-            replica_image_id=replica_image_id,
-            name=body.name,
-            description=body.description or "",
-            vault_id=vault_id,
-            agency_name=body.agency_name,
-            image=ReplicatedImage(
-                name=image["name"],
-                description=image["description"],
-                os_type=image["os_type"],
-                os_version=image["os_version"],
-                min_disk=image["min_disk"],
-                min_ram=image["min_ram"],
-                max_ram=image["max_ram"],
-                size_gb=image["size_gb"],
-                disks=[BackupDisk.model_validate(d) for d in image["disks"] or []],
-                tags=[ImageTag.model_validate(t) for t in image["tags"] or []],
-                enterprise_project_id=image["enterprise_project_id"],
-                server_state=image["server_state"],
-                replicated_from_region=image["replicated_from_region"],
-            ),
-            backup=BackupCopy(
-                name=backup.backup_id if not backup.server else _backup_name(backup.backup_id),
-                resource_id=backup.resource_id,
-                resource_type=backup.resource_type,
-                size_gb=backup.size_gb,
-                server=backup.server,  # type: ignore[arg-type]
-                disks=[BackupDisk.model_validate(d) for d in backup.disks],
-            ),
-        )
-        emitted = await runtime.emitter.emit(conn, event, project_id=who.project_id)
-        await repository.insert_job(
-            conn,
-            job_id=job_id,
-            project_id=who.project_id,
-            image_id=replica_image_id,
-            image_name=body.name,
-            backup_id=None,
-            request={
-                "source_image_id": image_id,
-                "source_backup_id": backup.backup_id,
-                "region": destination,
-                "project_name": body.project_name,
-                "vault_id": vault_id,
-                "agency_name": body.agency_name,
-                "name": body.name,
-                "description": body.description or "",
-            },
-            correlation_id=emitted.id,
-            job_type=REPLICATION_JOB,
-        )
     return {"job_id": job_id}
-
-
-def _backup_name(backup_id: str) -> str:
-    return f"copy-of-{backup_id}"
 
 
 # -- the source region: the job follows replication-service ------------------------------------------------------
@@ -418,12 +436,6 @@ async def on_replica_failed(ctx: HandlerContext, event: ReplicaFailed) -> None:
     if image is None or image["deleted_at"] is not None or image["job_id"] != event.job_id:
         return
     await repository.mark_image_deleted(ctx.conn, image["image_id"], "replication_rollback")
-    await ctx.emit(ImageDeleted(image_id=image["image_id"], backup_id=image["backup_id"], reason="backup_deleted"))
-
-
-def replica_view_extras(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
-    """Where a replica came from, for views that show it."""
-    return {
-        "replicated_from_region": row["replicated_from_region"],
-        "replicated_from_image_id": row["replicated_from_image_id"],
-    }
+    await ctx.emit(
+        ImageDeleted(image_id=image["image_id"], backup_id=image["backup_id"], reason="replication_rollback")
+    )

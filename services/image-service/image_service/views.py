@@ -6,6 +6,7 @@ from typing import Any
 import asyncpg
 
 from image_service.domain import provisioning_plan
+from image_service.repository import WHOLE_IMAGE_JOB
 
 STATUS_DISPLAY = {"queued": "Queued", "saving": "Saving", "active": "Normal", "killed": "Failed", "deleted": "Deleted"}
 
@@ -62,6 +63,7 @@ def image_view(row: asyncpg.Record | dict[str, Any], *, viewer_project: str | No
         "__lazyloading": "false",
         "__system_support_market": False,
         "__replicated_from_region": row["replicated_from_region"] or "",
+        "__replicated_from_image_id": row["replicated_from_image_id"] or "",
         "__disks": disks,
         "__provisioning": provisioning_plan(disks),
     }
@@ -74,9 +76,19 @@ def _platform(os_version: str) -> str:
     return "Other"
 
 
+JOB_TASKS = {
+    WHOLE_IMAGE_JOB: {"INIT": "waiting for the CBR backup", "RUNNING": "creating the full-ECS image"},
+    "imsCrossRegionCopyWholeImageJob": {
+        "INIT": "checking the replication route",
+        "RUNNING": "copying the backup and the image to the destination region",
+    },
+}
+
+
 def job_view(row: asyncpg.Record) -> dict[str, Any]:
     percent = {"INIT": 0.0, "RUNNING": 50.0, "SUCCESS": 100.0, "FAIL": 100.0}[row["status"]]
-    task = {"INIT": "waiting for the CBR backup", "RUNNING": "creating the full-ECS image"}.get(row["status"], "")
+    tasks = JOB_TASKS.get(row["job_type"], JOB_TASKS[WHOLE_IMAGE_JOB])
+    task = tasks.get(row["status"], "")
     entities: dict[str, Any] = {
         "image_id": row["image_id"],
         "image_name": row["image_name"],

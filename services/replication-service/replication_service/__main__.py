@@ -1,8 +1,8 @@
 """Run replication-service: ``python -m replication_service``."""
 
+from ims_shared.server import serve
 from replication_service.app import create_app
 from replication_service.settings import ReplicationSettings
-from ims_shared.server import serve
 
 
 def main() -> None:

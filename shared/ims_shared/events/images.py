@@ -55,7 +55,7 @@ class ImageCreationFailed(_ImageEvent):
     fail_reason: str
 
 
-ImageDeletionReason = Literal["user", "backup_deleted", "arrears"]
+ImageDeletionReason = Literal["user", "backup_deleted", "arrears", "replication_rollback"]
 
 
 class ImageDeleted(_ImageEvent):
