@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from image_service import api_members, api_refusals
+from image_service import api_members, api_refusals, replication
 from image_service.api import router
 from image_service.creation import ImageContext, expire_waits, finish_ready_images
 from image_service.handlers import handlers
@@ -44,6 +44,7 @@ def create_app(settings: ImageSettings | None = None) -> FastAPI:
             topic_for(TopicKind.BACKUPS, settings.region),
             topic_for(TopicKind.IMAGES, settings.region),
             topic_for(TopicKind.BILLING, settings.region),
+            topic_for(TopicKind.REPLICATION, settings.region),
         ],
         periodic=_loops,
     )
@@ -52,4 +53,5 @@ def create_app(settings: ImageSettings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(api_members.router)
     app.include_router(api_refusals.router)
+    app.include_router(replication.router)
     return app
