@@ -40,6 +40,11 @@ class HandlerContext:
     emitter: Emitter
     services: Any = None
 
+    @property
+    def for_this_region(self) -> bool:
+        """Whether the event concerns this service's region (topics like ims.billing carry every region's)."""
+        return self.event.region == self.emitter.region
+
     async def emit(self, data: EventData, *, project_id: str | None = None, region: str | None = None) -> CloudEvent:
         return await self.emitter.emit(
             self.conn,

@@ -20,13 +20,9 @@ from ims_shared.events.backups import BackupDeletionReason, VaultLockChanged
 handlers = EventHandlers()
 
 
-def _this_region(ctx: HandlerContext) -> bool:
-    return ctx.event.region == ctx.emitter.region
-
-
 @handlers.on(BackupCreated)
 async def on_backup_created(ctx: HandlerContext, event: BackupCreated) -> None:
-    if _this_region(ctx):
+    if ctx.for_this_region:
         await repository.record_backup(ctx.conn, ctx.event.projectid, event)
 
 
@@ -44,7 +40,7 @@ async def on_image_deleted(ctx: HandlerContext, event: ImageDeleted) -> None:
 
 @handlers.on(BackupArrears)
 async def on_backup_arrears(ctx: HandlerContext, event: BackupArrears) -> None:
-    if _this_region(ctx):
+    if ctx.for_this_region:
         await delete_backup(ctx, event.backup_id, "arrears")
 
 
@@ -57,26 +53,26 @@ async def delete_backup(ctx: HandlerContext, backup_id: str, reason: BackupDelet
 
 @handlers.on(VaultLockChanged)
 async def on_vault_lock_changed(ctx: HandlerContext, event: VaultLockChanged) -> None:
-    if _this_region(ctx):
+    if ctx.for_this_region:
         await set_vault_lock(ctx.conn, event.vault_id, event.locked)
 
 
 @handlers.on(ServerRegistered)
 async def on_server_registered(ctx: HandlerContext, event: ServerRegistered) -> None:
-    if _this_region(ctx):
+    if ctx.for_this_region:
         await register_server(ctx.conn, ctx.event.projectid, event.model_dump(mode="json"))
 
 
 @handlers.on(ServerStateChanged)
 async def on_server_state_changed(ctx: HandlerContext, event: ServerStateChanged) -> None:
-    if _this_region(ctx):
+    if ctx.for_this_region:
         await set_server_state(ctx.conn, event.server_id, event.state)
 
 
 @handlers.on(ServerBackupRequested)
 async def on_server_backup_requested(ctx: HandlerContext, event: ServerBackupRequested) -> None:
     """Back up an ECS for a full-ECS image job; a refusal is told back so the job fails with its reason."""
-    if not _this_region(ctx):
+    if not ctx.for_this_region:
         return
     if await repository.backup_exists(ctx.conn, event.backup_id):
         return

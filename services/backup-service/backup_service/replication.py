@@ -19,10 +19,6 @@ from ims_shared.events.replication import (
 )
 
 
-def _this_region(ctx: HandlerContext) -> bool:
-    return ctx.event.region == ctx.emitter.region
-
-
 async def _copy_of(
     conn: asyncpg.Connection, event: ReplicaRequested | ReplicaFailed, project_id: str
 ) -> asyncpg.Record | None:
@@ -39,7 +35,7 @@ async def _copy_of(
 
 @handlers.on(ReplicaRequested)
 async def on_replica_requested(ctx: HandlerContext, event: ReplicaRequested) -> None:
-    if not _this_region(ctx):
+    if not ctx.for_this_region:
         return
     project_id = ctx.event.projectid
     if await repository.lock_backup(ctx.conn, event.replica_backup_id) is not None:
@@ -70,5 +66,5 @@ async def on_replica_requested(ctx: HandlerContext, event: ReplicaRequested) -> 
 @handlers.on(ReplicaFailed)
 async def on_replica_failed(ctx: HandlerContext, event: ReplicaFailed) -> None:
     """Roll back the backup copy of a failed replication (whatever failed: the image, or the whole job in time)."""
-    if _this_region(ctx) and await _copy_of(ctx.conn, event, ctx.event.projectid) is not None:
+    if ctx.for_this_region and await _copy_of(ctx.conn, event, ctx.event.projectid) is not None:
         await delete_backup(ctx, event.replica_backup_id, "replication_rollback")

@@ -29,13 +29,9 @@ def _ic(ctx: HandlerContext) -> ImageContext:
     return ic
 
 
-def _this_region(ctx: HandlerContext) -> bool:
-    return ctx.event.region == ctx.emitter.region
-
-
 @handlers.on(BackupCreated)
 async def on_backup_created(ctx: HandlerContext, event: BackupCreated) -> None:
-    if not _this_region(ctx):
+    if not ctx.for_this_region:
         return
     await repository.upsert_backup(ctx.conn, ctx.event.projectid, event)
     for job_id in await repository.jobs_waiting_for(ctx.conn, event.backup_id):
@@ -44,7 +40,7 @@ async def on_backup_created(ctx: HandlerContext, event: BackupCreated) -> None:
 
 @handlers.on(BackupDeleted)
 async def on_backup_deleted(ctx: HandlerContext, event: BackupDeleted) -> None:
-    if not _this_region(ctx):
+    if not ctx.for_this_region:
         return
     await repository.mark_backup_deleted(ctx.conn, event.backup_id)
     reason: ImageDeletionReason = "arrears" if event.reason == "arrears" else "backup_deleted"
@@ -58,7 +54,7 @@ async def on_backup_deleted(ctx: HandlerContext, event: BackupDeleted) -> None:
 
 @handlers.on(ImageRequested)
 async def on_image_requested(ctx: HandlerContext, event: ImageRequested) -> None:
-    if not _this_region(ctx):
+    if not ctx.for_this_region:
         return
     ic = _ic(ctx)
     project_id = ctx.event.projectid
@@ -126,7 +122,7 @@ async def on_account_state_changed(ctx: HandlerContext, event: AccountStateChang
 @handlers.on(ServerStateChanged)
 async def on_server_state_changed(ctx: HandlerContext, event: ServerStateChanged) -> None:
     """A server that was SHUTOFF when imaging began must not be started meanwhile: such a creation fails."""
-    if not _this_region(ctx) or event.state != "ACTIVE":
+    if not ctx.for_this_region or event.state != "ACTIVE":
         return
     ic = _ic(ctx)
     for image in await repository.saving_images_of_server(ctx.conn, event.server_id):

@@ -253,13 +253,9 @@ async def copy_image_cross_region(request: Request, image_id: str, body: CopyIma
 
 
 # -- the source region: the job follows replication-service ------------------------------------------------------
-def _this_region(ctx: HandlerContext) -> bool:
-    return ctx.event.region == ctx.emitter.region
-
-
 @handlers.on(ReplicationStarted)
 async def on_replication_started(ctx: HandlerContext, event: ReplicationStarted) -> None:
-    if _this_region(ctx):
+    if ctx.for_this_region:
         await ctx.conn.execute(
             "UPDATE jobs SET status = 'RUNNING' WHERE job_id = $1 AND job_type = $2 AND status = 'INIT'",
             event.job_id,
@@ -269,7 +265,7 @@ async def on_replication_started(ctx: HandlerContext, event: ReplicationStarted)
 
 @handlers.on(ReplicationSucceeded)
 async def on_replication_succeeded(ctx: HandlerContext, event: ReplicationSucceeded) -> None:
-    if _this_region(ctx):
+    if ctx.for_this_region:
         await ctx.conn.execute(
             "UPDATE jobs SET status = 'SUCCESS', end_time = now(), image_id = $3 "
             "WHERE job_id = $1 AND job_type = $2 AND status IN ('INIT', 'RUNNING')",
@@ -281,7 +277,7 @@ async def on_replication_succeeded(ctx: HandlerContext, event: ReplicationSuccee
 
 @handlers.on(ReplicationFailed)
 async def on_replication_failed(ctx: HandlerContext, event: ReplicationFailed) -> None:
-    if _this_region(ctx):
+    if ctx.for_this_region:
         await ctx.conn.execute(
             "UPDATE jobs SET status = 'FAIL', error_code = $3, fail_reason = $4, end_time = now() "
             "WHERE job_id = $1 AND job_type = $2 AND status IN ('INIT', 'RUNNING')",
@@ -354,7 +350,7 @@ async def _refuse(ctx: HandlerContext, event: ReplicaBackupRecorded, rejection: 
 @handlers.on(ReplicaBackupRecorded)
 async def on_replica_backup_recorded(ctx: HandlerContext, event: ReplicaBackupRecorded) -> None:
     """The backup copy is recorded here: the replica image becomes active at once (it copies an active image)."""
-    if not _this_region(ctx) or await _cancelled(ctx.conn, event.job_id):
+    if not ctx.for_this_region or await _cancelled(ctx.conn, event.job_id):
         return
     made = await ctx.conn.fetchval(
         "SELECT 1 FROM images WHERE job_id = $1 AND replicated_from_image_id IS NOT NULL", event.job_id
@@ -429,7 +425,7 @@ async def on_replica_backup_recorded(ctx: HandlerContext, event: ReplicaBackupRe
 @handlers.on(ReplicaFailed)
 async def on_replica_failed(ctx: HandlerContext, event: ReplicaFailed) -> None:
     """The replication failed: a copy that arrives late makes nothing, and a replica already made goes."""
-    if not _this_region(ctx):
+    if not ctx.for_this_region:
         return
     await _cancel(ctx.conn, event, event.error_code, event.reason)
     image = await repository.lock_image(ctx.conn, event.replica_image_id)
