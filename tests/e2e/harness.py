@@ -104,7 +104,7 @@ def backup_created(
         created_at=datetime.now(UTC),
         size_gb=size_gb,
         shared_from_project_id=shared_from_project_id,
-        server=ServerInfo(os_type=os_type, os_version="Ubuntu 22.04 server 64bit", configured=configured, state=state),  # type: ignore[arg-type]
+        server=ServerInfo(os_type=os_type, os_version="Ubuntu 22.04 server 64bit", configured=configured, state=state),
         disks=disk_list,
     )
 

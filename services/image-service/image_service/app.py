@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from image_service import api_members, api_refusals, replication
 from image_service.api import router
+from image_service.console import router as console_router
 from image_service.creation import ImageContext, expire_waits, finish_ready_images
 from image_service.handlers import handlers
 from image_service.settings import ImageSettings
@@ -54,4 +55,5 @@ def create_app(settings: ImageSettings | None = None) -> FastAPI:
     app.include_router(api_members.router)
     app.include_router(api_refusals.router)
     app.include_router(replication.router)
+    app.include_router(console_router)
     return app

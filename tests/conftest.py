@@ -1,4 +1,5 @@
-"""The system under test: the real service processes over the real Kafka protocol and PostgreSQL.
+"""The system under test, shared by the end-to-end and browser tests: the real service processes over the real
+Kafka protocol and PostgreSQL.
 
 With a Docker engine the docker-compose stack is used (testcontainers); without one, local processes
 (Tansu as the broker, the local PostgreSQL server). The run prints which of the two it used.
@@ -17,7 +18,7 @@ import pytest
 from ims_shared.devstack import Stack
 from tests.e2e.harness import System
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 E2E_ENV = {
     "KAFKA_SESSION_TIMEOUT_MS": "3000",
     "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
@@ -34,7 +35,7 @@ E2E_ENV = {
     "RETENTION_PERIOD_S": "3",
     "DELETE_MAX_ATTEMPTS": "3",
     "DELETE_BACKOFF_S": "0.3",
-    "TENANTS_FILE": str(Path(__file__).parent / "tenants.json"),
+    "TENANTS_FILE": str(Path(__file__).parent / "e2e" / "tenants.json"),
 }
 
 
