@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROJECTS := shared services/backup-service services/image-service services/billing-service services/replication-service
 
-.PHONY: install run test test-unit test-integration test-e2e test-faults lint asyncapi bench clean
+.PHONY: install browser run test test-unit test-integration test-e2e test-faults lint asyncapi docs bench clean
 
 $(STAMP): constraints.txt requirements-dev.in requirements-services.in $(addsuffix /pyproject.toml,$(PROJECTS))
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,20 @@ $(STAMP): constraints.txt requirements-dev.in requirements-services.in $(addsuff
 
 install: $(STAMP)
 
+# The console's browser test drives Debian's Chromium; installed when missing and we may (root), else it skips.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium and chromium-driver for the browser test"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	      || echo "could not install chromium: the browser test will skip"; \
+	  else echo "chromium not installed and not root: the browser test will skip"; fi; \
+	fi
+
 run: $(STAMP)
 	PYTHONUNBUFFERED=1 $(BIN)/python -m ims_shared.devstack
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest shared/tests services/*/tests tests
 	$(MAKE) lint
 
@@ -39,8 +49,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+bench: $(STAMP)
+	PYTHONUNBUFFERED=1 $(BIN)/python -m bench.run
+
 asyncapi: $(STAMP)
 	$(BIN)/python -m ims_shared.asyncapi > docs/asyncapi.json
+
+# Regenerates every generated document; tests fail when a committed one is stale.
+docs: asyncapi
+	$(BIN)/python -m ims_shared.configdoc > docs/configuration.md
+	$(BIN)/python -m ims_shared.openapidoc
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache

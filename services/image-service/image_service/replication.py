@@ -24,7 +24,6 @@ from image_service.creation import ImageContext
 from image_service.domain import FROZEN_STATES, validate_description, validate_name
 from image_service.errors import ACCOUNT_FROZEN, BACKUP_NOT_FOUND, IMAGE_NOT_FOUND, INVALID_PARAMETER, ImsRejection
 from image_service.handlers import handlers
-from image_service.settings import ImageSettings
 from ims_shared.consumer import HandlerContext
 from ims_shared.errors import ApiError
 from ims_shared.events import ImageCreated, ImageDeleted, ImageTag
@@ -71,10 +70,10 @@ def policy_of(request: Request) -> ReplicationPolicy:
     state = request.app.state
     policy: ReplicationPolicy | None = getattr(state, "replication_policy", None)
     if policy is None:
-        settings: ImageSettings = runtime_of(request).settings
+        settings = context_of(request).settings
         policy = ReplicationPolicy.of(
             settings.replication_routes,
-            runtime_of(request).settings.regions,
+            settings.regions,
             settings.replication_max_image_gb,
             settings.replication_max_in_flight,
         )

@@ -5,7 +5,7 @@ the generic signed call ``imsctl api METHOD PATH``. Requests are signed with the
 import json
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn, cast
+from typing import Annotated, Any, NoReturn
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -630,7 +630,7 @@ def api_call(
         body = json.loads(data) if data else None
     except ValueError as exc:
         raise output.abort(f"--data is not JSON: {exc}", code=2) from exc
-    chosen = cast(Service, service) if service else service_for_path(path)
+    chosen = service or service_for_path(path)
     client = ApiClient(target, chosen)
     try:
         response = client.request(
