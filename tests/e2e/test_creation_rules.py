@@ -14,7 +14,9 @@ from huaweicloudsdkims.v2 import GlanceShowImageRequest, ListImagesRequest, Show
 from ims_shared.events import AccountStateChanged, BackupDisk, ServerRegistered, ServerStateChanged
 from tests.e2e.harness import (
     ALPHA,
+    AP,
     BETA,
+    CN,
     GAMMA,
     System,
     backup_created,
@@ -346,3 +348,33 @@ def test_starting_a_stopped_ecs_during_creation_fails_the_image(system: System) 
     assert (job.status, job.error_code) == ("FAIL", "IMG.0203")
     assert "started" in job.fail_reason
     assert backup.backup_id not in [i.backup_id for i in client.list_images(ListImagesRequest(limit=1000)).images]
+
+
+def test_who_may_call(system: System) -> None:
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkims.v2 import ImsClient
+
+    def client(ak: str, sk: str, project: str) -> Any:
+        credentials = BasicCredentials(ak, sk, project)
+        return (
+            ImsClient.new_builder()
+            .with_credentials(credentials)
+            .with_endpoints([system.url("image-service", CN)])
+            .build()
+        )
+
+    request = ListImagesRequest(limit=1)
+    wrong_secret = error_of_call(client(ALPHA.access_key, "not-the-secret", ALPHA.projects[CN]), request)
+    assert (wrong_secret.status_code, wrong_secret.error_code) == (401, "APIGW.0301")
+    unknown_key = error_of_call(client("UNKNOWNAK00000000000", "x", ALPHA.projects[CN]), request)
+    assert unknown_key.status_code == 401
+    other_region = error_of_call(client(ALPHA.access_key, ALPHA.secret_key, ALPHA.projects[AP]), request)
+    assert (other_region.status_code, other_region.error_code) == (403, "APIGW.0302")
+    other_tenant = error_of_call(client(ALPHA.access_key, ALPHA.secret_key, BETA.projects[CN]), request)
+    assert other_tenant.status_code == 403
+
+
+def error_of_call(client: Any, request: Any) -> ClientRequestException:
+    with pytest.raises(ClientRequestException) as caught:
+        client.list_images(request)
+    return caught.value
