@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import psycopg
 from yoyo import get_backend, read_migrations
 
 
@@ -27,8 +28,8 @@ async def ensure_database(dsn: str) -> None:
         if not exists:
             try:
                 await conn.execute(f'CREATE DATABASE "{name}"')
-            except asyncpg.DuplicateDatabaseError:
-                pass
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # another process created it first (a close race shows as a unique violation on pg_database)
     finally:
         await conn.close()
 
@@ -38,17 +39,27 @@ def _yoyo_url(dsn: str) -> str:
     return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, parts.query, parts.fragment))
 
 
+MIGRATION_LOCK_KEY = 0x1A5_0B0D
+
+
 def _apply(dsn: str, directories: tuple[Path, ...]) -> int:
     backend = get_backend(_yoyo_url(dsn))
     migrations = read_migrations(*(str(d) for d in directories))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    # yoyo's own lock is a row that a process killed while holding it never deletes: every later start would
+    # wait for it and fail. A session advisory lock, which PostgreSQL releases when its holder's connection
+    # dies, serialises the migrating processes instead; whoever holds it may clear a row a dead process left.
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as guard:
+        guard.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        backend.break_lock()
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
     return len(pending)
 
 
 async def apply_migrations(dsn: str, *directories: Path) -> int:
-    """Apply the SQL migrations in ``directories``; several processes may race, yoyo's lock serialises them."""
+    """Apply the SQL migrations in ``directories``; several processes may race, an advisory lock serialises them
+    (and dies with a process killed while migrating)."""
     await ensure_database(dsn)
     return await asyncio.to_thread(_apply, dsn, directories)
 

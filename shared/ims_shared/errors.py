@@ -3,12 +3,24 @@
 
 from typing import Literal
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 ErrorStyle = Literal["ims", "cbr"]
+UNAVAILABLE_CODE = "APIGW.0503"
+# Failures of the database connection rather than of the request: answered 503 with an error code, not 500.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    ConnectionError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
 
 
 class ApiError(Exception):
@@ -46,6 +58,21 @@ def install_error_handlers(app: FastAPI, style: ErrorStyle, bad_request_code: st
         code = {404: "APIGW.0101", 405: "APIGW.0102", 413: "APIGW.0201"}.get(exc.status_code, "APIGW.0000")
         return JSONResponse(error_body(style, code, str(exc.detail)), status_code=exc.status_code)
 
+    async def on_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # The database (or its connection) is gone for a moment, e.g. restarting: the client may retry.
+        message = f"service temporarily unavailable ({type(exc).__name__}); retry later"
+        return JSONResponse(error_body(style, UNAVAILABLE_CODE, message), status_code=503, headers={"Retry-After": "1"})
+
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+
+    async def on_bad_characters(_: Request, exc: Exception) -> JSONResponse:
+        # Text PostgreSQL cannot store (a NUL character, an invalid byte sequence) came with the request.
+        message = "invalid request: a parameter contains characters that are not allowed (such as NUL)"
+        return JSONResponse(error_body(style, bad_request_code, message), status_code=400)
+
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, on_unavailable)
+    for bad in (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError):
+        app.add_exception_handler(bad, on_bad_characters)

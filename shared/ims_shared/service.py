@@ -12,18 +12,21 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.trace import SpanKind
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bound_contextvars
 
 from ims_shared import health
+from ims_shared.auth import MAX_BODY_BYTES
 from ims_shared.background import PeriodicTask
 from ims_shared.consumer import EventHandlers, EventProcessor
 from ims_shared.db import apply_migrations, create_pool
 from ims_shared.emitter import Emitter
-from ims_shared.errors import ErrorStyle, install_error_handlers
+from ims_shared.errors import ErrorStyle, error_body, install_error_handlers
 from ims_shared.kafka import create_topics, make_producer, start_with_retry
 from ims_shared.logging import configure_logging, get_logger
 from ims_shared.metrics import CONSUMER_LAG, HTTP_REQUESTS
@@ -34,6 +37,7 @@ from ims_shared.topics import all_topics
 from ims_shared.tracing import configure_tracing, span_from, trace_context, trace_id
 
 log = get_logger(__name__)
+BODY_TOO_LARGE = "APIGW.0201"
 
 SHARED_MIGRATIONS = Path(str(resources.files("ims_shared").joinpath("migrations")))
 
@@ -161,6 +165,51 @@ class ServiceRuntime:
         log.info("service stopped")
 
 
+class BodyLimit:
+    """Refuses a request body over ``limit`` bytes with 413 before anything reads it: FastAPI parses and validates
+    a body before the endpoint authenticates the caller, so the limit cannot wait for the endpoint."""
+
+    def __init__(self, app: ASGIApp, limit: int, style: ErrorStyle) -> None:
+        self.app = app
+        self.limit = limit
+        self.style = style
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"request body larger than {self.limit} bytes"
+        answer = JSONResponse(error_body(self.style, BODY_TOO_LARGE, message), status_code=413)
+        answer.headers["Connection"] = "close"
+        await answer(scope, receive, send)
+
+
 def build_app(runtime: ServiceRuntime, *, title: str, error_style: ErrorStyle, bad_request_code: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -173,6 +222,7 @@ def build_app(runtime: ServiceRuntime, *, title: str, error_style: ErrorStyle, b
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.runtime = runtime
     install_error_handlers(app, error_style, bad_request_code)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, style=error_style)
     app.include_router(health.router)
 
     @app.middleware("http")

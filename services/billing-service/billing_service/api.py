@@ -140,7 +140,7 @@ async def add_top_up(request: Request, project_id: str) -> JSONResponse:
 def _page_size(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise ApiError(400, BAD_REQUEST, f"limit must be an integer from 1 to {MAX_PAGE}; got {raw!r}")
     return int(raw)
 
@@ -148,7 +148,7 @@ def _page_size(raw: str | None) -> int:
 def _marker(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ApiError(400, BAD_REQUEST, f"marker must be the id of a bill line; got {raw!r}")
     return int(raw)
 

@@ -13,6 +13,7 @@ at once, with its backup in the projection, and answers ``ReplicaRecorded`` or `
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import asyncpg
 from fastapi import APIRouter, Request
@@ -24,6 +25,7 @@ from image_service.creation import ImageContext
 from image_service.domain import FROZEN_STATES, validate_description, validate_name
 from image_service.errors import ACCOUNT_FROZEN, BACKUP_NOT_FOUND, IMAGE_NOT_FOUND, INVALID_PARAMETER, ImsRejection
 from image_service.handlers import handlers
+from image_service.settings import ImageSettings
 from ims_shared.consumer import HandlerContext
 from ims_shared.errors import ApiError
 from ims_shared.events import ImageCreated, ImageDeleted, ImageTag
@@ -70,7 +72,7 @@ def policy_of(request: Request) -> ReplicationPolicy:
     state = request.app.state
     policy: ReplicationPolicy | None = getattr(state, "replication_policy", None)
     if policy is None:
-        settings = context_of(request).settings
+        settings = cast(ImageSettings, runtime_of(request).settings)
         policy = ReplicationPolicy.of(
             settings.replication_routes,
             settings.regions,
