@@ -1,0 +1,189 @@
+"""The results: targets judged as ratios, a table on stdout, results.json and PNG charts under bench/results/."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target as a ratio of two figures of the same run, and whether it holds."""
+    bare = r["bare"]["events_per_s"]
+    system = r["throughput"]["events_per_s"]
+    cascade = r["cascade"]["cascades_per_s"]
+    p99_200 = r["latency"]["200"]["p99_ms"]
+    small, big = r["growth"]["small"], r["growth"]["big"]
+    growth = big["p50_ms"] / small["p50_ms"]
+    return [
+        {
+            "target": "image creation throughput >= 50% of the bare pipeline",
+            "measured": f"{system:,.0f} / {bare:,.0f} events/s",
+            "ratio": system / bare,
+            "limit": 0.5,
+            "pass": system / bare >= 0.5,
+        },
+        {
+            "target": "arrears cascade >= 25% of the bare pipeline",
+            "measured": f"{cascade:,.0f} cascades/s / {bare:,.0f} events/s",
+            "ratio": cascade / bare,
+            "limit": 0.25,
+            "pass": cascade / bare >= 0.25,
+        },
+        {
+            "target": "p99 ImageRequested->ImageCreated <= 50 ms at 200/s",
+            "measured": f"p99 {p99_200:,.1f} ms",
+            "ratio": p99_200 / 50.0,
+            "limit": 1.0,
+            "pass": p99_200 <= 50.0,
+        },
+        {
+            "target": f"latency with {big['stored']:,} images <= 1.2x with {small['stored']:,} (p50 at 200/s)",
+            "measured": f"p50 {big['p50_ms']:,.1f} ms / {small['p50_ms']:,.1f} ms",
+            "ratio": growth,
+            "limit": 1.2,
+            "pass": growth <= 1.2,
+        },
+    ]
+
+
+def _lat_row(name: str, s: dict[str, Any]) -> str:
+    return (
+        f"  {name:<44}{s['n']:>7,}{s['p50_ms']:>10.1f}{s['p95_ms']:>10.1f}{s['p99_ms']:>10.1f}{s['max_ms']:>10.1f}"
+        f"{s.get('achieved_per_s', 0):>10.0f}"
+    )
+
+
+def table(r: dict[str, Any]) -> str:
+    m = r["meta"]
+    lines = [
+        "",
+        f"Benchmark (scale {m['scale']:g}, {m['cpus']} CPUs, {m.get('cpu_busy_before', 0):.0%} busy before the start)"
+        f" - {m['started']}",
+        "",
+    ]
+    lines.append(f"  {'throughput':<44}{'events':>9}{'seconds':>10}{'events/s':>11}{'images/s':>11}{'vs bare':>9}")
+    bare = r["bare"]["events_per_s"]
+    rows = [
+        ("bare pipeline (limit)", r["bare"]),
+        ("image creation, 1 image-service", r["throughput"]),
+        ("scale-out: 1 image-service", r["scale_out"]["1"]),
+        ("scale-out: 2 image-services, one group", r["scale_out"]["2"]),
+    ]
+    for name, s in rows:
+        lines.append(
+            f"  {name:<44}{s['events']:>9,}{s['seconds']:>10.2f}{s['events_per_s']:>11,.0f}{s['images_per_s']:>11,.0f}"
+            f"{s['events_per_s'] / bare:>9.0%}"
+        )
+    c = r["cascade"]
+    lines.append(
+        f"  {'arrears cascade (BackupArrears->ImageDeleted)':<44}{c['backups']:>9,}{c['seconds']:>10.2f}"
+        f"{c['cascades_per_s']:>11,.0f}{'':>11}{c['cascades_per_s'] / bare:>9.0%}"
+    )
+    lines += ["", f"  {'latency (ms)':<44}{'n':>7}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}{'rate/s':>10}"]
+    for rate, s in r["latency"].items():
+        lines.append(_lat_row(f"ImageRequested->ImageCreated at {rate}/s", s))
+    lines.append(_lat_row(f"POST wholeimages->job SUCCESS at {r['http']['offered_per_s']:g}/s", r["http"]))
+    for key in ("small", "big"):
+        g = r["growth"][key]
+        lines.append(_lat_row(f"at 200/s with {g['stored']:,} images stored", g))
+    lines += ["", "  targets"]
+    for t in r["targets"]:
+        verdict = "PASS" if t["pass"] else "FAIL"
+        lines.append(f"  {verdict}  {t['target']:<72} ratio {t['ratio']:.2f} (limit {t['limit']:g})  {t['measured']}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_json(r: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "results.json"
+    path.write_text(json.dumps(r, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def plot(r: dict[str, Any]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    written = []
+    bare = r["bare"]["events_per_s"]
+
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    names = [
+        "bare pipeline",
+        "image creation\n1 instance",
+        "scale-out\n1 instance",
+        "scale-out\n2 instances",
+        "arrears cascade",
+    ]
+    values = [
+        bare,
+        r["throughput"]["events_per_s"],
+        r["scale_out"]["1"]["events_per_s"],
+        r["scale_out"]["2"]["events_per_s"],
+        r["cascade"]["cascades_per_s"],
+    ]
+    bars = ax.bar(names, values, color=["#555555", "#1f77b4", "#6baed6", "#08519c", "#d62728"])
+    for bar, value in zip(bars, values, strict=True):
+        ax.annotate(
+            f"{value:,.0f}\n{value / bare:.0%}",
+            (bar.get_x() + bar.get_width() / 2, value),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.axhline(0.5 * bare, color="#1f77b4", linestyle="--", linewidth=1, label="target: 50% of bare (creation)")
+    ax.axhline(0.25 * bare, color="#d62728", linestyle=":", linewidth=1, label="target: 25% of bare (cascade)")
+    ax.set_ylabel("events/s (cascade: backups/s)")
+    ax.set_title("Throughput beside the bare limit of the same Kafka (Tansu) and PostgreSQL")
+    ax.set_ylim(0, max(values) * 1.25)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    written.append(RESULTS / "throughput.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    series = [(f"{k}/s", s) for k, s in r["latency"].items()]
+    series.append((f"HTTP\n{r['http']['offered_per_s']:g}/s", r["http"]))
+    series += [(f"200/s\n{r['growth'][k]['stored']:,} stored", r["growth"][k]) for k in ("small", "big")]
+    width = 0.2
+    for i, (label, color) in enumerate(
+        [("p50_ms", "#9ecae1"), ("p95_ms", "#4292c6"), ("p99_ms", "#08519c"), ("max_ms", "#bbbbbb")]
+    ):
+        xs = [j + (i - 1.5) * width for j in range(len(series))]
+        ax.bar(xs, [s[label] for _, s in series], width, label=label.replace("_ms", ""), color=color)
+    ax.axhline(50, color="#d62728", linestyle="--", linewidth=1, label="target p99 at 200/s: 50 ms")
+    ax.set_xticks(range(len(series)), [name for name, _ in series], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("ms (log scale)")
+    ax.set_title("Latency: ImageRequested -> ImageCreated at fixed offered loads; HTTP POST -> job SUCCESS")
+    ax.legend(fontsize=8, ncol=5)
+    fig.tight_layout()
+    written.append(RESULTS / "latency.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    for name, key, color in [
+        ("bare pipeline", r["bare"], "#555555"),
+        ("image creation, 1 instance", r["throughput"], "#1f77b4"),
+        ("scale-out, 2 instances", r["scale_out"]["2"], "#08519c"),
+        ("arrears cascade", r["cascade"], "#d62728"),
+    ]:
+        times = key["timeline_s"]
+        total = key["timeline_total"]
+        ax.plot(times, [total * (i + 1) / len(times) for i in range(len(times))], label=name, color=color)
+    ax.set_xlabel("seconds since the first event was produced")
+    ax.set_ylabel("input events done (cascade: backups)")
+    ax.set_title("Completion over time")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    written.append(RESULTS / "timeline.png")
+    fig.savefig(written[-1], dpi=110)
+    plt.close(fig)
+    return written

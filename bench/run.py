@@ -1,0 +1,599 @@
+"""`make bench`: the system measured beside the bare limit of the same broker and PostgreSQL, in one run.
+
+Phases, in order (README.md says what each measures and why):
+  1. bare pipeline     plain aiokafka + asyncpg, image-service's tables, same broker and PostgreSQL server
+  2. throughput        BackupCreated + ImageRequested produced as fast as the broker takes them -> ImageCreated
+  3. arrears cascade   BackupArrears -> BackupDeleted -> ImageDeleted for backups that have images
+  4. latency           ImageRequested -> ImageCreated at 50, 200 and 1,000/s; signed POST -> job SUCCESS
+  5. scale-out         one, then two image-service processes in one consumer group
+  6. growth            latency at 200/s with 10,000 and with 200,000 images stored (seeded with COPY)
+
+BENCH_SCALE (default 1) scales every count and duration, e.g. BENCH_SCALE=0.1 for a quick run. KAFKA_MAX_BATCH,
+RELAY_BATCH_SIZE and LOG_LEVEL in the environment reach the services (and KAFKA_MAX_BATCH the bare pipeline).
+"""
+
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiokafka
+import asyncpg
+import httpx
+
+import image_service
+import ims_shared
+from bench import report, seed
+from bench.events import ALPHA, BACKUPS_TOPIC, IMAGES_TOPIC, PROJECT, REGION, Pair, Record, arrears, interleaved, pairs
+from bench.traffic import Observer, data_field, percentiles, produce_burst, produce_paced, producer
+from ims_shared.db import apply_migrations
+from ims_shared.devstack import ServiceProcess, Stack, tansu_binary
+from ims_shared.kafka import DEFAULT_PARTITIONS, create_topics
+from ims_shared.server import port_free
+from ims_shared.signing import SignedRequest, sign
+from ims_shared.testing import free_port
+from ims_shared.topics import all_topics
+
+REPO = Path(__file__).resolve().parents[1]
+LOGS = REPO / ".run" / "bench-logs"
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+IMAGES = max(400, int(20_000 * SCALE))
+CASCADE = min(IMAGES, max(200, int(10_000 * SCALE)))
+SCALE_OUT_IMAGES = max(400, int(10_000 * SCALE))
+LOAD_S = max(3.0, 15.0 * SCALE)
+RATES = (50, 200, 1000)
+HTTP_RATE = 20.0
+GROWTH = (max(1_000, int(10_000 * SCALE)), max(20_000, int(200_000 * SCALE)))
+WARM_UP = 300
+MAX_BATCH = os.environ.get("KAFKA_MAX_BATCH", "500")
+SERVICE_ENV = {
+    "IMAGE_BUILD_S": "0",
+    "BACKUP_WAIT_S": "600",
+    "KAFKA_MAX_BATCH": MAX_BATCH,
+    "RELAY_BATCH_SIZE": os.environ.get("RELAY_BATCH_SIZE", "1000"),
+    "KAFKA_SESSION_TIMEOUT_MS": "6000",
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+    "LOG_FORMAT": "json",
+    "TENANTS_FILE": "",
+    "INITIAL_BALANCE": "1000000000",
+}
+BARE_IN = {BACKUPS_TOPIC: "bench.bare.backups", IMAGES_TOPIC: "bench.bare.images"}
+BARE_OUT = "bench.bare.out"
+CREATED = {"ImageCreated", "ImageCreationFailed"}
+MIGRATIONS = Path(image_service.__file__).parent / "migrations"
+SHARED_MIGRATIONS = Path(ims_shared.__file__).parent / "migrations"
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def busy_cpu(seconds: float = 2.0) -> float:
+    """How busy the machine's CPUs are before the bench starts (0..1): other work skews every figure."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        return sum(fields), idle
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def database_url(server: str, name: str) -> str:
+    return f"{server.rpartition('/')[0]}/{name}"
+
+
+def timeline(times: list[float], points: int = 200) -> list[float]:
+    """Completion times (sorted), thinned to about ``points`` for plotting."""
+    step = max(1, len(times) // points)
+    thinned = times[step - 1 :: step]
+    if thinned[-1] != times[-1]:
+        thinned.append(times[-1])
+    return [round(t, 4) for t in thinned]
+
+
+async def burst(
+    observer: Observer,
+    kafka: aiokafka.AIOKafkaProducer,
+    records: list[Record],
+    keys: list[str],
+    types: set[str],
+    timeout_s: float,
+) -> dict[str, Any]:
+    """Produce ``records`` as fast as the broker takes them and wait until ``keys`` are all seen."""
+    observer.expect(keys, types)
+    start, acked = await produce_burst(kafka, records)
+    if not await observer.wait(timeout_s):
+        raise BenchError(f"{observer.pending} of {len(keys)} outcomes not seen within {timeout_s:.0f} s")
+    times = sorted(observer.seen[k][1] - start for k in keys)
+    return {
+        "seconds": times[-1],
+        "produced_s": acked - start,
+        "outcomes": dict(Counter(observer.seen[k][0] for k in keys)),
+        "timeline_s": timeline(times),
+    }
+
+
+async def quiesce(dsns: list[str], settle_s: float = 2.0, timeout_s: float = 900.0) -> None:
+    """Until every service has published its outbox and handled nothing new for ``settle_s``."""
+    conns = [await asyncpg.connect(d) for d in dsns]
+    try:
+        deadline = time.monotonic() + timeout_s
+        last: list[tuple[int, int]] = []
+        since = time.monotonic()
+        while time.monotonic() < deadline:
+            state = [
+                (
+                    int(await c.fetchval("SELECT count(*) FROM inbox")),
+                    int(await c.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")),
+                )
+                for c in conns
+            ]
+            if state != last or any(unpublished for _, unpublished in state):
+                last, since = state, time.monotonic()
+            elif time.monotonic() - since >= settle_s:
+                return
+            await asyncio.sleep(0.25)
+        raise BenchError("the services did not settle")
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def wait_backups_known(dsn: str, backup_ids: list[str], timeout_s: float = 300.0) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            known = await conn.fetchval("SELECT count(*) FROM backup_projection WHERE backup_id = ANY($1)", backup_ids)
+            if known == len(backup_ids):
+                return
+            await asyncio.sleep(0.2)
+        raise BenchError("image-service did not learn the backups in time")
+    finally:
+        await conn.close()
+
+
+class Bench:
+    def __init__(self) -> None:
+        self.prefix = f"ims_bench_{uuid.uuid4().hex[:6]}"
+        self.stack = Stack(
+            regions=[REGION],
+            port_offset=30000,
+            kafka_port=39092,
+            db_prefix=self.prefix,
+            extra_env=SERVICE_ENV,
+            log_dir=LOGS,
+        )
+        self.results: dict[str, Any] = {}
+
+    # -- plumbing of the run ----------------------------------------------------------------------------------
+    @property
+    def bootstrap(self) -> str:
+        assert self.stack.kafka_bootstrap
+        return self.stack.kafka_bootstrap
+
+    def dsn(self, service: str) -> str:
+        assert self.stack.database_server
+        process = next(p for p in self.stack.plan if p.service == service)
+        return database_url(self.stack.database_server, process.database)
+
+    @property
+    def service_dsns(self) -> list[str]:
+        assert self.stack.database_server
+        return [database_url(self.stack.database_server, p.database) for p in self.stack.plan]
+
+    async def failures(self) -> list[str]:
+        conn = await asyncpg.connect(self.dsn("image-service"))
+        try:
+            rows = await conn.fetch(
+                "SELECT error_code, left(fail_reason, 160) AS reason, count(*) AS n FROM jobs WHERE status = 'FAIL' "
+                "GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5"
+            )
+        finally:
+            await conn.close()
+        return [f"{r['n']} x {r['error_code']}: {r['reason']}" for r in rows]
+
+    async def settle(self) -> None:
+        await quiesce(self.service_dsns)
+
+    # -- 1. the bare pipeline -----------------------------------------------------------------------------------
+    async def prepare_bare(self) -> str:
+        assert self.stack.database_server
+        dsn = database_url(self.stack.database_server, f"{self.prefix}_bare")
+        await apply_migrations(dsn, MIGRATIONS, SHARED_MIGRATIONS)
+        await create_topics(self.bootstrap, [*BARE_IN.values(), BARE_OUT])
+        return dsn
+
+    def start_bare(self, dsn: str) -> subprocess.Popen[bytes]:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        with open(LOGS / "bare-pipeline.log", "ab") as out:
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.pipeline",
+                    self.bootstrap,
+                    dsn,
+                    "bench-bare",
+                    BARE_OUT,
+                    MAX_BATCH,
+                    "500",
+                    *BARE_IN.values(),
+                ],
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def bare(self) -> dict[str, Any]:
+        observer = Observer(self.bootstrap, BARE_OUT, DEFAULT_PARTITIONS)
+        kafka = producer(self.bootstrap, burst=True)
+        await observer.start()
+        await kafka.start()
+        try:
+
+            def bare_records(items: list[Pair]) -> list[Record]:
+                return [replace(r, topic=BARE_IN[r.topic]) for r in interleaved(items)]
+
+            def keys(items: list[Pair]) -> list[str]:
+                return [p.backup_id for p in items] + [p.image_id for p in items]
+
+            warm = pairs(WARM_UP, "bare-warm")
+            await burst(observer, kafka, bare_records(warm), keys(warm), {"BackupRecorded", "ImageCreated"}, 120)
+            items = pairs(IMAGES, "bare")
+            log(f"bare pipeline: {len(items):,} images ({2 * len(items):,} events)")
+            run = await burst(
+                observer, kafka, bare_records(items), keys(items), {"BackupRecorded", "ImageCreated"}, 600
+            )
+        finally:
+            await kafka.stop()
+            await observer.stop()
+        events = 2 * len(items)
+        return {
+            "images": len(items),
+            "events": events,
+            **run,
+            "events_per_s": events / run["seconds"],
+            "images_per_s": len(items) / run["seconds"],
+            "timeline_total": events,
+        }
+
+    # -- 2. throughput of image creation ------------------------------------------------------------------------
+    async def creation(
+        self,
+        observer: Observer,
+        kafka: aiokafka.AIOKafkaProducer,
+        count: int,
+        label: str,
+    ) -> tuple[dict[str, Any], list[Pair]]:
+        items = pairs(count, label)
+        log(f"{label}: {count:,} images ({2 * count:,} events) as fast as the broker takes them")
+        run = await burst(observer, kafka, interleaved(items), [p.image_id for p in items], CREATED, 900)
+        events = 2 * count
+        failed = run["outcomes"].get("ImageCreationFailed", 0)
+        if failed:
+            raise BenchError(f"{failed} image creations failed during {label}: {await self.failures()}")
+        log(f"{label}: {events / run['seconds']:,.0f} events/s ({count / run['seconds']:,.0f} images/s)")
+        return {
+            "images": count,
+            "events": events,
+            **run,
+            "events_per_s": events / run["seconds"],
+            "images_per_s": count / run["seconds"],
+            "timeline_total": events,
+        }, items
+
+    # -- 3. the arrears cascade ---------------------------------------------------------------------------------
+    async def cascade(self, observer: Observer, kafka: aiokafka.AIOKafkaProducer, items: list[Pair]) -> dict[str, Any]:
+        log(f"arrears cascade: {len(items):,} backups with images")
+        run = await burst(
+            observer, kafka, [arrears(p.backup_id) for p in items], [p.image_id for p in items], {"ImageDeleted"}, 900
+        )
+        conn = await asyncpg.connect(self.dsn("backup-service"))
+        try:
+            deleted = await conn.fetchval(
+                "SELECT count(*) FROM backups WHERE backup_id = ANY($1) AND status = 'deleted'",
+                [p.backup_id for p in items],
+            )
+        finally:
+            await conn.close()
+        if deleted != len(items):
+            raise BenchError(f"only {deleted} of {len(items)} backups deleted by the cascade")
+        log(f"arrears cascade: {len(items) / run['seconds']:,.0f} backups/s")
+        return {
+            "backups": len(items),
+            **run,
+            "cascades_per_s": len(items) / run["seconds"],
+            "timeline_total": len(items),
+        }
+
+    # -- 4. latency at fixed offered loads ----------------------------------------------------------------------
+    async def latency(
+        self,
+        observer: Observer,
+        burst_kafka: aiokafka.AIOKafkaProducer,
+        paced_kafka: aiokafka.AIOKafkaProducer,
+        rate: float,
+        label: str,
+    ) -> dict[str, Any]:
+        count = int(rate * LOAD_S)
+        items = pairs(count, label)
+        await produce_burst(burst_kafka, [p.backup for p in items])
+        await wait_backups_known(self.dsn("image-service"), [p.backup_id for p in items])
+        await self.settle()
+        log(f"{label}: ImageRequested at {rate:g}/s for {LOAD_S:g} s")
+        observer.expect([p.image_id for p in items], CREATED)
+        scheduled = await produce_paced(paced_kafka, [(p.image_id, p.request) for p in items], rate)
+        if not await observer.wait(300):
+            raise BenchError(f"{observer.pending} images not created within 300 s at {rate}/s")
+        failed = sum(1 for p in items if observer.seen[p.image_id][0] != "ImageCreated")
+        if failed:
+            raise BenchError(f"{failed} image creations failed at {rate}/s: {await self.failures()}")
+        samples = [observer.seen[k][1] - t for k, t in scheduled.items()]
+        span = max(scheduled.values()) - min(scheduled.values())
+        stats = percentiles(samples)
+        log(f"{label}: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms, max {stats['max_ms']:.1f} ms")
+        return {**stats, "offered_per_s": rate, "achieved_per_s": (count - 1) / span if span else 0}
+
+    async def http(self, burst_kafka: aiokafka.AIOKafkaProducer) -> dict[str, Any]:
+        """Signed POST /v1/cloudimages/wholeimages/action -> the job's SUCCESS. SUCCESS is committed in the same
+        transaction as the ImageCreated outbox row, so the time ImageCreated (with the job id) is seen on Kafka
+        is an upper bound of when the job showed SUCCESS; each job is then read back with a signed GET."""
+        count = int(HTTP_RATE * LOAD_S)
+        items = pairs(count, "http")
+        await produce_burst(burst_kafka, [p.backup for p in items])
+        await wait_backups_known(self.dsn("image-service"), [p.backup_id for p in items])
+        await self.settle()
+        log(f"HTTP: signed POST wholeimages at {HTTP_RATE:g}/s for {LOAD_S:g} s")
+        base = self.stack.url("image-service", REGION)
+        observer = Observer(self.bootstrap, IMAGES_TOPIC, DEFAULT_PARTITIONS, key_of=data_field("job_id"))
+        await observer.start()
+        observer.expect([], CREATED)
+        posted: dict[str, float] = {}
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+
+            async def call(method: str, path: str, body: Any = None) -> httpx.Response:
+                raw = b"" if body is None else json.dumps(body).encode()
+                headers = {"Host": urlsplit(base).netloc, "Content-Type": "application/json", "X-Project-Id": PROJECT}
+                signed = sign(
+                    SignedRequest(method, path, "", headers, raw), ALPHA.access_key, ALPHA.secret_key, datetime.now(UTC)
+                )
+                return await client.request(method, path, content=raw, headers=signed)
+
+            async def create(pair: Pair, due: float) -> None:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                answer = await call(
+                    "POST",
+                    "/v1/cloudimages/wholeimages/action",
+                    {"name": f"bench-http-{pair.image_id[:8]}", "backup_id": pair.backup_id, "whole_image_type": "CBR"},
+                )
+                if answer.status_code != 200:
+                    raise BenchError(f"POST wholeimages answered {answer.status_code}: {answer.text}")
+                posted[answer.json()["job_id"]] = due
+
+            start = time.perf_counter() + 0.1
+            await asyncio.gather(*(create(p, start + i / HTTP_RATE) for i, p in enumerate(items)))
+            observer.expect(list(posted), CREATED, keep=True)
+            if not await observer.wait(300):
+                raise BenchError(f"{observer.pending} jobs did not succeed within 300 s")
+            await observer.stop()
+            statuses: Counter[str] = Counter()
+            for job_id in posted:
+                answer = await call("GET", f"/v1/{PROJECT}/jobs/{job_id}")
+                statuses[answer.json().get("status")] += 1
+        if statuses != Counter({"SUCCESS": count}):
+            raise BenchError(f"jobs after the HTTP run: {dict(statuses)}")
+        stats = percentiles([observer.seen[j][1] - t for j, t in posted.items()])
+        log(f"HTTP: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms, max {stats['max_ms']:.1f} ms")
+        return {**stats, "offered_per_s": HTTP_RATE, "achieved_per_s": HTTP_RATE}
+
+    # -- 5. scale-out -------------------------------------------------------------------------------------------
+    async def wait_ready(self, port: int, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(timeout=2) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if (await client.get(f"http://127.0.0.1:{port}/ready")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.3)
+        raise BenchError(f"the second image-service on port {port} was not ready in time")
+
+    # -- 6. growth ----------------------------------------------------------------------------------------------
+    async def growth(
+        self, observer: Observer, burst_kafka: aiokafka.AIOKafkaProducer, paced_kafka: aiokafka.AIOKafkaProducer
+    ) -> dict[str, Any]:
+        dsn = self.dsn("image-service")
+        small, big = GROWTH
+        await self.settle()
+        await seed.clear_images(dsn)
+        out: dict[str, Any] = {}
+        for key, wanted in (("small", small), ("big", big)):
+            stored = await seed.stored_images(dsn)
+            log(f"growth: seeding {wanted - stored:,} images with COPY (to {wanted:,} stored)")
+            started = time.perf_counter()
+            await seed.seed_images(dsn, wanted - stored)
+            seeded_s = time.perf_counter() - started
+            stored = await seed.stored_images(dsn)
+            result = await self.latency(observer, burst_kafka, paced_kafka, 200, f"growth-{wanted}")
+            out[key] = {"stored": stored, "seed_s": seeded_s, **result}
+        return out
+
+    # -- the run ------------------------------------------------------------------------------------------------
+    async def system(self) -> None:
+        observer = Observer(self.bootstrap, IMAGES_TOPIC, DEFAULT_PARTITIONS)
+        burst_kafka = producer(self.bootstrap, burst=True)
+        paced_kafka = producer(self.bootstrap, burst=False)
+        await observer.start()
+        await burst_kafka.start()
+        await paced_kafka.start()
+        r = self.results
+        try:
+            await self.creation(observer, burst_kafka, WARM_UP, "warm-up")
+            await self.settle()
+            r["throughput"], items = await self.creation(observer, burst_kafka, IMAGES, "throughput")
+            await self.settle()
+            r["cascade"] = await self.cascade(observer, burst_kafka, items[:CASCADE])
+            await self.settle()
+            r["latency"] = {}
+            for rate in RATES:
+                r["latency"][str(rate)] = await self.latency(
+                    observer, burst_kafka, paced_kafka, rate, f"latency-{rate}"
+                )
+            r["http"] = await self.http(burst_kafka)
+            await self.settle()
+            r["scale_out"] = {}
+            r["scale_out"]["1"], _ = await self.creation(observer, burst_kafka, SCALE_OUT_IMAGES, "scale-out-1")
+            await self.settle()
+            first = next(p for p in self.stack.plan if p.service == "image-service")
+            second = ServiceProcess("image-service", REGION, free_port(), first.database)
+            label = second.label + "#2"
+            child = self.stack.start_service(second, label=label)
+            try:
+                await self.wait_ready(second.port)
+                await self.creation(observer, burst_kafka, WARM_UP, "warm-up-2")
+                await self.settle()
+                r["scale_out"]["2"], _ = await self.creation(observer, burst_kafka, SCALE_OUT_IMAGES, "scale-out-2")
+                await self.settle()
+            finally:
+                self.stack.processes.pop(label, None)
+                child.terminate()
+                await asyncio.to_thread(child.wait, 15)
+            r["growth"] = await self.growth(observer, burst_kafka, paced_kafka)
+        finally:
+            await paced_kafka.stop()
+            await burst_kafka.stop()
+            await observer.stop()
+
+    async def meta(self, broker: str) -> dict[str, Any]:
+        assert self.stack.database_server
+        conn = await asyncpg.connect(self.stack.database_server)
+        try:
+            pg = await conn.fetchval("SHOW server_version")
+        finally:
+            await conn.close()
+        return {
+            "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "scale": SCALE,
+            "cpus": os.cpu_count(),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "python": platform.python_version(),
+            "postgresql": pg,
+            "broker": broker,
+            "aiokafka": aiokafka.__version__,
+            "asyncpg": asyncpg.__version__,
+            "service_env": SERVICE_ENV | {k: os.environ[k] for k in ("LOG_LEVEL",) if k in os.environ},
+            "sizes": {
+                "images": IMAGES,
+                "cascade": CASCADE,
+                "scale_out_images": SCALE_OUT_IMAGES,
+                "load_s": LOAD_S,
+                "rates": list(RATES),
+                "http_rate": HTTP_RATE,
+                "growth": list(GROWTH),
+            },
+        }
+
+    def wait_for_ports(self, timeout_s: float = 120.0) -> None:
+        """The bench's ports lie in the ephemeral range: a closed client connection may hold one in TIME_WAIT for
+        up to a minute, so wait for them before giving up."""
+        deadline = time.monotonic() + timeout_s
+        ports = [p.port for p in self.stack.plan] + [self.stack.kafka_port]
+        while time.monotonic() < deadline:
+            taken = [port for port in ports if not port_free("127.0.0.1", port)]
+            if not taken:
+                return
+            log(f"waiting for ports {taken} to be free")
+            time.sleep(5)
+        self.stack.check_ports()
+
+    def start_services(self, attempts: int = 3) -> None:
+        """Start every service; one whose port a client connection took meanwhile (the ports lie in the ephemeral
+        range) exits at start-up, and is started again."""
+        log("starting the services")
+        for attempt in range(1, attempts + 1):
+            for process in self.stack.plan:
+                child = self.stack.processes.get(process.label)
+                if child is None or child.poll() is not None:
+                    deadline = time.monotonic() + 90
+                    while not port_free("127.0.0.1", process.port) and time.monotonic() < deadline:
+                        time.sleep(1)
+                    self.stack.start_service(process)
+            try:
+                self.stack.wait_ready(120)
+                return
+            except RuntimeError as exc:
+                if "exited" not in str(exc) or attempt == attempts:
+                    raise
+                log(f"{exc}; starting it again")
+
+    def run(self) -> int:
+        self.wait_for_ports()
+        self.stack.check_ports()
+        busy = busy_cpu()
+        if busy > 0.1:
+            log(f"the CPUs are {busy:.0%} busy before the bench starts: expect lower figures than on an idle machine")
+        log(f"starting Kafka (Tansu) on {self.stack.kafka_port} and using PostgreSQL; databases {self.prefix}_*")
+        try:
+            self.stack.start_kafka()
+            self.stack.start_postgres()
+            asyncio.run(create_topics(self.bootstrap, all_topics(self.stack.regions)))
+            broker = subprocess.run([str(tansu_binary()), "--version"], capture_output=True, text=True, check=False)
+            self.results["meta"] = asyncio.run(self.meta(broker.stdout.strip()))
+            self.results["meta"]["cpu_busy_before"] = round(busy, 3)
+            child = self.start_bare(asyncio.run(self.prepare_bare()))
+            try:
+                self.results["bare"] = asyncio.run(self.bare())
+            finally:
+                child.send_signal(signal.SIGTERM)
+                child.wait(15)
+            log(f"bare pipeline: {self.results['bare']['events_per_s']:,.0f} events/s")
+            self.start_services()
+            asyncio.run(self.system())
+        finally:
+            self.stack.stop()
+            if self.stack.database_server and not os.environ.get("BENCH_KEEP_DATABASES"):
+                asyncio.run(drop_databases(self.stack.database_server, self.prefix))
+        self.results["targets"] = report.targets(self.results)
+        print(report.table(self.results), flush=True)
+        path = report.write_json(self.results)
+        charts = report.plot(self.results)
+        log(f"wrote {path.relative_to(REPO)} and {', '.join(str(c.relative_to(REPO)) for c in charts)}")
+        return 0
+
+
+async def drop_databases(server: str, prefix: str) -> None:
+    conn = await asyncpg.connect(database_url(server, "postgres"))
+    try:
+        for row in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%"):
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    sys.exit(Bench().run())
+
+
+if __name__ == "__main__":
+    main()
