@@ -86,6 +86,7 @@ def is_transient(exc: BaseException) -> bool:
             asyncpg.exceptions.SerializationError,
             asyncpg.exceptions.AdminShutdownError,
             asyncpg.exceptions.TooManyConnectionsError,
+            asyncpg.exceptions.InternalClientError,
         ),
     )
 
