@@ -434,6 +434,8 @@ class Bench:
             started = time.perf_counter()
             await seed.seed_images(dsn, wanted - stored)
             seeded_s = time.perf_counter() - started
+            await self.creation(observer, burst_kafka, WARM_UP, f"growth-warm-up-{wanted}")
+            await self.settle()
             stored = await seed.stored_images(dsn)
             result = await self.latency(observer, burst_kafka, paced_kafka, 200, f"growth-{wanted}")
             out[key] = {"stored": stored, "seed_s": seeded_s, **result}
