@@ -2,6 +2,7 @@
 becomes active (or the job fails with the IMS code). Used by the event handlers and the background loops;
 every function runs inside the caller's transaction."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,23 +31,38 @@ class ImageContext:
     tenants: TenantCatalog
     emitter: Emitter
 
-    async def account_state_of(self, conn: asyncpg.Connection, project_id: str) -> str | None:
+    def account_of(self, project_id: str) -> str | None:
         tenant = self.tenants.by_project(project_id)
-        return await repository.account_state(conn, tenant.account_id) if tenant else None
+        return tenant.account_id if tenant else None
+
+    async def account_state_of(self, conn: asyncpg.Connection, project_id: str) -> str | None:
+        account_id = self.account_of(project_id)
+        return await repository.account_state(conn, account_id) if account_id else None
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def advance(conn: asyncpg.Connection, ic: ImageContext, job_id: str) -> None:
-    """Move a job in INIT forward: wait for its backup, fail it, or create its image."""
-    job = await repository.lock_job(conn, job_id)
-    if job is None or job["status"] != "INIT" or job["job_type"] != repository.WHOLE_IMAGE_JOB:
-        return
+async def advance(
+    conn: asyncpg.Connection,
+    ic: ImageContext,
+    job_id: str,
+    known: tuple[asyncpg.Record, str | None, BackupFacts | None] | None = None,
+) -> None:
+    """Move a job in INIT forward: wait for its backup, fail it, or create its image. ``known`` is the job's row
+    with its account's state and its backup when the caller has just read them (``repository.create_job``)."""
+    if known is None:
+        job = await repository.lock_job(conn, job_id)
+        if job is None or job["status"] != "INIT" or job["job_type"] != repository.WHOLE_IMAGE_JOB:
+            return
+        account_state, backup = await repository.account_state_and_backup(
+            conn, ic.account_of(job["project_id"]), job["backup_id"]
+        )
+    else:
+        job, account_state, backup = known
     try:
-        check_account(await ic.account_state_of(conn, job["project_id"]))
-        backup = await repository.get_backup(conn, job["backup_id"])
+        check_account(account_state)
         if backup is None:
             if job["wait_until"] is None:
                 await repository.wait_for_backup(conn, job_id, _now() + timedelta(seconds=ic.settings.backup_wait_s))
@@ -60,46 +76,51 @@ async def advance(conn: asyncpg.Connection, ic: ImageContext, job_id: str) -> No
 
 
 async def _create_image(conn: asyncpg.Connection, ic: ImageContext, job: asyncpg.Record, backup: BackupFacts) -> None:
+    """The image is queued and saved at once (status ``saving`` until ``ready_at``); with no build time
+    (IMAGE_BUILD_S=0) it is active in the same transaction, and the job succeeds, without a second look at either
+    row: the statuses it passed through are in its history as always."""
     request: dict[str, Any] = job["request"]
     server = backup.server or {}
     now = _now()
-    history = [{"status": "queued", "at": now.isoformat()}]
-    created = await repository.insert_image(
-        conn,
-        {
-            "image_id": job["image_id"],
-            "project_id": job["project_id"],
-            "backup_id": backup.backup_id,
-            "job_id": job["job_id"],
-            "name": request["name"],
-            "description": request.get("description") or "",
-            "status": "queued",
-            "enterprise_project_id": request.get("enterprise_project_id") or "0",
-            "tags": request.get("tags") or [],
-            "min_ram": request.get("min_ram") or 0,
-            "max_ram": request.get("max_ram") or 0,
-            "os_type": server.get("os_type"),
-            "os_version": server.get("os_version"),
-            "min_disk": min_disk_of(backup),
-            "size_gb": backup.size_gb,
-            "disks": backup.disks,
-            "server_state": server.get("state"),
-            "resource_id": backup.resource_id,
-            "shared_from_project_id": backup.shared_from_project_id,
-            "replicated_from_region": backup.replicated_from_region,
-            "status_history": history,
-        },
-    )
-    if not created:
+    build_s = ic.settings.image_build_s
+    history = [{"status": "queued", "at": now.isoformat()}, {"status": "saving", "at": now.isoformat()}]
+    if build_s <= 0:
+        history.append({"status": "active", "at": now.isoformat()})
+    values: dict[str, Any] = {
+        "image_id": job["image_id"],
+        "project_id": job["project_id"],
+        "backup_id": backup.backup_id,
+        "job_id": job["job_id"],
+        "name": request["name"],
+        "description": request.get("description") or "",
+        "status": "saving" if build_s > 0 else "active",
+        "enterprise_project_id": request.get("enterprise_project_id") or "0",
+        "tags": request.get("tags") or [],
+        "min_ram": request.get("min_ram") or 0,
+        "max_ram": request.get("max_ram") or 0,
+        "os_type": server.get("os_type"),
+        "os_version": server.get("os_version"),
+        "min_disk": min_disk_of(backup),
+        "size_gb": backup.size_gb,
+        "disks": backup.disks,
+        "server_state": server.get("state"),
+        "resource_id": backup.resource_id,
+        "shared_from_project_id": backup.shared_from_project_id,
+        "replicated_from_region": backup.replicated_from_region,
+        "ready_at": now + timedelta(seconds=max(build_s, 0)),
+        "status_history": history,
+    }
+    if build_s > 0:
+        if not await repository.insert_image(conn, values):
+            await fail_job(conn, ic, job, already_used(backup.backup_id))
+            return
+        await repository.job_running(conn, job["job_id"])
+        return
+    values["active_at"] = now
+    if not await repository.insert_active_image(conn, values):
         await fail_job(conn, ic, job, already_used(backup.backup_id))
         return
-    await repository.job_running(conn, job["job_id"])
-    ready_at = now + timedelta(seconds=ic.settings.image_build_s)
-    await repository.set_image_status(conn, job["image_id"], "saving", ready_at=ready_at)
-    if ic.settings.image_build_s <= 0:
-        image = await repository.lock_image(conn, job["image_id"])
-        assert image is not None
-        await complete(conn, ic, image)
+    await _emit_created(conn, ic, values, job["correlation_id"])
 
 
 async def complete(conn: asyncpg.Connection, ic: ImageContext, image: asyncpg.Record) -> None:
@@ -107,6 +128,12 @@ async def complete(conn: asyncpg.Connection, ic: ImageContext, image: asyncpg.Re
     await repository.set_image_status(conn, image["image_id"], "active", active_at=_now())
     await repository.job_succeeded(conn, image["job_id"])
     job = await repository.lock_job(conn, image["job_id"])
+    await _emit_created(conn, ic, image, job["correlation_id"] if job else None)
+
+
+async def _emit_created(
+    conn: asyncpg.Connection, ic: ImageContext, image: Mapping[str, Any], correlation_id: str | None
+) -> None:
     await ic.emitter.emit(
         conn,
         ImageCreated(
@@ -119,7 +146,7 @@ async def complete(conn: asyncpg.Connection, ic: ImageContext, image: asyncpg.Re
             size_gb=image["size_gb"],
         ),
         project_id=image["project_id"],
-        correlation_id=job["correlation_id"] if job else None,
+        correlation_id=correlation_id,
     )
 
 
@@ -147,6 +174,15 @@ async def finish_ready_images(conn: asyncpg.Connection, ic: ImageContext) -> int
 
 
 async def expire_waits(conn: asyncpg.Connection, ic: ImageContext) -> int:
+    """Resume the waiting jobs whose backup has arrived meanwhile, then fail those that waited too long.
+
+    Resuming closes a race between two image-service processes of one consumer group: one handles the
+    ImageRequested (no backup yet: the job waits) while the other handles the backup's BackupCreated and looks for
+    waiting jobs before the first has committed. Neither sees the other's row, so without this pass the job would
+    wait until it expires although its backup is known.
+    """
+    for job_id in await repository.waiting_jobs_with_backup(conn):
+        await advance(conn, ic, job_id)
     jobs = await repository.expired_waits(conn)
     for job in jobs:
         await fail_job(

@@ -33,8 +33,7 @@ def _ic(ctx: HandlerContext) -> ImageContext:
 async def on_backup_created(ctx: HandlerContext, event: BackupCreated) -> None:
     if not ctx.for_this_region:
         return
-    await repository.upsert_backup(ctx.conn, ctx.event.projectid, event)
-    for job_id in await repository.jobs_waiting_for(ctx.conn, event.backup_id):
+    for job_id in await repository.record_backup_and_waiting_jobs(ctx.conn, ctx.event.projectid, event):
         await advance(ctx.conn, _ic(ctx), job_id)
 
 
@@ -42,9 +41,8 @@ async def on_backup_created(ctx: HandlerContext, event: BackupCreated) -> None:
 async def on_backup_deleted(ctx: HandlerContext, event: BackupDeleted) -> None:
     if not ctx.for_this_region:
         return
-    await repository.mark_backup_deleted(ctx.conn, event.backup_id)
     reason: ImageDeletionReason = "arrears" if event.reason == "arrears" else "backup_deleted"
-    for image in await repository.live_images_of_backup(ctx.conn, event.backup_id):
+    for image in await repository.mark_backup_deleted_and_lock_images(ctx.conn, event.backup_id):
         await delete_image(
             ctx.conn, _ic(ctx), image, delete_backup=False, reason=reason, correlation_id=ctx.event.correlationid
         )
@@ -89,7 +87,8 @@ async def on_image_requested(ctx: HandlerContext, event: ImageRequested) -> None
         "min_ram": event.min_ram,
         "max_ram": event.max_ram,
     }
-    await repository.insert_job(
+    # The API inserts its job before it emits the ImageRequested: then the row exists, and advance locks it.
+    created = await repository.create_job(
         ctx.conn,
         job_id=job_id,
         project_id=project_id,
@@ -98,13 +97,14 @@ async def on_image_requested(ctx: HandlerContext, event: ImageRequested) -> None
         backup_id=event.backup_id,
         request=stored,
         correlation_id=ctx.event.correlationid,
+        account_id=tenant.account_id if tenant else None,
     )
     if rejection is not None:
-        job = await repository.lock_job(ctx.conn, job_id)
+        job = created[0] if created else await repository.lock_job(ctx.conn, job_id)
         if job is not None and job["status"] == "INIT":
             await fail_job(ctx.conn, ic, job, rejection)
         return
-    await advance(ctx.conn, ic, job_id)
+    await advance(ctx.conn, ic, job_id, created)
 
 
 @handlers.on(ServerBackupFailed)

@@ -35,6 +35,29 @@ async def upsert_backup(conn: Conn, project_id: str, b: BackupCreated) -> None:
     )
 
 
+async def record_backup_and_waiting_jobs(conn: asyncpg.Connection, project_id: str, b: BackupCreated) -> list[str]:
+    """``upsert_backup`` and ``jobs_waiting_for`` in one round trip: the jobs waiting for this backup, locked."""
+    rows = await conn.fetch(
+        "WITH recorded AS (INSERT INTO backup_projection (backup_id, project_id, vault_id, name, resource_id, "
+        "resource_type, status, size_gb, shared_from_project_id, replicated_from_region, server, disks) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (backup_id) DO NOTHING) "
+        "SELECT job_id FROM jobs WHERE backup_id = $1 AND status = 'INIT' ORDER BY begin_time FOR UPDATE SKIP LOCKED",
+        b.backup_id,
+        project_id,
+        b.vault_id,
+        b.name,
+        b.resource_id,
+        b.resource_type,
+        b.status,
+        b.size_gb,
+        b.shared_from_project_id,
+        b.replicated_from_region,
+        b.server.model_dump() if b.server else None,
+        [d.model_dump() for d in b.disks],
+    )
+    return [r["job_id"] for r in rows]
+
+
 async def mark_backup_deleted(conn: Conn, backup_id: str) -> None:
     await conn.execute(
         "UPDATE backup_projection SET deleted = true, updated_at = now() WHERE backup_id = $1", backup_id
@@ -43,6 +66,24 @@ async def mark_backup_deleted(conn: Conn, backup_id: str) -> None:
 
 async def get_backup(conn: Conn, backup_id: str) -> BackupFacts | None:
     row = await conn.fetchrow("SELECT * FROM backup_projection WHERE backup_id = $1", backup_id)
+    return _backup_facts(row)
+
+
+async def account_state_and_backup(
+    conn: Conn, account_id: str | None, backup_id: str
+) -> tuple[str | None, BackupFacts | None]:
+    """``account_state`` and ``get_backup`` in one round trip."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT state FROM account_projection WHERE account_id = $1) AS account_state, b.* "
+        "FROM (VALUES (1)) AS one LEFT JOIN backup_projection b ON b.backup_id = $2",
+        account_id,
+        backup_id,
+    )
+    assert row is not None
+    return row["account_state"], _backup_facts(row) if row["backup_id"] is not None else None
+
+
+def _backup_facts(row: asyncpg.Record | dict[str, Any] | None) -> BackupFacts | None:
     if row is None:
         return None
     return BackupFacts(
@@ -103,6 +144,41 @@ async def insert_job(
     return inserted is not None
 
 
+async def create_job(
+    conn: asyncpg.Connection,
+    *,
+    job_id: str,
+    project_id: str,
+    image_id: str,
+    image_name: str,
+    backup_id: str,
+    request: dict[str, Any],
+    correlation_id: str | None,
+    account_id: str | None,
+) -> tuple[asyncpg.Record, str | None, BackupFacts | None] | None:
+    """``insert_job``, then ``account_state_and_backup``, in one round trip: the new job's row (this transaction
+    holds it), its account's state and its backup. None when the job existed already."""
+    row = await conn.fetchrow(
+        "WITH job AS (INSERT INTO jobs (job_id, project_id, job_type, status, image_id, image_name, backup_id, "
+        "request, correlation_id) VALUES ($1,$2,$3,'INIT',$4,$5,$6,$7,$8) ON CONFLICT (job_id) DO NOTHING "
+        "RETURNING *) "
+        "SELECT job.*, (SELECT state FROM account_projection WHERE account_id = $9) AS account_state, "
+        "(SELECT to_jsonb(b) FROM backup_projection b WHERE b.backup_id = job.backup_id) AS backup FROM job",
+        job_id,
+        project_id,
+        WHOLE_IMAGE_JOB,
+        image_id,
+        image_name,
+        backup_id,
+        request,
+        correlation_id,
+        account_id,
+    )
+    if row is None:
+        return None
+    return row, row["account_state"], _backup_facts(row["backup"])
+
+
 async def lock_job(conn: asyncpg.Connection, job_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM jobs WHERE job_id = $1 FOR UPDATE", job_id)
 
@@ -116,7 +192,9 @@ async def job_running(conn: Conn, job_id: str) -> None:
 
 
 async def job_succeeded(conn: Conn, job_id: str) -> None:
-    await conn.execute("UPDATE jobs SET status = 'SUCCESS', end_time = now() WHERE job_id = $1", job_id)
+    await conn.execute(
+        "UPDATE jobs SET status = 'SUCCESS', end_time = now(), wait_until = NULL WHERE job_id = $1", job_id
+    )
 
 
 async def job_failed(conn: Conn, job_id: str, code: str, reason: str) -> None:
@@ -146,6 +224,17 @@ async def server_backup_in_progress(conn: Conn, project_id: str, server_id: str)
     return bool(found)
 
 
+async def waiting_jobs_with_backup(conn: asyncpg.Connection, limit: int = 500) -> list[str]:
+    """Jobs still waiting for a backup that the projection now knows (see ``creation.expire_waits``)."""
+    rows = await conn.fetch(
+        "SELECT j.job_id FROM jobs j JOIN backup_projection b ON b.backup_id = j.backup_id "
+        "WHERE j.status = 'INIT' AND j.wait_until IS NOT NULL ORDER BY j.wait_until LIMIT $1 "
+        "FOR UPDATE OF j SKIP LOCKED",
+        limit,
+    )
+    return [r["job_id"] for r in rows]
+
+
 async def expired_waits(conn: asyncpg.Connection, limit: int = 500) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT * FROM jobs WHERE status = 'INIT' AND wait_until < now() ORDER BY wait_until LIMIT $1 "
@@ -160,15 +249,29 @@ async def get_job(conn: Conn, project_id: str, job_id: str) -> asyncpg.Record | 
 
 # -- images ----------------------------------------------------------------------------------------------------
 async def insert_image(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
-    """Insert a new full-ECS image; False when the backup already has a live image (the unique index)."""
+    """Insert a new full-ECS image; False when the backup already has a live image (the unique index), or when
+    any other unique index refuses it. ``ON CONFLICT DO NOTHING`` (every unique index is an arbiter) waits for a
+    concurrent insert of the same key to commit or roll back, as the unique violation did, without a savepoint."""
     columns = ", ".join(values)
     params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-    try:
-        async with conn.transaction():
-            await conn.execute(f"INSERT INTO images ({columns}) VALUES ({params})", *values.values())
-    except asyncpg.UniqueViolationError:
-        return False
-    return True
+    inserted = await conn.fetchval(
+        f"INSERT INTO images ({columns}) VALUES ({params}) ON CONFLICT DO NOTHING RETURNING 1", *values.values()
+    )
+    return inserted is not None
+
+
+async def insert_active_image(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
+    """``insert_image`` of an image that is active at once, and ``job_succeeded`` of its job, in one round trip.
+    False (and the job untouched) when a unique index refuses the image."""
+    columns = ", ".join(values)
+    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    done = await conn.fetchval(
+        f"WITH image AS (INSERT INTO images ({columns}) VALUES ({params}) ON CONFLICT DO NOTHING RETURNING job_id) "
+        "UPDATE jobs SET status = 'SUCCESS', end_time = now(), wait_until = NULL FROM image "
+        "WHERE jobs.job_id = image.job_id RETURNING 1",
+        *values.values(),
+    )
+    return done is not None
 
 
 async def live_image_of_backup(conn: Conn, backup_id: str) -> str | None:
@@ -201,6 +304,15 @@ async def mark_image_deleted(conn: Conn, image_id: str, reason: str) -> None:
         "WHERE image_id = $1",
         image_id,
         reason,
+    )
+
+
+async def mark_backup_deleted_and_lock_images(conn: asyncpg.Connection, backup_id: str) -> list[asyncpg.Record]:
+    """``mark_backup_deleted`` and ``live_images_of_backup`` in one round trip."""
+    return await conn.fetch(
+        "WITH marked AS (UPDATE backup_projection SET deleted = true, updated_at = now() WHERE backup_id = $1) "
+        "SELECT * FROM images WHERE backup_id = $1 AND deleted_at IS NULL FOR UPDATE",
+        backup_id,
     )
 
 
