@@ -1,13 +1,9 @@
 """Events about one backup reach backup-service on two topics: BackupCreated on ims.<region>.backups, ImageCreated
 and ImageDeleted on ims.<region>.images (and BackupArrears on ims.billing). Kafka orders each topic's partition,
 not the topics among themselves, so a consumer that lags on the backups topic (restarted, rebalanced) can see an
-image event of a backup before the backup itself. backup-service then drops the image event's effect for good.
-
-These reproduce it deterministically with backup-service's real handlers. They are marked xfail(strict=True):
-they document a bug only backup-service's code can fix (see docs/reliability.md); once it is fixed they pass,
-which fails the run until the mark is removed. In the running system the SIGKILL chaos hit it when backups were
-produced from outside and image requests followed at once; the fault tests now wait until backup-service knows
-a backup before asking for its image, as a real CBR backup is known to backup-service before anyone else.
+image event of a backup before the backup itself. backup-service holds such an event and applies it when the
+backup is recorded; these check each kind through backup-service's real EventProcessor and handlers (the SIGKILL
+chaos first showed the effect lost when backups came from an outside producer).
 """
 
 import uuid
@@ -72,24 +68,18 @@ async def _backup_after(first: EventData, backup: Any) -> dict[str, Any]:
         return dict(row)
 
 
-REASON = "backup-service drops an image event of a backup it does not know yet (cross-topic order)"
-
-
-@pytest.mark.xfail(strict=True, reason=REASON)
 async def test_image_created_before_its_backup_still_links_the_image() -> None:
     backup, image_id = backup_created(), str(uuid.uuid4())
     created = ImageCreated(image_id=image_id, job_id="j", backup_id=backup.backup_id, name="n", min_disk=40, size_gb=60)
     assert (await _backup_after(created, backup))["image_id"] == image_id
 
 
-@pytest.mark.xfail(strict=True, reason=REASON)
 async def test_image_deleted_with_its_backup_before_the_backup_still_deletes_it() -> None:
     backup = backup_created()
     deleted = ImageDeleted(image_id=str(uuid.uuid4()), backup_id=backup.backup_id, delete_backup=True, reason="user")
     assert (await _backup_after(deleted, backup))["deleted_at"] is not None, "the backup stays, billed for ever"
 
 
-@pytest.mark.xfail(strict=True, reason=REASON)
 async def test_arrears_before_the_backup_still_deletes_it() -> None:
     backup = backup_created()
     arrears = BackupArrears(backup_id=backup.backup_id, account_id=ALPHA.account_id)

@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
+import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from backup_service import replication  # noqa: F401 - registers the replication handlers
+from backup_service import held, replication  # noqa: F401 - replication registers its handlers
 from backup_service.api import router
 from backup_service.checkpoints import finish_checkpoints
 from backup_service.deleting import retry_deletions
@@ -16,6 +17,7 @@ from ims_shared.service import ServiceRuntime, build_app
 from ims_shared.topics import TopicKind, topic_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = structlog.get_logger("backup_service")
 
 
 def _loops(runtime: ServiceRuntime) -> list[PeriodicTask]:
@@ -28,6 +30,9 @@ def _loops(runtime: ServiceRuntime) -> list[PeriodicTask]:
     async def deletions() -> None:
         async with runtime.db.acquire() as conn, conn.transaction():
             await retry_deletions(conn, runtime.emitter, settings)
+            purged = await held.purge_stale(conn, settings.held_event_ttl_s)
+            if purged:
+                log.warning("held events purged: their backups never arrived", count=purged)
 
     return [
         PeriodicTask("checkpoint completion", settings.checkpoint_interval_s, checkpoints),

@@ -1,8 +1,9 @@
 """Event handlers of backup-service. Each runs inside the consumer's transaction with its inbox row."""
 
-from backup_service import repository
+from backup_service import held, repository
 from backup_service.checkpoints import CheckpointRefused, register_server, set_server_state, start_checkpoint
 from backup_service.deleting import request_deletion, set_vault_lock
+from backup_service.held import HeldEvent
 from backup_service.settings import BackupSettings
 from ims_shared.consumer import EventHandlers, HandlerContext
 from ims_shared.events import (
@@ -22,33 +23,67 @@ handlers = EventHandlers()
 
 @handlers.on(BackupCreated)
 async def on_backup_created(ctx: HandlerContext, event: BackupCreated) -> None:
-    if ctx.for_this_region:
-        await repository.record_backup(ctx.conn, ctx.event.projectid, event)
+    if ctx.for_this_region and await repository.record_backup(ctx.conn, ctx.event.projectid, event):
+        await apply_held_events(ctx, event.backup_id)
+
+
+async def apply_held_events(ctx: HandlerContext, backup_id: str) -> None:
+    """Apply what was held for a backup that has just been recorded (see ``held``)."""
+    await held.lock(ctx.conn, backup_id)
+    for early in await held.release(ctx.conn, backup_id):
+        await _apply(ctx, early)
 
 
 @handlers.on(ImageCreated)
 async def on_image_created(ctx: HandlerContext, event: ImageCreated) -> None:
-    await repository.set_image(ctx.conn, event.backup_id, event.image_id)
+    correlation = ctx.event.correlationid
+    await _apply_or_hold(ctx, HeldEvent(event.backup_id, "image_created", event.image_id, False, correlation))
 
 
 @handlers.on(ImageDeleted)
 async def on_image_deleted(ctx: HandlerContext, event: ImageDeleted) -> None:
-    await repository.set_image(ctx.conn, event.backup_id, None, only_if=event.image_id)
-    if event.delete_backup:
-        await delete_backup(ctx, event.backup_id, "image_deleted")
+    correlation = ctx.event.correlationid
+    await _apply_or_hold(
+        ctx, HeldEvent(event.backup_id, "image_deleted", event.image_id, event.delete_backup, correlation)
+    )
 
 
 @handlers.on(BackupArrears)
 async def on_backup_arrears(ctx: HandlerContext, event: BackupArrears) -> None:
     if ctx.for_this_region:
-        await delete_backup(ctx, event.backup_id, "arrears")
+        await _apply_or_hold(ctx, HeldEvent(event.backup_id, "arrears", None, False, ctx.event.correlationid))
 
 
-async def delete_backup(ctx: HandlerContext, backup_id: str, reason: BackupDeletionReason) -> None:
+async def _apply_or_hold(ctx: HandlerContext, event: HeldEvent) -> None:
+    """Apply ``event`` to its backup, or hold it until the backup is recorded. The backup's held-events lock
+    orders this against ``apply_held_events``: whichever commits first, the other sees it."""
+    if not await repository.backup_exists(ctx.conn, event.backup_id):
+        await held.lock(ctx.conn, event.backup_id)
+        if not await repository.backup_exists(ctx.conn, event.backup_id):
+            await held.hold(ctx.conn, event, ctx.event.id)
+            return
+    await _apply(ctx, event)
+
+
+async def _apply(ctx: HandlerContext, event: HeldEvent) -> None:
+    if event.kind == "image_created":
+        await repository.set_image(ctx.conn, event.backup_id, event.image_id)
+    elif event.kind == "image_deleted":
+        await repository.set_image(ctx.conn, event.backup_id, None, only_if=event.image_id)
+        if event.delete_backup:
+            await delete_backup(ctx, event.backup_id, "image_deleted", event.correlation_id)
+    else:
+        await delete_backup(ctx, event.backup_id, "arrears", event.correlation_id)
+
+
+async def delete_backup(
+    ctx: HandlerContext, backup_id: str, reason: BackupDeletionReason, correlation_id: str | None = None
+) -> None:
     backup = await repository.lock_backup(ctx.conn, backup_id)
     if backup is not None:
         settings: BackupSettings = ctx.services
-        await request_deletion(ctx.conn, ctx.emitter, settings, backup, reason, ctx.event.correlationid)
+        correlation = correlation_id or ctx.event.correlationid
+        await request_deletion(ctx.conn, ctx.emitter, settings, backup, reason, correlation)
 
 
 @handlers.on(VaultLockChanged)

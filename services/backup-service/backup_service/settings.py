@@ -10,6 +10,8 @@ class BackupSettings(ServiceSettings):
     delete_backoff_s: float = 1.0
     delete_backoff_cap_s: float = 60.0
     deleter_interval_s: float = 0.5
+    # How long an image or arrears event about a backup not recorded yet is held for it (see held.py).
+    held_event_ttl_s: float = 7 * 24 * 3600.0
     # Origins whose pages may call this API from a browser (CORS), comma-separated, or "*". Empty: the console of
     # this region's image-service, on the port before this one (as `make run` and docker compose place it).
     console_origins: str = ""

@@ -1,0 +1,97 @@
+"""Image and arrears events that reach backup-service before their backup, over real PostgreSQL."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from backup_service import held
+from backup_service.app import MIGRATIONS
+from backup_service.handlers import on_backup_created, on_image_created, on_image_deleted
+from backup_service.settings import BackupSettings
+from ims_shared.consumer import HandlerContext
+from ims_shared.emitter import Emitter
+from ims_shared.events import BackupCreated, BackupDisk, EventData, ImageCreated, ImageDeleted, make_event
+from ims_shared.testing import fresh_database
+
+pytestmark = pytest.mark.integration
+REGION, PROJECT = "r1", "p1"
+
+
+def _ctx(conn: asyncpg.Connection, data: EventData) -> HandlerContext:
+    event = make_event(data, source="/tests", region=REGION, project_id=PROJECT)
+    return HandlerContext(conn, event, Emitter("/tests/backup-service", REGION), BackupSettings(region=REGION))
+
+
+def _backup() -> BackupCreated:
+    return BackupCreated(
+        backup_id=str(uuid.uuid4()),
+        vault_id="v1",
+        name="b",
+        resource_id="ecs-1",
+        resource_name="web",
+        resource_type="OS::Nova::Server",
+        status="available",
+        created_at=datetime.now(UTC),
+        size_gb=40,
+        disks=[BackupDisk(volume_id="vol-1", device="/dev/vda", size_gb=40, bootable=True)],
+    )
+
+
+def _image_created(backup_id: str, image_id: str) -> ImageCreated:
+    return ImageCreated(image_id=image_id, job_id="j", backup_id=backup_id, name="n", min_disk=40, size_gb=40)
+
+
+async def test_held_events_apply_in_arrival_order_when_the_backup_arrives() -> None:
+    backup, image_id = _backup(), str(uuid.uuid4())
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        created = _image_created(backup.backup_id, image_id)
+        deleted = ImageDeleted(image_id=image_id, backup_id=backup.backup_id, delete_backup=True, reason="user")
+        async with pool.acquire() as conn, conn.transaction():
+            await on_image_created(_ctx(conn, created), created)
+        async with pool.acquire() as conn, conn.transaction():
+            await on_image_deleted(_ctx(conn, deleted), deleted)
+        assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 2
+        async with pool.acquire() as conn, conn.transaction():
+            await on_backup_created(_ctx(conn, backup), backup)
+        row = await pool.fetchrow("SELECT image_id, status, delete_reason FROM backups")
+        assert dict(row) == {"image_id": None, "status": "deleted", "delete_reason": "image_deleted"}
+        assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 0
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'BackupDeleted'") == 1
+
+
+async def test_an_image_event_racing_its_backup_is_applied_whichever_commits_first() -> None:
+    """The image event's transaction starts while the backup's is uncommitted: it waits for the backup's held-events
+    lock, then sees the backup and applies at once instead of holding an event no one would release."""
+    backup, image_id = _backup(), str(uuid.uuid4())
+    created = _image_created(backup.backup_id, image_id)
+    async with fresh_database(MIGRATIONS) as (_, pool), pool.acquire() as first:
+        recording = first.transaction()
+        await recording.start()
+        await on_backup_created(_ctx(first, backup), backup)
+
+        async def image_event() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await on_image_created(_ctx(conn, created), created)
+
+        racing = asyncio.create_task(image_event())
+        await asyncio.sleep(0.3)
+        assert not racing.done(), "the image event must wait for the backup's transaction"
+        await recording.commit()
+        await asyncio.wait_for(racing, 10)
+        assert await pool.fetchval("SELECT image_id FROM backups") == image_id
+        assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 0
+
+
+async def test_a_held_event_whose_backup_never_comes_is_purged_after_its_ttl() -> None:
+    created = _image_created(str(uuid.uuid4()), str(uuid.uuid4()))
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        async with pool.acquire() as conn, conn.transaction():
+            await on_image_created(_ctx(conn, created), created)
+        async with pool.acquire() as conn:
+            assert await held.purge_stale(conn, 3600) == 0
+            await asyncio.sleep(0.05)
+            assert await held.purge_stale(conn, 0.01) == 1
+        assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 0
