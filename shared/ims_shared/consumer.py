@@ -2,10 +2,11 @@
 
 A batch of records is parsed; a record that breaks the contract goes to ``<topic>.dlt`` with the reason in
 its headers. Every valid event is handled in ONE PostgreSQL transaction together with its inbox row and the
-outbox rows it writes (a savepoint per event). The offsets are committed by FastStream only after the handler
-returns (``AckPolicy.NACK_ON_ERROR``, never ``ACK_FIRST``). A handler that fails on one event dead-letters that
-event and lets the rest of the batch through; a transient failure (database gone) retries the whole batch with
-backoff and, past the limit, rewinds the partition so the batch is delivered again.
+outbox rows it writes (the inbox rows of the whole batch in one statement). The offsets are committed by FastStream
+only after the handler returns (``AckPolicy.NACK_ON_ERROR``, never ``ACK_FIRST``). A handler that fails on one
+event rolls the attempt back; the batch is handled again with a savepoint per event, and only the failing event is
+dead-lettered. A transient failure (database gone) retries the whole batch with backoff and, past the limit,
+rewinds the partition so the batch is delivered again.
 """
 
 import time
@@ -20,15 +21,34 @@ from opentelemetry.trace import SpanKind
 from structlog.contextvars import bound_contextvars
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from ims_shared.emitter import Emitter
-from ims_shared.events import CloudEvent, ContractError, EventData, parse_event
-from ims_shared.inbox import claim
+from ims_shared.emitter import Emitter, Pending, deferred_outbox, flush_outbox
+from ims_shared.events import EVENT_TYPES, CloudEvent, ContractError, EventData, parse_event
+from ims_shared.events.registry import UnwantedEvent
+from ims_shared.inbox import claim_batch, unclaim
 from ims_shared.logging import get_logger
 from ims_shared.metrics import DEAD_LETTERED, EVENTS_CONSUMED, HANDLER_SECONDS
 from ims_shared.topics import dead_letter_topic
 from ims_shared.tracing import span_from, trace_id
 
 log = get_logger(__name__)
+Accepted = tuple[ConsumerRecord[Any, Any], CloudEvent, EventData]
+
+
+def _relayed_type(record: ConsumerRecord[Any, Any]) -> str | None:
+    for key, value in record.headers or ():
+        if key == "ce-type" and isinstance(value, bytes):
+            return value.decode(errors="replace")
+    return None
+
+
+class _IsolateEvents(Exception):
+    """A handler failed in a batch handled without savepoints: handle it again with one per event."""
+
+
+@dataclass
+class _Handled:
+    outcomes: list[tuple[str, str]] = field(default_factory=list)
+    handled: list[tuple[ConsumerRecord[Any, Any], CloudEvent]] = field(default_factory=list)
 
 
 @dataclass
@@ -114,17 +134,23 @@ class EventProcessor:
 
     async def process(self, records: Iterable[ConsumerRecord[Any, Any]]) -> None:
         started = time.perf_counter()
-        accepted: list[tuple[ConsumerRecord[Any, Any], CloudEvent, EventData]] = []
+        accepted: list[Accepted] = []
         for record in records:
+            unhandled = _relayed_type(record)
+            if unhandled in EVENT_TYPES and unhandled not in self._handlers:
+                # Our relay's ce-type header names a type of the contract this service does not consume: its
+                # value was valid when it was written, and parsing it would be wasted.
+                EVENTS_CONSUMED.labels(unhandled, "ignored").inc()
+                continue
             try:
-                envelope, data = parse_event(record.value)
+                envelope, data = parse_event(record.value, wanted=self._handlers)
+            except UnwantedEvent as unwanted:
+                EVENTS_CONSUMED.labels(unwanted.event_type, "ignored").inc()
+                continue
             except ContractError as exc:
                 await self.dead_letter(record, str(exc))
                 continue
-            if envelope.type in self._handlers:
-                accepted.append((record, envelope, data))
-            else:
-                EVENTS_CONSUMED.labels(envelope.type, "ignored").inc()
+            accepted.append((record, envelope, data))
         if accepted:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(is_transient),
@@ -137,58 +163,84 @@ class EventProcessor:
         self.last_batch_at = time.monotonic()
         HANDLER_SECONDS.observe(time.perf_counter() - started)
 
-    async def _handle_in_one_transaction(
-        self, accepted: list[tuple[ConsumerRecord[Any, Any], CloudEvent, EventData]]
+    async def _handle_in_one_transaction(self, accepted: list[Accepted]) -> None:
+        """Handle the batch in one transaction with one inbox statement. A handler that fails on an event rolls the
+        whole attempt back; the batch is then handled again with a savepoint per event, so that only the failing
+        events are dead-lettered (savepoints for every event would cost a round trip each, on every batch)."""
+        try:
+            handled = await self._handle(accepted, isolated=False)
+        except _IsolateEvents:
+            handled = await self._handle(accepted, isolated=True)
+        for envelope_type, outcome in handled.outcomes:
+            EVENTS_CONSUMED.labels(envelope_type, outcome).inc()
+        if handled.handled:
+            first, last = handled.handled[0], handled.handled[-1]
+            log.info(
+                "events handled",
+                count=len(handled.handled),
+                event_ids=[envelope.id for _, envelope in handled.handled],
+                topic=first[0].topic,
+                first_offset=first[0].offset,
+                last_offset=last[0].offset,
+            )
+
+    async def _handle(self, accepted: list[Accepted], *, isolated: bool) -> _Handled:
+        result = _Handled()
+        with deferred_outbox() as emitted:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._handle_batch(conn, accepted, emitted, result, isolated=isolated)
+        return result
+
+    async def _handle_batch(
+        self, conn: asyncpg.Connection, accepted: list[Accepted], emitted: Pending, result: _Handled, *, isolated: bool
     ) -> None:
         failed: list[tuple[ConsumerRecord[Any, Any], str]] = []
-        outcomes: list[tuple[str, str]] = []
-        handled: list[tuple[ConsumerRecord[Any, Any], CloudEvent, str | None]] = []
-        async with self._pool.acquire() as conn, conn.transaction():
-            for record, envelope, data in accepted:
-                handler = self._handlers[envelope.type]
-                try:
-                    with (
-                        span_from(envelope.trace_carrier(), f"handle {envelope.type}", SpanKind.CONSUMER),
-                        bound_contextvars(
-                            event_id=envelope.id,
-                            event_type=envelope.type,
-                            aggregate_id=envelope.subject,
-                            correlation_id=envelope.correlationid,
-                            trace_id=trace_id(),
-                        ),
-                    ):
-                        async with conn.transaction():
-                            if not await claim(conn, self.consumer_name, envelope.id, envelope.type):
-                                outcomes.append((envelope.type, "duplicate"))
-                                log.debug("duplicate event ignored")
-                                continue
-                            ctx = HandlerContext(conn, envelope, self._emitter, self._services)
-                            await handler(ctx, data)
-                            outcomes.append((envelope.type, "handled"))
-                            handled.append((record, envelope, trace_id()))
-                except ContractError as exc:
+        fresh = await claim_batch(conn, self.consumer_name, [(e.id, e.type) for _, e, _ in accepted])
+        for record, envelope, data in accepted:
+            if envelope.id not in fresh:
+                result.outcomes.append((envelope.type, "duplicate"))
+                continue
+            fresh.discard(envelope.id)  # a second copy in the same batch is a duplicate
+            emitted_before = len(emitted)
+            try:
+                if isolated:
+                    async with conn.transaction():
+                        await self._handle_one(conn, envelope, data)
+                else:
+                    await self._handle_one(conn, envelope, data)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                if not isolated:
+                    raise _IsolateEvents from exc
+                del emitted[emitted_before:]  # its savepoint is rolled back: so are the events it emitted
+                if isinstance(exc, ContractError):
                     failed.append((record, str(exc)))
-                except Exception as exc:
-                    if is_transient(exc):
-                        raise
+                else:
                     log.exception("handler failed; event goes to the dead-letter topic", event_id=envelope.id)
                     failed.append((record, f"handler error: {type(exc).__name__}: {exc}"))
-            for record, reason in failed:
-                await self.dead_letter(record, reason)
-        for event_type, outcome in outcomes:
-            EVENTS_CONSUMED.labels(event_type, outcome).inc()
-        for record, envelope, trace in handled:
-            log.info(
-                "event handled",
+                # Unclaimed, as if never seen: once the cause is fixed, the dead letter can be produced again.
+                await unclaim(conn, self.consumer_name, envelope.id)
+                continue
+            result.outcomes.append((envelope.type, "handled"))
+            result.handled.append((record, envelope))
+        await flush_outbox(conn, emitted)
+        for record, reason in failed:
+            await self.dead_letter(record, reason)
+
+    async def _handle_one(self, conn: asyncpg.Connection, envelope: CloudEvent, data: EventData) -> None:
+        with (
+            span_from(envelope.trace_carrier(), f"handle {envelope.type}", SpanKind.CONSUMER),
+            bound_contextvars(
                 event_id=envelope.id,
                 event_type=envelope.type,
                 aggregate_id=envelope.subject,
                 correlation_id=envelope.correlationid,
-                trace_id=trace,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-            )
+                trace_id=trace_id(),
+            ),
+        ):
+            await self._handlers[envelope.type](HandlerContext(conn, envelope, self._emitter, self._services), data)
+            log.debug("event handled")
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], reason: str) -> None:
         topic = dead_letter_topic(record.topic)

@@ -124,6 +124,8 @@ class ServiceRuntime:
             auto_offset_reset="earliest",
             batch=True,
             max_records=s.kafka_max_batch,
+            batch_timeout_ms=s.kafka_batch_timeout_ms,
+            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_body,
             session_timeout_ms=s.kafka_session_timeout_ms,

@@ -16,6 +16,13 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
     kafka_max_batch: int = 200
+    # How long the broker may hold a fetch while it has no records. Apache Kafka answers as soon as records arrive;
+    # Tansu answers a waiting fetch only when this expires, so there it bounds the latency of every hop when the
+    # consumer is caught up, and its inverse is what an idle stack costs (seven services on Tansu, measured on
+    # 2 cores: 10 ms keeps a whole core busy, 50 ms a third of one, 500 ms a tenth).
+    kafka_fetch_max_wait_ms: int = 50
+    # How long the consumer waits for a batch to fill before handling what it has (and pauses as long when idle).
+    kafka_batch_timeout_ms: int = 10
     kafka_request_timeout_ms: int = 10_000
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -5,7 +5,7 @@ exporting them is optional and off by default (TRACING_EXPORTER=none|console|otl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
@@ -15,12 +15,16 @@ from ims_shared.logging import get_logger
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("ims")
+_recording = False
 
 
 def configure_tracing(service: str, region: str, exporter: str = "none") -> None:
+    """Record spans only when they are exported; otherwise ``span_from`` just carries the caller's trace on."""
+    global _recording
     provider = TracerProvider(resource=Resource.create({"service.name": service, "cloud.region": region}))
     if exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        _recording = True
     elif exporter == "otlp":
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -28,6 +32,7 @@ def configure_tracing(service: str, region: str, exporter: str = "none") -> None
             log.warning("TRACING_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-http; spans are not exported")
         else:
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            _recording = True
     trace.set_tracer_provider(provider)
 
 
@@ -45,6 +50,15 @@ def trace_id() -> str | None:
 
 @contextmanager
 def span_from(carrier: Mapping[str, str], name: str, kind: SpanKind) -> Iterator[Span]:
-    """A span continuing the trace found in ``carrier`` (HTTP headers or a CloudEvent's attributes)."""
+    """A span continuing the trace found in ``carrier`` (HTTP headers or a CloudEvent's attributes). With no
+    exporter, no span is made (making spans no one reads was a large part of handling an event): the caller's trace
+    context becomes current as it is, so what is emitted and logged here still carries the caller's trace id."""
+    if not _recording:
+        token = context.attach(propagate.extract(dict(carrier)))
+        try:
+            yield trace.get_current_span()
+        finally:
+            context.detach(token)
+        return
     with tracer.start_as_current_span(name, context=propagate.extract(dict(carrier)), kind=kind) as span:
         yield span

@@ -4,6 +4,7 @@ An event type is any public ``EventData`` subclass defined in one of the family 
 """
 
 import json
+from collections.abc import Container
 
 from pydantic import ValidationError
 
@@ -35,8 +36,17 @@ class ContractError(ValueError):
     """A message that is not a valid event of the contract. It goes to the dead-letter topic."""
 
 
-def parse_event(raw: bytes | None) -> tuple[CloudEvent, EventData]:
-    """Parse a Kafka value into its envelope and typed data, or raise ``ContractError`` saying why not."""
+class UnwantedEvent(Exception):
+    """An event of the contract of a type the reader said it does not want (it is not validated)."""
+
+    def __init__(self, event_type: str) -> None:
+        super().__init__(event_type)
+        self.event_type = event_type
+
+
+def parse_event(raw: bytes | None, wanted: Container[str] | None = None) -> tuple[CloudEvent, EventData]:
+    """Parse a Kafka value into its envelope and typed data, or raise ``ContractError`` saying why not. With
+    ``wanted``, a document naming another type of the contract raises ``UnwantedEvent`` before any validation."""
     if raw is None:
         raise ContractError("empty message (tombstone) is not an event")
     if len(raw) > MAX_EVENT_BYTES:
@@ -47,6 +57,9 @@ def parse_event(raw: bytes | None) -> tuple[CloudEvent, EventData]:
         raise ContractError(f"not JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise ContractError("a CloudEvent must be a JSON object")
+    event_type = document.get("type")
+    if wanted is not None and isinstance(event_type, str) and event_type in EVENT_TYPES and event_type not in wanted:
+        raise UnwantedEvent(event_type)
     try:
         envelope = CloudEvent.model_validate(document)
     except ValidationError as exc:

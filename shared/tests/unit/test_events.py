@@ -12,7 +12,7 @@ from ims_shared.events import (
     make_event,
     parse_event,
 )
-from ims_shared.events.registry import MAX_EVENT_BYTES
+from ims_shared.events.registry import MAX_EVENT_BYTES, UnwantedEvent
 from ims_shared.regions import RouteTable
 from ims_shared.topics import all_topics, dead_letter_topic
 
@@ -59,6 +59,18 @@ def test_a_valid_event_round_trips_with_its_extensions() -> None:
 def test_messages_that_break_the_contract_say_why(raw: bytes | None, reason: str) -> None:
     with pytest.raises(ContractError, match=reason):
         parse_event(raw)
+
+
+def test_a_reader_that_does_not_want_a_type_of_the_contract_skips_it_unvalidated() -> None:
+    with pytest.raises(UnwantedEvent) as skipped:
+        parse_event(_raw(data={"not": "validated"}), wanted={"ImageRequested"})
+    assert skipped.value.event_type == "BackupCreated"
+    with pytest.raises(ContractError, match="unknown event type"):
+        parse_event(_raw(type="NoSuchEvent"), wanted={"ImageRequested"})
+    with pytest.raises(ContractError, match="invalid BackupCreated data"):
+        parse_event(_raw(data={"backup_id": "b-1"}), wanted={"BackupCreated"})
+    with pytest.raises(ContractError, match="envelope"):
+        parse_event(_raw(type=["BackupCreated"]), wanted={"ImageRequested"})
 
 
 def test_every_named_event_of_the_contract_is_registered() -> None:
