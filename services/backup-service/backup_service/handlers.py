@@ -31,7 +31,7 @@ async def apply_held_events(ctx: HandlerContext, backup_id: str) -> None:
     """Apply what was held for a backup that has just been recorded (see ``held``)."""
     await held.lock(ctx.conn, backup_id)
     for early in await held.release(ctx.conn, backup_id):
-        await _apply(ctx, early)
+        await _apply(ctx, early)  # the backup is known now: it was recorded in this transaction
 
 
 @handlers.on(ImageCreated)
@@ -57,33 +57,39 @@ async def on_backup_arrears(ctx: HandlerContext, event: BackupArrears) -> None:
 async def _apply_or_hold(ctx: HandlerContext, event: HeldEvent) -> None:
     """Apply ``event`` to its backup, or hold it until the backup is recorded. The backup's held-events lock
     orders this against ``apply_held_events``: whichever commits first, the other sees it."""
-    if not await repository.backup_exists(ctx.conn, event.backup_id):
-        await held.lock(ctx.conn, event.backup_id)
-        if not await repository.backup_exists(ctx.conn, event.backup_id):
-            await held.hold(ctx.conn, event, ctx.event.id)
-            return
-    await _apply(ctx, event)
+    if await _apply(ctx, event):
+        return
+    await held.lock(ctx.conn, event.backup_id)
+    if not await _apply(ctx, event):
+        await held.hold(ctx.conn, event, ctx.event.id)
 
 
-async def _apply(ctx: HandlerContext, event: HeldEvent) -> None:
+async def _apply(ctx: HandlerContext, event: HeldEvent) -> bool:
+    """Apply ``event``; False (and nothing done) when its backup is not known."""
     if event.kind == "image_created":
-        await repository.set_image(ctx.conn, event.backup_id, event.image_id)
-    elif event.kind == "image_deleted":
-        await repository.set_image(ctx.conn, event.backup_id, None, only_if=event.image_id)
+        assert event.image_id is not None
+        return await repository.set_image(ctx.conn, event.backup_id, event.image_id)
+    if event.kind == "image_deleted":
+        assert event.image_id is not None
+        if not await repository.clear_image(ctx.conn, event.backup_id, event.image_id):
+            return False
         if event.delete_backup:
             await delete_backup(ctx, event.backup_id, "image_deleted", event.correlation_id)
-    else:
-        await delete_backup(ctx, event.backup_id, "arrears", event.correlation_id)
+        return True
+    return await delete_backup(ctx, event.backup_id, "arrears", event.correlation_id)
 
 
 async def delete_backup(
     ctx: HandlerContext, backup_id: str, reason: BackupDeletionReason, correlation_id: str | None = None
-) -> None:
+) -> bool:
+    """Delete the backup for ``reason``; False when it is not known."""
     backup = await repository.lock_backup(ctx.conn, backup_id)
-    if backup is not None:
-        settings: BackupSettings = ctx.services
-        correlation = correlation_id or ctx.event.correlationid
-        await request_deletion(ctx.conn, ctx.emitter, settings, backup, reason, correlation)
+    if backup is None:
+        return False
+    settings: BackupSettings = ctx.services
+    correlation = correlation_id or ctx.event.correlationid
+    await request_deletion(ctx.conn, ctx.emitter, settings, backup, reason, correlation)
+    return True
 
 
 @handlers.on(VaultLockChanged)

@@ -71,18 +71,23 @@ async def mark_deleted(conn: asyncpg.Connection, backup_id: str, reason: str) ->
     )
 
 
-async def set_image(conn: asyncpg.Connection, backup_id: str, image_id: str | None, only_if: str | None = None) -> None:
-    if only_if is None:
-        await conn.execute(
-            "UPDATE backups SET image_id = $2, updated_at = now() WHERE backup_id = $1", backup_id, image_id
-        )
-    else:
-        await conn.execute(
-            "UPDATE backups SET image_id = $2, updated_at = now() WHERE backup_id = $1 AND image_id = $3",
-            backup_id,
-            image_id,
-            only_if,
-        )
+async def set_image(conn: asyncpg.Connection, backup_id: str, image_id: str) -> bool:
+    """Name the backup's full-ECS image; False when the backup is not known."""
+    done = await conn.execute(
+        "UPDATE backups SET image_id = $2, updated_at = now() WHERE backup_id = $1", backup_id, image_id
+    )
+    return done != "UPDATE 0"
+
+
+async def clear_image(conn: asyncpg.Connection, backup_id: str, image_id: str) -> bool:
+    """Forget the backup's image if it is ``image_id`` (a newer image stays); False when the backup is not known."""
+    done = await conn.execute(
+        "UPDATE backups SET image_id = CASE WHEN image_id = $2 THEN NULL ELSE image_id END, "
+        "updated_at = CASE WHEN image_id = $2 THEN now() ELSE updated_at END WHERE backup_id = $1",
+        backup_id,
+        image_id,
+    )
+    return done != "UPDATE 0"
 
 
 async def get_backup(conn: asyncpg.Connection | asyncpg.Pool, project_id: str, backup_id: str) -> dict[str, Any] | None:

@@ -24,9 +24,15 @@ async def _paying_account(ctx: HandlerContext, billing: Billing) -> str | None:
     if account_id is None:
         log.warning("event of a project no tenant owns; nothing to bill", project_id=ctx.event.projectid)
         return None
-    await repository.open_accounts(
+    if account_id in billing.existing_accounts:
+        return account_id
+    opened = await repository.open_accounts(
         ctx.conn, [account_id], billing.initial_balance, billing.tariff.currency, billing.clock.now()
     )
+    if not opened:
+        # It existed, committed (a conflicting insert waits for the other transaction): not so when this
+        # transaction opened it, since it may yet roll back.
+        billing.existing_accounts.add(account_id)
     return account_id
 
 
