@@ -36,6 +36,7 @@ import image_service
 import ims_shared
 from bench import report, seed
 from bench.events import ALPHA, BACKUPS_TOPIC, IMAGES_TOPIC, PROJECT, REGION, Pair, Record, arrears, interleaved, pairs
+from bench.profile import Profiler
 from bench.traffic import Observer, data_field, percentiles, produce_burst, produce_paced, producer
 from ims_shared.db import apply_migrations
 from ims_shared.devstack import ServiceProcess, Stack, tansu_binary
@@ -47,6 +48,8 @@ from ims_shared.topics import all_topics
 
 REPO = Path(__file__).resolve().parents[1]
 LOGS = REPO / ".run" / "bench-logs"
+PROFILES = REPO / ".run" / "bench-profiles"
+PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 IMAGES = max(400, int(20_000 * SCALE))
 CASCADE = min(IMAGES, max(200, int(10_000 * SCALE)))
@@ -61,6 +64,8 @@ SERVICE_ENV = {
     "IMAGE_BUILD_S": "0",
     "BACKUP_WAIT_S": "600",
     "KAFKA_MAX_BATCH": MAX_BATCH,
+    # Latency-tuned: Tansu holds a fetch until this expires even when records arrive (README: the fetch wait).
+    "KAFKA_FETCH_MAX_WAIT_MS": os.environ.get("KAFKA_FETCH_MAX_WAIT_MS", "10"),
     "RELAY_BATCH_SIZE": os.environ.get("RELAY_BATCH_SIZE", "1000"),
     "KAFKA_SESSION_TIMEOUT_MS": "6000",
     "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
@@ -453,7 +458,13 @@ class Bench:
         try:
             await self.creation(observer, burst_kafka, WARM_UP, "warm-up")
             await self.settle()
+            profiler = Profiler(self.stack.processes, PROFILES) if PROFILE else None
+            if profiler:
+                profiler.start()
             r["throughput"], items = await self.creation(observer, burst_kafka, IMAGES, "throughput")
+            if profiler:
+                r["profile"] = profiler.stop()
+                log(f"profiles of the throughput phase in {PROFILES.relative_to(REPO)}")
             await self.settle()
             r["cascade"] = await self.cascade(observer, burst_kafka, items[:CASCADE])
             await self.settle()
