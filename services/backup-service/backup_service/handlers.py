@@ -29,7 +29,6 @@ async def on_backup_created(ctx: HandlerContext, event: BackupCreated) -> None:
 
 async def apply_held_events(ctx: HandlerContext, backup_id: str) -> None:
     """Apply what was held for a backup that has just been recorded (see ``held``)."""
-    await held.lock(ctx.conn, backup_id)
     for early in await held.release(ctx.conn, backup_id):
         await _apply(ctx, early)  # the backup is known now: it was recorded in this transaction
 

@@ -39,14 +39,11 @@ async def hold(conn: asyncpg.Connection, event: HeldEvent, event_id: str) -> Non
 
 
 async def release(conn: asyncpg.Connection, backup_id: str) -> list[HeldEvent]:
-    """The events held for ``backup_id``, oldest first, removed from the table (this transaction applies them)."""
-    rows = await conn.fetch(
-        "DELETE FROM held_backup_events WHERE backup_id = $1 "
-        "RETURNING seq, backup_id, kind, image_id, delete_backup, correlation_id",
-        backup_id,
-    )
+    """The events held for ``backup_id``, oldest first, removed from the table (this transaction applies them).
+    Takes the backup's lock first (see ``lock``), and sees what a holder committed while it waited."""
+    rows = await conn.fetch("SELECT * FROM release_held_backup_events($1)", backup_id)
     return [
-        HeldEvent(r["backup_id"], r["kind"], r["image_id"], r["delete_backup"], r["correlation_id"])
+        HeldEvent(backup_id, r["kind"], r["image_id"], r["delete_backup"], r["correlation_id"])
         for r in sorted(rows, key=lambda r: r["seq"])
     ]
 

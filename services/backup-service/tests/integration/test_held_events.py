@@ -85,6 +85,29 @@ async def test_an_image_event_racing_its_backup_is_applied_whichever_commits_fir
         assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 0
 
 
+async def test_a_backup_racing_an_event_being_held_applies_it_once_it_is_committed() -> None:
+    """The other order: the image event is being held (uncommitted) when the backup is recorded. Releasing waits for
+    the holder's lock, then sees the held event and applies it instead of leaving it held for ever."""
+    backup, image_id = _backup(), str(uuid.uuid4())
+    created = _image_created(backup.backup_id, image_id)
+    async with fresh_database(MIGRATIONS) as (_, pool), pool.acquire() as first:
+        holding = first.transaction()
+        await holding.start()
+        await on_image_created(_ctx(first, created), created)
+
+        async def record() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await on_backup_created(_ctx(conn, backup), backup)
+
+        racing = asyncio.create_task(record())
+        await asyncio.sleep(0.3)
+        assert not racing.done(), "recording the backup must wait for the event being held"
+        await holding.commit()
+        await asyncio.wait_for(racing, 10)
+        assert await pool.fetchval("SELECT image_id FROM backups") == image_id
+        assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 0
+
+
 async def test_a_held_event_whose_backup_never_comes_is_purged_after_its_ttl() -> None:
     created = _image_created(str(uuid.uuid4()), str(uuid.uuid4()))
     async with fresh_database(MIGRATIONS) as (_, pool):
