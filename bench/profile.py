@@ -5,6 +5,7 @@ with speedscope or inferno), and ``results.json`` gets a summary per process: th
 (self time) and this project's functions that were on the stack (inclusive), as shares of the samples.
 """
 
+import os
 import shutil
 import signal
 import subprocess
@@ -69,3 +70,36 @@ def summarise(collapsed: str, top: int = 12) -> dict[str, Any]:
         return [[frame, round(n / total, 3)] for frame, n in counter.most_common(top)] if total else []
 
     return {"samples": total, "self": shares(leaf), "inclusive_project": shares(inclusive)}
+
+
+def cpu_seconds(processes: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system) used so far by each of ``processes`` (label -> pid) and, summed, by every
+    PostgreSQL process of the machine (the server is shared: its backends, autovacuum, WAL writer)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    out = {label: used(pid) for label, pid in processes.items()}
+    out["postgresql"] = sum(
+        used(int(entry.name))
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and _comm(entry) == "postgres"
+    )
+    return out
+
+
+def _comm(entry: Path) -> str:
+    try:
+        return (entry / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds used by each process between two ``cpu_seconds`` readings."""
+    return {label: round(after[label] - before.get(label, 0.0), 2) for label in after}

@@ -36,7 +36,7 @@ import image_service
 import ims_shared
 from bench import report, seed
 from bench.events import ALPHA, BACKUPS_TOPIC, IMAGES_TOPIC, PROJECT, REGION, Pair, Record, arrears, interleaved, pairs
-from bench.profile import Profiler
+from bench.profile import Profiler, cpu_seconds, cpu_used
 from bench.traffic import Observer, data_field, percentiles, produce_burst, produce_paced, producer
 from ims_shared.db import apply_migrations
 from ims_shared.devstack import ServiceProcess, Stack, tansu_binary
@@ -292,7 +292,9 @@ class Bench:
     ) -> tuple[dict[str, Any], list[Pair]]:
         items = pairs(count, label)
         log(f"{label}: {count:,} images ({2 * count:,} events) as fast as the broker takes them")
+        cpu_before = cpu_seconds(self.pids())
         run = await burst(observer, kafka, interleaved(items), [p.image_id for p in items], CREATED, 900)
+        run["cpu_s"] = cpu_used(cpu_before, cpu_seconds(self.pids()))
         events = 2 * count
         failed = run["outcomes"].get("ImageCreationFailed", 0)
         if failed:
@@ -347,9 +349,11 @@ class Bench:
         await self.settle()
         log(f"{label}: ImageRequested at {rate:g}/s for {LOAD_S:g} s")
         observer.expect([p.image_id for p in items], CREATED)
+        cpu_before = cpu_seconds(self.pids())
         scheduled = await produce_paced(paced_kafka, [(p.image_id, p.request) for p in items], rate)
         if not await observer.wait(300):
             raise BenchError(f"{observer.pending} images not created within 300 s at {rate}/s")
+        cpu = cpu_used(cpu_before, cpu_seconds(self.pids()))
         failed = sum(1 for p in items if observer.seen[p.image_id][0] != "ImageCreated")
         if failed:
             raise BenchError(f"{failed} image creations failed at {rate}/s: {await self.failures()}")
@@ -357,7 +361,15 @@ class Bench:
         span = max(scheduled.values()) - min(scheduled.values())
         stats = percentiles(samples)
         log(f"{label}: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms, max {stats['max_ms']:.1f} ms")
-        return {**stats, "offered_per_s": rate, "achieved_per_s": (count - 1) / span if span else 0}
+        log(f"{label}: CPU seconds {', '.join(f'{k} {v:.1f}' for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))}")
+        return {**stats, "offered_per_s": rate, "achieved_per_s": (count - 1) / span if span else 0, "cpu_s": cpu}
+
+    def pids(self) -> dict[str, int]:
+        """The processes whose CPU time a phase reports: the services, the broker and this load generator."""
+        pids = {label: child.pid for label, child in self.stack.processes.items() if child.poll() is None}
+        if self.stack.tansu_pid is not None:
+            pids["tansu"] = self.stack.tansu_pid
+        return pids | {"bench": os.getpid()}
 
     async def http(self, burst_kafka: aiokafka.AIOKafkaProducer) -> dict[str, Any]:
         """Signed POST /v1/cloudimages/wholeimages/action -> the job's SUCCESS. SUCCESS is committed in the same

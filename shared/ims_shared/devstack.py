@@ -103,6 +103,10 @@ class Stack:
     def plan(self) -> list[ServiceProcess]:
         return plan(self.regions, self.port_offset, self.db_prefix)
 
+    @property
+    def tansu_pid(self) -> int | None:
+        return self._tansu.pid if self._tansu is not None else None
+
     def url(self, service: str, region: str = "global") -> str:
         for p in self.plan:
             if p.service == service and (p.region == region or service == "billing-service"):
