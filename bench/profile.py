@@ -73,24 +73,21 @@ def summarise(collapsed: str, top: int = 12) -> dict[str, Any]:
 
 
 def cpu_seconds(processes: dict[str, int]) -> dict[str, float]:
-    """CPU time (user + system) used so far by each of ``processes`` (label -> pid) and, summed, by every
-    PostgreSQL process of the machine (the server is shared: its backends, autovacuum, WAL writer)."""
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def used(pid: int) -> float:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    out = {label: used(pid) for label, pid in processes.items()}
-    out["postgresql"] = sum(
-        used(int(entry.name))
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and _comm(entry) == "postgres"
-    )
+    """CPU time (user + system) used so far by each of ``processes`` (label -> pid) and by every PostgreSQL
+    process of the machine (``postgresql/<pid>``: the server is shared; its backends, autovacuum, WAL writer)."""
+    out = {label: _used(pid) for label, pid in processes.items()}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _comm(entry) == "postgres":
+            out[f"postgresql/{entry.name}"] = _used(int(entry.name))
     return out
+
+
+def _used(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _comm(entry: Path) -> str:
@@ -101,5 +98,10 @@ def _comm(entry: Path) -> str:
 
 
 def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """CPU seconds used by each process between two ``cpu_seconds`` readings."""
-    return {label: round(after[label] - before.get(label, 0.0), 2) for label in after}
+    """CPU seconds used by each process between two ``cpu_seconds`` readings, PostgreSQL's summed (a process
+    that ended in between is not counted: the figures are lower bounds)."""
+    used: dict[str, float] = {}
+    for label, seconds in after.items():
+        name = label.partition("/")[0]
+        used[name] = used.get(name, 0.0) + max(0.0, seconds - before.get(label, 0.0))
+    return {name: round(seconds, 2) for name, seconds in used.items()}
