@@ -24,7 +24,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_e
 from ims_shared.emitter import Emitter, Pending, deferred_outbox, flush_outbox
 from ims_shared.events import EVENT_TYPES, CloudEvent, ContractError, EventData, parse_event
 from ims_shared.events.registry import UnwantedEvent
-from ims_shared.inbox import claim_batch, unclaim
+from ims_shared.inbox import claim, claim_batch
 from ims_shared.logging import get_logger
 from ims_shared.metrics import DEAD_LETTERED, EVENTS_CONSUMED, HANDLER_SECONDS
 from ims_shared.topics import dead_letter_topic
@@ -195,18 +195,28 @@ class EventProcessor:
         self, conn: asyncpg.Connection, accepted: list[Accepted], emitted: Pending, result: _Handled, *, isolated: bool
     ) -> None:
         failed: list[tuple[ConsumerRecord[Any, Any], str]] = []
-        fresh = await claim_batch(conn, self.consumer_name, [(e.id, e.type) for _, e, _ in accepted])
+        fresh: set[str] = set()
+        if not isolated:
+            try:
+                fresh = await claim_batch(conn, self.consumer_name, [(e.id, e.type) for _, e, _ in accepted])
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                raise _IsolateEvents from exc  # one event id the database refuses must not hold up the rest
         for record, envelope, data in accepted:
-            if envelope.id not in fresh:
-                result.outcomes.append((envelope.type, "duplicate"))
-                continue
-            fresh.discard(envelope.id)  # a second copy in the same batch is a duplicate
             emitted_before = len(emitted)
             try:
                 if isolated:
                     async with conn.transaction():
+                        if not await claim(conn, self.consumer_name, envelope.id, envelope.type):
+                            result.outcomes.append((envelope.type, "duplicate"))
+                            continue
                         await self._handle_one(conn, envelope, data)
                 else:
+                    if envelope.id not in fresh:
+                        result.outcomes.append((envelope.type, "duplicate"))
+                        continue
+                    fresh.discard(envelope.id)  # a second copy in the same batch is a duplicate
                     await self._handle_one(conn, envelope, data)
             except Exception as exc:
                 if is_transient(exc):
@@ -219,8 +229,7 @@ class EventProcessor:
                 else:
                     log.exception("handler failed; event goes to the dead-letter topic", event_id=envelope.id)
                     failed.append((record, f"handler error: {type(exc).__name__}: {exc}"))
-                # Unclaimed, as if never seen: once the cause is fixed, the dead letter can be produced again.
-                await unclaim(conn, self.consumer_name, envelope.id)
+                # Its claim went with its savepoint: once the cause is fixed, the dead letter can be produced again.
                 continue
             result.outcomes.append((envelope.type, "handled"))
             result.handled.append((record, envelope))

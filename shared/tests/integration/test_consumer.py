@@ -153,6 +153,41 @@ async def test_a_relayed_event_of_a_type_the_service_does_not_consume_is_not_par
     assert [d.offset for d in dead] == [0] and dict(dead[0].headers)["dlt-original-offset"] == b"2"
 
 
+async def test_an_event_id_the_inbox_refuses_is_dead_lettered_and_the_rest_of_its_batch_handled(
+    kafka_bootstrap: str,
+) -> None:
+    """The batch's inbox statement failing for one event (here a constraint the test adds) must not hold up the
+    batch for ever: it is handled again with a claim per event, and only that event is dead-lettered."""
+    topic = f"t.{uuid.uuid4().hex[:8]}"
+    await create_topics(kafka_bootstrap, [topic, dead_letter_topic(topic)], partitions=1)
+    refused = make_event(
+        BackupCreated(
+            backup_id="b-refused", vault_id="v", name="n", resource_id="e", created_at=datetime.now(UTC), size_gb=1
+        ),
+        source="/t",
+        region="r1",
+        project_id="p",
+        event_id="refused-1",
+    )
+    records = [
+        _record(topic, 0, _backup_event("b-before")),
+        _record(topic, 1, refused.model_dump_json().encode()),
+        _record(topic, 2, _backup_event("b-after")),
+    ]
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        await pool.execute("ALTER TABLE inbox ADD CONSTRAINT refuse CHECK (event_id NOT LIKE 'refused-%')")
+        processor, producer = await _processor(pool, kafka_bootstrap)
+        try:
+            await processor.process(records)
+        finally:
+            await producer.stop()
+        handled = {r["backup_id"] for r in await pool.fetch("SELECT backup_id FROM notes")}
+        assert handled == {"b-before", "b-after"}
+    dead = await _dead_letters(kafka_bootstrap, dead_letter_topic(topic), 1)
+    assert [dict(d.headers)["dlt-original-offset"] for d in dead] == [b"1"]
+    assert "CheckViolation" in dict(dead[0].headers)["dlt-reason"].decode()
+
+
 async def test_poison_messages_go_to_the_dead_letter_topic_and_valid_ones_are_handled(kafka_bootstrap: str) -> None:
     topic = f"t.{uuid.uuid4().hex[:8]}"
     await create_topics(kafka_bootstrap, [topic, dead_letter_topic(topic)], partitions=1)
