@@ -3,22 +3,22 @@
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from ims_shared.events.envelope import EventData
+from ims_shared.events.envelope import ContractModel, EventData
 from ims_shared.topics import TopicKind
 
 ECS_RESOURCE_TYPE = "OS::Nova::Server"
 
 
-class ServerInfo(BaseModel):
+class ServerInfo(ContractModel):
     os_type: str | None = None
     os_version: str | None = None
     configured: bool = True
     state: Literal["ACTIVE", "SHUTOFF"] = "ACTIVE"
 
 
-class BackupDisk(BaseModel):
+class BackupDisk(ContractModel):
     volume_id: str = Field(min_length=1)
     device: str = Field(min_length=1)
     size_gb: int = Field(ge=1)

@@ -4,13 +4,51 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ims_shared.topics import TopicKind
 from ims_shared.tracing import trace_context
 
+INT4_MAX = 2**31 - 1
 
-class EventData(BaseModel):
+
+def storable(value: Any) -> Any:
+    """``value`` if PostgreSQL can store it: no NUL character and no unpaired surrogate in a string, no integer
+    beyond an ``integer`` column's range. Checked in the contract, so that such an event is refused with its reason
+    instead of failing in a handler."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("a NUL character cannot be stored")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError("not valid Unicode (an unpaired surrogate)") from exc
+    elif isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        if not -INT4_MAX - 1 <= value <= INT4_MAX:
+            raise ValueError(f"integer out of range: at most {INT4_MAX}")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            storable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            storable(key)
+            storable(item)
+    return value
+
+
+class ContractModel(BaseModel):
+    """Base of every model of the contract's data: every field must be storable (see ``storable``)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return storable(value)
+
+
+class EventData(ContractModel):
     """Base of every event's ``data``. Subclasses name their topic family and the field that is the Kafka key."""
 
     model_config = ConfigDict(extra="ignore")
@@ -38,6 +76,11 @@ class CloudEvent(BaseModel):
     traceparent: str | None = None
     tracestate: str | None = None
     data: dict[str, Any]
+
+    @field_validator("id", "source", "type", "subject", "region", "projectid", "correlationid", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return storable(value)
 
     def trace_carrier(self) -> dict[str, str]:
         return {k: v for k, v in (("traceparent", self.traceparent), ("tracestate", self.tracestate)) if v}

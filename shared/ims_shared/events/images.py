@@ -2,13 +2,13 @@
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from ims_shared.events.envelope import EventData
+from ims_shared.events.envelope import ContractModel, EventData
 from ims_shared.topics import TopicKind
 
 
-class ImageTag(BaseModel):
+class ImageTag(ContractModel):
     key: str
     value: str = ""
 

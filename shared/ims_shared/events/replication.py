@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ims_shared.events.backups import ECS_RESOURCE_TYPE, BackupCreated, BackupDisk, ServerInfo
-from ims_shared.events.envelope import EventData
+from ims_shared.events.envelope import ContractModel, EventData
 from ims_shared.events.images import ImageTag
 from ims_shared.regions import RouteTable
 from ims_shared.topics import TopicKind
@@ -139,7 +139,7 @@ def check_vault(vault_id: str | None) -> str:
 
 
 # -- what a replication carries ------------------------------------------------------------------------------------
-class ReplicatedImage(BaseModel):
+class ReplicatedImage(ContractModel):
     """The source image as the replica copies it."""
 
     name: str
@@ -157,7 +157,7 @@ class ReplicatedImage(BaseModel):
     replicated_from_region: str | None = None
 
 
-class BackupCopy(BaseModel):
+class BackupCopy(ContractModel):
     """The source image's CBR backup, as its copy in the destination region records it."""
 
     name: str

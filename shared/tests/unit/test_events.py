@@ -54,6 +54,10 @@ def test_a_valid_event_round_trips_with_its_extensions() -> None:
         (_raw(specversion="0.3"), "envelope"),
         (_raw(id=""), "envelope"),
         (b"{" + b" " * MAX_EVENT_BYTES + b"}", "exceeds the limit"),
+        (_raw(data=_backup().model_dump(mode="json") | {"name": "night\x00ly"}), "NUL character"),
+        (_raw(data=_backup().model_dump(mode="json") | {"size_gb": 2**31}), "out of range"),
+        (_raw(id="evt\x00"), "NUL character"),
+        (_raw(subject="b-1\ud800"), "unpaired surrogate"),
     ],
 )
 def test_messages_that_break_the_contract_say_why(raw: bytes | None, reason: str) -> None:
