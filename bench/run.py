@@ -9,7 +9,8 @@ Phases, in order (README.md says what each measures and why):
   6. growth            latency at 200/s with 10,000 and with 200,000 images stored (seeded with COPY)
 
 BENCH_SCALE (default 1) scales every count and duration, e.g. BENCH_SCALE=0.1 for a quick run. KAFKA_MAX_BATCH,
-RELAY_BATCH_SIZE and LOG_LEVEL in the environment reach the services (and KAFKA_MAX_BATCH the bare pipeline).
+RELAY_BATCH_SIZE, KAFKA_FETCH_MAX_WAIT_MS and LOG_LEVEL in the environment reach the services (and
+KAFKA_MAX_BATCH the bare pipeline). BENCH_PROFILE=1 samples the services with py-spy in the throughput phase.
 """
 
 import asyncio
