@@ -35,6 +35,7 @@ FRAGMENTS = {
     "len(args) - 1",
     "_COLUMNS",  # module constants: column lists
     "_METER_COLUMNS",
+    "_INSERT_BACKUP",  # module constant: a parameterised INSERT reused inside a CTE
     "PUBLISHED_RETENTION",  # module constant: an interval literal
     "name",  # CREATE/DROP DATABASE "<name>": a database name from configuration, quoted as an identifier
 }

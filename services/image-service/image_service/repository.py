@@ -15,11 +15,16 @@ WHOLE_IMAGE_JOB = "imsCreateWholeImageByBackupJob"
 
 
 # -- backups projection ----------------------------------------------------------------------------------------
-async def upsert_backup(conn: Conn, project_id: str, b: BackupCreated) -> None:
-    await conn.execute(
-        "INSERT INTO backup_projection (backup_id, project_id, vault_id, name, resource_id, resource_type, status, "
-        "size_gb, shared_from_project_id, replicated_from_region, server, disks) "
-        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (backup_id) DO NOTHING",
+_INSERT_BACKUP = (
+    "INSERT INTO backup_projection (backup_id, project_id, vault_id, name, resource_id, resource_type, status, "
+    "size_gb, shared_from_project_id, replicated_from_region, server, disks) "
+    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (backup_id) DO NOTHING"
+)
+
+
+def _backup_values(project_id: str, b: BackupCreated) -> tuple[Any, ...]:
+    """The parameters of ``_INSERT_BACKUP``."""
+    return (
         b.backup_id,
         project_id,
         b.vault_id,
@@ -35,25 +40,16 @@ async def upsert_backup(conn: Conn, project_id: str, b: BackupCreated) -> None:
     )
 
 
+async def upsert_backup(conn: Conn, project_id: str, b: BackupCreated) -> None:
+    await conn.execute(_INSERT_BACKUP, *_backup_values(project_id, b))
+
+
 async def record_backup_and_waiting_jobs(conn: asyncpg.Connection, project_id: str, b: BackupCreated) -> list[str]:
     """``upsert_backup`` and ``jobs_waiting_for`` in one round trip: the jobs waiting for this backup, locked."""
     rows = await conn.fetch(
-        "WITH recorded AS (INSERT INTO backup_projection (backup_id, project_id, vault_id, name, resource_id, "
-        "resource_type, status, size_gb, shared_from_project_id, replicated_from_region, server, disks) "
-        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (backup_id) DO NOTHING) "
+        f"WITH recorded AS ({_INSERT_BACKUP}) "
         "SELECT job_id FROM jobs WHERE backup_id = $1 AND status = 'INIT' ORDER BY begin_time FOR UPDATE SKIP LOCKED",
-        b.backup_id,
-        project_id,
-        b.vault_id,
-        b.name,
-        b.resource_id,
-        b.resource_type,
-        b.status,
-        b.size_gb,
-        b.shared_from_project_id,
-        b.replicated_from_region,
-        b.server.model_dump() if b.server else None,
-        [d.model_dump() for d in b.disks],
+        *_backup_values(project_id, b),
     )
     return [r["job_id"] for r in rows]
 
