@@ -86,7 +86,8 @@ def table(r: dict[str, Any]) -> str:
     lines.append(_lat_row(f"POST wholeimages->job SUCCESS at {r['http']['offered_per_s']:g}/s", r["http"]))
     for key in ("small", "big"):
         g = r["growth"][key]
-        lines.append(_lat_row(f"at 200/s with {g['stored']:,} images stored", g))
+        runs = f", {len(g['runs'])} runs" if len(g.get("runs", ())) > 1 else ""
+        lines.append(_lat_row(f"at 200/s, {g['stored']:,} images stored{runs}", g))
     lines += ["", "  targets"]
     for t in r["targets"]:
         verdict = "PASS" if t["pass"] else "FAIL"
