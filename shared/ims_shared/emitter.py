@@ -50,21 +50,12 @@ async def flush_outbox(conn: asyncpg.Connection, pending: Pending) -> None:
 
 
 async def enqueue(conn: asyncpg.Connection, event: CloudEvent, topic: str, key: str) -> None:
+    """Put ``event`` in the outbox of this transaction (at once, or with the batch when deferred)."""
     pending = _deferred.get()
     if pending is not None:
         pending.append((event, topic, key))
         return
-    await conn.execute(
-        "INSERT INTO outbox (event_id, event_type, topic, key, payload, traceparent) VALUES ($1, $2, $3, $4, $5, $6) "
-        "ON CONFLICT (event_id) DO NOTHING",
-        event.id,
-        event.type,
-        topic,
-        key,
-        event.model_dump_json(exclude_none=True),
-        event.traceparent,
-    )
-    EVENTS_EMITTED.labels(event.type).inc()
+    await flush_outbox(conn, [(event, topic, key)])
 
 
 @dataclass(frozen=True)

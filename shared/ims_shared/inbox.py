@@ -18,10 +18,4 @@ async def claim_batch(conn: asyncpg.Connection, consumer: str, events: list[tupl
 
 async def claim(conn: asyncpg.Connection, consumer: str, event_id: str, event_type: str) -> bool:
     """``claim_batch`` of one event: True the first time ``consumer`` sees ``event_id``."""
-    inserted = await conn.fetchval(
-        "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
-        consumer,
-        event_id,
-        event_type,
-    )
-    return inserted is not None
+    return bool(await claim_batch(conn, consumer, [(event_id, event_type)]))

@@ -5,8 +5,10 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+from aiokafka.structs import ConsumerRecord
 
 from ims_shared.db import apply_migrations, create_pool
 from ims_shared.service import SHARED_MIGRATIONS
@@ -62,3 +64,26 @@ class Broker:
     def stop(self) -> None:
         self._process.terminate()
         self._process.wait(10)
+
+
+def consumer_record(
+    topic: str,
+    offset: int,
+    value: bytes | None,
+    key: bytes = b"k",
+    headers: list[tuple[str, bytes]] | None = None,
+) -> ConsumerRecord[Any, Any]:
+    """A record as the Kafka consumer hands it over (partition 0), for feeding an ``EventProcessor`` directly."""
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(value or b""),
+        headers=headers or [],
+    )

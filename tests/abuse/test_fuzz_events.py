@@ -24,7 +24,7 @@ from ims_shared.emitter import Emitter
 from ims_shared.events import EVENT_TYPES
 from ims_shared.events.registry import MAX_EVENT_BYTES
 from ims_shared.tenants import load_tenants
-from ims_shared.testing import fresh_database
+from ims_shared.testing import consumer_record, fresh_database
 from tests.faults.tools import FULL, report
 
 pytestmark = pytest.mark.integration
@@ -170,19 +170,7 @@ def records(draw: st.DrawFn, types: list[str]) -> bytes | None:
 
 
 def _record(offset: int, value: bytes | None) -> ConsumerRecord[Any, Any]:
-    return ConsumerRecord(
-        topic=f"ims.{CN}.fuzz",
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=b"k",
-        value=value,
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=len(value or b""),
-        headers=[],
-    )
+    return consumer_record(f"ims.{CN}.fuzz", offset, value)
 
 
 @pytest.mark.parametrize("service", ["image-service", "backup-service", "billing-service", "replication-service"])

@@ -16,7 +16,7 @@ from ims_shared.consumer import EventProcessor
 from ims_shared.emitter import Emitter
 from ims_shared.events import EventData, ImageCreated, ImageDeleted, make_event
 from ims_shared.events.billing import BackupArrears
-from ims_shared.testing import fresh_database
+from ims_shared.testing import consumer_record, fresh_database
 from tests.e2e.harness import ALPHA, backup_created
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -31,19 +31,7 @@ class NoDeadLetters:
 def _record(data: EventData, offset: int) -> ConsumerRecord[Any, Any]:
     event = make_event(data, source="/tests", region=CN, project_id=ALPHA.projects[CN])
     value = event.model_dump_json().encode()
-    return ConsumerRecord(
-        topic=f"ims.{CN}.{data.topic_kind.value}",
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=data.aggregate_id().encode(),
-        value=value,
-        checksum=None,
-        serialized_key_size=1,
-        serialized_value_size=len(value),
-        headers=[],
-    )
+    return consumer_record(f"ims.{CN}.{data.topic_kind.value}", offset, value, data.aggregate_id().encode())
 
 
 async def _backup_after(first: EventData, backup: Any) -> dict[str, Any]:

@@ -8,17 +8,15 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlencode, urlsplit
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from ims_shared.client import prepare
 from ims_shared.events import EventData, ImageRequested, make_event
 from ims_shared.kafka import MAX_MESSAGE_BYTES
-from ims_shared.signing import SignedRequest, sign
 from ims_shared.tenants import Tenant
 
 T = TypeVar("T")
@@ -175,21 +173,9 @@ class AsyncSignedClient:
     async def request(
         self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None
     ) -> httpx.Response:
-        raw = b"" if body is None else json.dumps(body).encode()
-        query_string = urlencode(sorted((k, str(v)) for k, v in (query or {}).items() if v is not None))
-        headers = {
-            "Host": urlsplit(self.base_url).netloc,
-            "Content-Type": "application/json",
-            "X-Project-Id": self.project_id,
-        }
-        signed = sign(
-            SignedRequest(method=method, path=path, query=query_string, headers=headers, body=raw),
-            self.tenant.access_key,
-            self.tenant.secret_key,
-            datetime.now(UTC),
-        )
-        url = f"{self.base_url}{path}" + (f"?{query_string}" if query_string else "")
-        return await self._http.request(method, url, content=raw, headers=signed)
+        credentials = (self.tenant.access_key, self.tenant.secret_key)
+        url, raw, headers = prepare(self.base_url, credentials, self.project_id, method, path, query, body)
+        return await self._http.request(method, url, content=raw, headers=headers)
 
     async def close(self) -> None:
         await self._http.aclose()

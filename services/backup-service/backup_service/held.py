@@ -60,4 +60,4 @@ async def purge_stale(conn: asyncpg.Connection, ttl_s: float) -> int:
 
 async def lock(conn: asyncpg.Connection, backup_id: str) -> None:
     """Serialise holding and releasing for one backup until the transaction ends."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('held:' || $1, 0))", backup_id)
+    await conn.execute("SELECT lock_held_backup_events($1)", backup_id)

@@ -27,7 +27,7 @@ from ims_shared.db import create_pool
 from ims_shared.emitter import Emitter
 from ims_shared.events import EventData, make_event
 from ims_shared.tenants import TenantCatalog, load_tenants
-from ims_shared.testing import fresh_database
+from ims_shared.testing import consumer_record, fresh_database
 from ims_shared.topics import topic_for
 
 CONSUMER = "billing-service.cn-north-4"
@@ -93,9 +93,7 @@ class Books:
         value = event.model_dump_json(exclude_none=True).encode()
         key = data.aggregate_id().encode()
         self._offset += 1
-        return ConsumerRecord(
-            topic_for(data.topic_kind, region), 0, self._offset, 0, 0, key, value, None, len(key), len(value), []
-        )
+        return consumer_record(topic_for(data.topic_kind, region), self._offset, value, key)
 
     async def deliver(self, *records: ConsumerRecord[bytes, bytes]) -> None:
         """Hand the records to the consumer as one batch; fails if any of them was dead-lettered."""

@@ -4,18 +4,16 @@ the generic signed call ``imsctl api METHOD PATH``. Requests are signed with the
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
-from urllib.parse import urlencode, urlsplit
 
 import httpx
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ims_shared.client import prepare
 from ims_shared.imsctl import output
 from ims_shared.imsctl.target import SERVICE_PROCESS, Service, Target, TargetError, connection_options
-from ims_shared.signing import SignedRequest, sign
 
 # Tests replace this with an ``httpx.MockTransport``.
 TRANSPORT: httpx.BaseTransport | None = None
@@ -45,23 +43,8 @@ class ApiClient:
         body: Any = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        raw = b"" if body is None else json.dumps(body).encode()
-        query_string = urlencode(sorted((k, str(v)) for k, v in (query or {}).items() if v is not None))
-        base = urlsplit(self.base_url)
-        full_path = base.path.rstrip("/") + path
-        to_sign = {
-            "Host": base.netloc,
-            "Content-Type": "application/json",
-            "X-Project-Id": self.project_id,
-            **(headers or {}),
-        }
-        signed = sign(
-            SignedRequest(method=method, path=full_path, query=query_string, headers=to_sign, body=raw),
-            self._access_key,
-            self._secret_key,
-            datetime.now(UTC),
-        )
-        url = f"{base.scheme}://{base.netloc}{full_path}" + (f"?{query_string}" if query_string else "")
+        credentials = (self._access_key, self._secret_key)
+        url, raw, signed = prepare(self.base_url, credentials, self.project_id, method, path, query, body, headers)
         try:
             return self._http.request(method, url, content=raw, headers=signed)
         except httpx.TransportError as exc:

@@ -9,13 +9,12 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import ConsumerRecord
 
 from ims_shared.consumer import EventHandlers, EventProcessor, HandlerContext
 from ims_shared.emitter import Emitter
 from ims_shared.events import BackupCreated, BackupDeleted, make_event
 from ims_shared.kafka import create_topics, make_producer
-from ims_shared.testing import fresh_database
+from ims_shared.testing import consumer_record, fresh_database
 from ims_shared.topics import dead_letter_topic
 
 pytestmark = pytest.mark.integration
@@ -36,22 +35,7 @@ async def count_backup(ctx: HandlerContext, event: BackupCreated) -> None:
         raise RuntimeError("handler bug")
 
 
-def _record(
-    topic: str, offset: int, value: bytes | None, key: bytes = b"k", headers: list[tuple[str, bytes]] | None = None
-) -> ConsumerRecord[Any, Any]:
-    return ConsumerRecord(
-        topic=topic,
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=key,
-        value=value,
-        checksum=None,
-        serialized_key_size=len(key),
-        serialized_value_size=len(value or b""),
-        headers=headers or [],
-    )
+_record = consumer_record
 
 
 def _backup_event(backup_id: str, name: str = "nightly") -> bytes:

@@ -28,7 +28,7 @@ from ims_shared.consumer import EventHandlers, EventProcessor
 from ims_shared.emitter import Emitter
 from ims_shared.events import EventData, make_event
 from ims_shared.tenants import load_tenants
-from ims_shared.testing import fresh_database
+from ims_shared.testing import consumer_record, fresh_database
 from ims_shared.topics import TopicKind, topic_for
 from replication_service.app import MIGRATIONS as REPLICATION_MIGRATIONS
 from replication_service.context import Replicator
@@ -113,7 +113,7 @@ class World:
     def _record(self, topic: str, key: str, payload: str) -> ConsumerRecord[bytes, bytes]:
         self._offset += 1
         value, key_bytes = payload.encode(), key.encode()
-        return ConsumerRecord(topic, 0, self._offset, 0, 0, key_bytes, value, None, len(key_bytes), len(value), [])
+        return consumer_record(topic, self._offset, value, key_bytes)
 
     def _publish(self, topic: str, key: str, payload: str) -> None:
         for node in self.nodes.values():
