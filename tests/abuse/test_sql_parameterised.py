@@ -36,6 +36,8 @@ FRAGMENTS = {
     "_COLUMNS",  # module constants: column lists
     "_METER_COLUMNS",
     "_INSERT_BACKUP",  # module constant: a parameterised INSERT reused inside a CTE
+    "_JOB_SUCCEEDED",  # module constant: an UPDATE without values
+    "_insert_image(values)",  # "INSERT ... (<columns from code>) VALUES ($1, ...)", as "columns"/"params" above
     "PUBLISHED_RETENTION",  # module constant: an interval literal
     "name",  # CREATE/DROP DATABASE "<name>": a database name from configuration, quoted as an identifier
 }

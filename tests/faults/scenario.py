@@ -17,6 +17,7 @@ from tests.faults.tools import (
     image_requested,
     metering_gaps,
     outgoing,
+    produce,
     query,
     until,
 )
@@ -75,6 +76,15 @@ async def delete_images(
     finally:
         await client.close()
     return calls
+
+
+async def backups_first(system: FaultStack, images: Images, count: int, name: str) -> list[Outgoing]:
+    """``count`` new images whose backups are produced and known to backup-service (as a CBR backup is known to CBR
+    before anyone asks for its image); their ImageRequested events are returned, not produced."""
+    backups, requests = images.new(count, name)
+    await produce(system.bootstrap, backups)
+    await backups_known(system, list(images.backups.values()))
+    return requests
 
 
 async def backups_known(system: FaultStack, backup_ids: list[str], timeout_s: float = 120) -> None:

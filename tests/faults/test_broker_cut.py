@@ -12,7 +12,7 @@ import pytest
 from tests.faults.conftest import FaultStack
 from tests.faults.scenario import (
     Images,
-    backups_known,
+    backups_first,
     books_wrong,
     delete_images,
     jobs_done,
@@ -41,17 +41,13 @@ async def test_broker_cut_off_then_healed_finishes_every_cascade(healthy: FaultS
     cut_s = size(10.0, 30.0)
     n = size(30, 200)
     images = Images()
-    backups, requests = images.new(n, "before-cut")
-    await produce(healthy.bootstrap, backups)
-    await backups_known(healthy, list(images.backups.values()))
+    requests = await backups_first(healthy, images, n, "before-cut")
     await produce(healthy.bootstrap, requests)
     first = list(images.backups)
     await until(lambda: jobs_done(healthy, images, first), timeout_s=90, what="the first images")
 
     # In flight when the cut comes: new creations whose events are on the broker but not yet handled.
-    backups, requests = images.new(n, "in-flight")
-    await produce(healthy.bootstrap, backups)
-    await backups_known(healthy, list(images.backups.values()))
+    requests = await backups_first(healthy, images, n, "in-flight")
     await produce(healthy.bootstrap, requests)
     healthy.proxy.cut()
     cut_at = time.monotonic()

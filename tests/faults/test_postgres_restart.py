@@ -13,7 +13,7 @@ from tests.e2e.harness import ALPHA
 from tests.faults.conftest import FaultStack
 from tests.faults.scenario import (
     Images,
-    backups_known,
+    backups_first,
     books_wrong,
     delete_images,
     jobs_done,
@@ -32,16 +32,12 @@ async def test_postgres_restart_under_load_loses_nothing(healthy: FaultStack) ->
     n = size(40, 300)
     down_s = size(2.0, 8.0)
     images = Images()
-    backups, requests = images.new(n, "before-restart")
-    await produce(healthy.bootstrap, backups)
-    await backups_known(healthy, list(images.backups.values()))
+    requests = await backups_first(healthy, images, n, "before-restart")
     await produce(healthy.bootstrap, requests)
     first = list(images.backups)
     await until(lambda: jobs_done(healthy, images, first), timeout_s=90, what="the first images")
 
-    backups, requests = images.new(n, "during-restart")
-    await produce(healthy.bootstrap, backups)
-    await backups_known(healthy, list(images.backups.values()))
+    requests = await backups_first(healthy, images, n, "during-restart")
     producing = asyncio.create_task(produce(healthy.bootstrap, requests))
     deleting = asyncio.create_task(delete_images(healthy, images, first[: n // 2], with_backup=True))
     api_codes: Counter[int] = Counter()

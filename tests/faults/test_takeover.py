@@ -11,7 +11,7 @@ import pytest
 from ims_shared.devstack import ServiceProcess
 from ims_shared.testing import free_port
 from tests.faults.conftest import FaultStack
-from tests.faults.scenario import Images, backups_known, books_wrong, jobs_done, unsettled, wrong_events
+from tests.faults.scenario import Images, backups_first, books_wrong, jobs_done, unsettled, wrong_events
 from tests.faults.tools import CN, event_log, produce, report, size, until
 
 pytestmark = pytest.mark.faults
@@ -37,9 +37,7 @@ async def test_the_surviving_instance_takes_over_the_partitions(healthy: FaultSt
         await until(lambda: _ready(url), timeout_s=90, what="the second image-service to get partitions")
         n = size(60, 400)
         images = Images()
-        backups, requests = images.new(n, "takeover")
-        await produce(healthy.bootstrap, backups)
-        await backups_known(healthy, list(images.backups.values()))
+        requests = await backups_first(healthy, images, n, "takeover")
         await produce(healthy.bootstrap, requests[: n // 2])
         await asyncio.sleep(0.5)
         healthy.kill(first.label)

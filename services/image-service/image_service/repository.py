@@ -187,10 +187,11 @@ async def job_running(conn: Conn, job_id: str) -> None:
     await conn.execute("UPDATE jobs SET status = 'RUNNING', wait_until = NULL WHERE job_id = $1", job_id)
 
 
+_JOB_SUCCEEDED = "UPDATE jobs SET status = 'SUCCESS', end_time = now(), wait_until = NULL"
+
+
 async def job_succeeded(conn: Conn, job_id: str) -> None:
-    await conn.execute(
-        "UPDATE jobs SET status = 'SUCCESS', end_time = now(), wait_until = NULL WHERE job_id = $1", job_id
-    )
+    await conn.execute(f"{_JOB_SUCCEEDED} WHERE job_id = $1", job_id)
 
 
 async def job_failed(conn: Conn, job_id: str, code: str, reason: str) -> None:
@@ -244,27 +245,27 @@ async def get_job(conn: Conn, project_id: str, job_id: str) -> asyncpg.Record | 
 
 
 # -- images ----------------------------------------------------------------------------------------------------
+def _insert_image(values: dict[str, Any]) -> str:
+    """An INSERT of ``values`` (column -> value, passed as $1, $2, ... in order) that yields to any unique index."""
+    columns = ", ".join(values)
+    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    return f"INSERT INTO images ({columns}) VALUES ({params}) ON CONFLICT DO NOTHING"
+
+
 async def insert_image(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
     """Insert a new full-ECS image; False when the backup already has a live image (the unique index), or when
     any other unique index refuses it. ``ON CONFLICT DO NOTHING`` (every unique index is an arbiter) waits for a
     concurrent insert of the same key to commit or roll back, as the unique violation did, without a savepoint."""
-    columns = ", ".join(values)
-    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-    inserted = await conn.fetchval(
-        f"INSERT INTO images ({columns}) VALUES ({params}) ON CONFLICT DO NOTHING RETURNING 1", *values.values()
-    )
+    inserted = await conn.fetchval(f"{_insert_image(values)} RETURNING 1", *values.values())
     return inserted is not None
 
 
 async def insert_active_image(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
     """``insert_image`` of an image that is active at once, and ``job_succeeded`` of its job, in one round trip.
     False (and the job untouched) when a unique index refuses the image."""
-    columns = ", ".join(values)
-    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
     done = await conn.fetchval(
-        f"WITH image AS (INSERT INTO images ({columns}) VALUES ({params}) ON CONFLICT DO NOTHING RETURNING job_id) "
-        "UPDATE jobs SET status = 'SUCCESS', end_time = now(), wait_until = NULL FROM image "
-        "WHERE jobs.job_id = image.job_id RETURNING 1",
+        f"WITH image AS ({_insert_image(values)} RETURNING job_id) "
+        f"{_JOB_SUCCEEDED} FROM image WHERE jobs.job_id = image.job_id RETURNING 1",
         *values.values(),
     )
     return done is not None
