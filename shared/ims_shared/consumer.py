@@ -7,10 +7,16 @@ only after the handler returns (``AckPolicy.NACK_ON_ERROR``, never ``ACK_FIRST``
 event rolls the attempt back; the batch is handled again with a savepoint per event, and only the failing event is
 dead-lettered. A transient failure (database gone) retries the whole batch with backoff and, past the limit,
 rewinds the partition so the batch is delivered again.
+
+A type registered with ``EventHandlers.on_batch`` is handled a run at a time: consecutive new events of that type
+in a batch go to its handler together, so that it can write them with set-based statements (one round trip for the
+run instead of one or more per event). Such a handler must leave what handling the run's events one by one, in
+order, would leave; when events are isolated it is called with one event at a time.
 """
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,8 +80,25 @@ class HandlerContext:
             correlation_id=self.event.correlationid or self.event.id,
         )
 
+    @contextmanager
+    def activated(self) -> Iterator[None]:
+        """This event's trace context and log fields, current: what is emitted or logged within carries them. A
+        handler of a run uses it for each event's own work (the consumer does it for a handler of one event)."""
+        with (
+            span_from(self.event.trace_carrier(), f"handle {self.event.type}", SpanKind.CONSUMER),
+            bound_contextvars(
+                event_id=self.event.id,
+                event_type=self.event.type,
+                aggregate_id=self.event.subject,
+                correlation_id=self.event.correlationid,
+                trace_id=trace_id(),
+            ),
+        ):
+            yield
+
 
 Handler = Callable[[HandlerContext, Any], Awaitable[None]]
+BatchHandler = Callable[[list[tuple[HandlerContext, Any]]], Awaitable[None]]
 
 
 @dataclass
@@ -83,10 +106,24 @@ class EventHandlers:
     """The events a service consumes, by CloudEvent ``type``."""
 
     handlers: dict[str, Handler] = field(default_factory=dict)
+    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
 
     def on(self, event_type: type[EventData]) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             self.handlers[event_type.__name__] = fn
+            return fn
+
+        return register
+
+    def on_batch(self, event_type: type[EventData]) -> Callable[[BatchHandler], BatchHandler]:
+        """Register a handler of a run of consecutive events of ``event_type`` (see the module's docstring)."""
+
+        def register(fn: BatchHandler) -> BatchHandler:
+            async def one(ctx: HandlerContext, data: Any) -> None:
+                await fn([(ctx, data)])
+
+            self.handlers[event_type.__name__] = one
+            self.batch_handlers[event_type.__name__] = fn
             return fn
 
         return register
@@ -125,6 +162,7 @@ class EventProcessor:
     ) -> None:
         self.consumer_name = consumer_name
         self._handlers = handlers.handlers
+        self._batch_handlers = handlers.batch_handlers
         self._pool = pool
         self._producer = producer
         self._emitter = emitter
@@ -203,7 +241,20 @@ class EventProcessor:
                 if is_transient(exc):
                     raise
                 raise _IsolateEvents from exc  # one event id the database refuses must not hold up the rest
+        run: list[Accepted] = []
         for record, envelope, data in accepted:
+            if not isolated:
+                if envelope.id not in fresh:
+                    result.outcomes.append((envelope.type, "duplicate"))
+                    continue
+                fresh.discard(envelope.id)  # a second copy in the same batch is a duplicate
+                if envelope.type in self._batch_handlers:
+                    if run and run[0][1].type != envelope.type:
+                        await self._handle_run(conn, run, result)
+                    run.append((record, envelope, data))
+                    continue
+                if run:
+                    await self._handle_run(conn, run, result)
             emitted_before = len(emitted)
             try:
                 if isolated:
@@ -213,10 +264,6 @@ class EventProcessor:
                             continue
                         await self._handle_one(conn, envelope, data)
                 else:
-                    if envelope.id not in fresh:
-                        result.outcomes.append((envelope.type, "duplicate"))
-                        continue
-                    fresh.discard(envelope.id)  # a second copy in the same batch is a duplicate
                     await self._handle_one(conn, envelope, data)
             except Exception as exc:
                 if is_transient(exc):
@@ -233,23 +280,33 @@ class EventProcessor:
                 continue
             result.outcomes.append((envelope.type, "handled"))
             result.handled.append((record, envelope))
+        if run:
+            await self._handle_run(conn, run, result)
         await flush_outbox(conn, emitted)
         for record, reason in failed:
             await self.dead_letter(record, reason)
 
     async def _handle_one(self, conn: asyncpg.Connection, envelope: CloudEvent, data: EventData) -> None:
-        with (
-            span_from(envelope.trace_carrier(), f"handle {envelope.type}", SpanKind.CONSUMER),
-            bound_contextvars(
-                event_id=envelope.id,
-                event_type=envelope.type,
-                aggregate_id=envelope.subject,
-                correlation_id=envelope.correlationid,
-                trace_id=trace_id(),
-            ),
-        ):
-            await self._handlers[envelope.type](HandlerContext(conn, envelope, self._emitter, self._services), data)
+        ctx = HandlerContext(conn, envelope, self._emitter, self._services)
+        with ctx.activated():
+            await self._handlers[envelope.type](ctx, data)
             log.debug("event handled")
+
+    async def _handle_run(self, conn: asyncpg.Connection, run: list[Accepted], result: _Handled) -> None:
+        """Hand a run of new events of one type to its batch handler (not isolated: a failure isolates them)."""
+        try:
+            await self._batch_handlers[run[0][1].type](
+                [(HandlerContext(conn, envelope, self._emitter, self._services), data) for _, envelope, data in run]
+            )
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            raise _IsolateEvents from exc
+        for record, envelope, _ in run:
+            result.outcomes.append((envelope.type, "handled"))
+            result.handled.append((record, envelope))
+        log.debug("events handled as a run", event_type=run[0][1].type, count=len(run))
+        run.clear()
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], reason: str) -> None:
         topic = dead_letter_topic(record.topic)

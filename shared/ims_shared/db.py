@@ -2,12 +2,28 @@
 
 import asyncio
 import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psycopg
 from yoyo import get_backend, read_migrations
+
+
+def json_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (times in ISO 8601, decimals as strings), for a set-based statement that reads a
+    whole batch from one ``jsonb`` parameter (``jsonb_populate_recordset``) instead of a round trip per row."""
+    return [
+        {
+            k: v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, Decimal) else v
+            for k, v in row.items()
+        }
+        for row in rows
+    ]
 
 
 def _with_database(dsn: str, database: str) -> str:

@@ -21,22 +21,34 @@ from ims_shared.events.backups import BackupDeletionReason, VaultLockChanged
 handlers = EventHandlers()
 
 
-@handlers.on(BackupCreated)
-async def on_backup_created(ctx: HandlerContext, event: BackupCreated) -> None:
-    if ctx.for_this_region and await repository.record_backup(ctx.conn, ctx.event.projectid, event):
-        await apply_held_events(ctx, event.backup_id)
+@handlers.on_batch(BackupCreated)
+async def on_backups_created(run: list[tuple[HandlerContext, BackupCreated]]) -> None:
+    """Record the run's backups of this region with one statement, then apply what was held for each new one."""
+    mine = [(ctx, event) for ctx, event in run if ctx.for_this_region]
+    if not mine:
+        return
+    conn = mine[0][0].conn
+    recorded = await repository.record_backups(conn, [(ctx.event.projectid, event) for ctx, event in mine])
+    released = await held.release(conn, [event.backup_id for _, event in mine if event.backup_id in recorded])
+    for ctx, event in mine:
+        with ctx.activated():
+            for early in released.pop(event.backup_id, []):
+                await _apply(ctx, early)  # the backup is known now: it was recorded in this transaction
 
 
-async def apply_held_events(ctx: HandlerContext, backup_id: str) -> None:
-    """Apply what was held for a backup that has just been recorded (see ``held``)."""
-    for early in await held.release(ctx.conn, backup_id):
-        await _apply(ctx, early)  # the backup is known now: it was recorded in this transaction
-
-
-@handlers.on(ImageCreated)
-async def on_image_created(ctx: HandlerContext, event: ImageCreated) -> None:
-    correlation = ctx.event.correlationid
-    await _apply_or_hold(ctx, HeldEvent(event.backup_id, "image_created", event.image_id, False, correlation))
+@handlers.on_batch(ImageCreated)
+async def on_images_created(run: list[tuple[HandlerContext, ImageCreated]]) -> None:
+    """Name each backup's image with one statement; an event whose backup is not known yet (or a run naming a
+    backup twice, where order decides) goes through ``_apply_or_hold`` one by one."""
+    backups = [event.backup_id for _, event in run]
+    known = set()
+    if len(set(backups)) == len(backups):
+        known = await repository.set_images(run[0][0].conn, [(event.backup_id, event.image_id) for _, event in run])
+    for ctx, event in run:
+        if event.backup_id not in known:
+            with ctx.activated():
+                held_event = HeldEvent(event.backup_id, "image_created", event.image_id, False, ctx.event.correlationid)
+                await _apply_or_hold(ctx, held_event)
 
 
 @handlers.on(ImageDeleted)
@@ -55,7 +67,7 @@ async def on_backup_arrears(ctx: HandlerContext, event: BackupArrears) -> None:
 
 async def _apply_or_hold(ctx: HandlerContext, event: HeldEvent) -> None:
     """Apply ``event`` to its backup, or hold it until the backup is recorded. The backup's held-events lock
-    orders this against ``apply_held_events``: whichever commits first, the other sees it."""
+    orders this against ``on_backups_created``: whichever commits first, the other sees it."""
     if await _apply(ctx, event):
         return
     await held.lock(ctx.conn, event.backup_id)

@@ -38,14 +38,18 @@ async def hold(conn: asyncpg.Connection, event: HeldEvent, event_id: str) -> Non
     )
 
 
-async def release(conn: asyncpg.Connection, backup_id: str) -> list[HeldEvent]:
-    """The events held for ``backup_id``, oldest first, removed from the table (this transaction applies them).
-    Takes the backup's lock first (see ``lock``), and sees what a holder committed while it waited."""
-    rows = await conn.fetch("SELECT * FROM release_held_backup_events($1)", backup_id)
-    return [
-        HeldEvent(backup_id, r["kind"], r["image_id"], r["delete_backup"], r["correlation_id"])
-        for r in sorted(rows, key=lambda r: r["seq"])
-    ]
+async def release(conn: asyncpg.Connection, backup_ids: list[str]) -> dict[str, list[HeldEvent]]:
+    """By backup, the events held for it, oldest first, removed from the table (this transaction applies them):
+    one round trip. Takes each backup's lock first (see ``lock``), and sees what a holder committed while it
+    waited."""
+    if not backup_ids:
+        return {}
+    released: dict[str, list[HeldEvent]] = {}
+    for r in sorted(await conn.fetch("SELECT * FROM release_held_events_of($1)", backup_ids), key=lambda r: r["seq"]):
+        released.setdefault(r["backup_id"], []).append(
+            HeldEvent(r["backup_id"], r["kind"], r["image_id"], r["delete_backup"], r["correlation_id"])
+        )
+    return released
 
 
 async def purge_stale(conn: asyncpg.Connection, ttl_s: float) -> int:

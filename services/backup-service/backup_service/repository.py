@@ -40,6 +40,17 @@ async def record_backup(conn: asyncpg.Connection, project_id: str, b: BackupCrea
     return inserted is not None
 
 
+async def record_backups(conn: asyncpg.Connection, backups: list[tuple[str, BackupCreated]]) -> set[str]:
+    """``record_backup`` of several (project, event) pairs in one round trip, in their order: the ids inserted."""
+    rows = await conn.fetch(
+        f"INSERT INTO backups ({_COLUMNS}) SELECT {_COLUMNS} FROM "
+        "jsonb_populate_recordset(NULL::backups, $1::jsonb) WITH ORDINALITY AS b ORDER BY ordinality "
+        "ON CONFLICT (backup_id) DO NOTHING RETURNING backup_id",
+        [{**b.model_dump(mode="json"), "project_id": project_id} for project_id, b in backups],
+    )
+    return {r["backup_id"] for r in rows}
+
+
 async def backup_exists(conn: asyncpg.Connection, backup_id: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM backups WHERE backup_id = $1", backup_id))
 
@@ -77,6 +88,18 @@ async def set_image(conn: asyncpg.Connection, backup_id: str, image_id: str) -> 
         "UPDATE backups SET image_id = $2, updated_at = now() WHERE backup_id = $1", backup_id, image_id
     )
     return done != "UPDATE 0"
+
+
+async def set_images(conn: asyncpg.Connection, images: list[tuple[str, str]]) -> set[str]:
+    """``set_image`` of several (backup, image) pairs, each backup once, in one round trip: the backups known."""
+    rows = await conn.fetch(
+        "UPDATE backups b SET image_id = i.image_id, updated_at = now() "
+        "FROM unnest($1::text[], $2::text[]) AS i(backup_id, image_id) WHERE b.backup_id = i.backup_id "
+        "RETURNING b.backup_id",
+        [backup_id for backup_id, _ in images],
+        [image_id for _, image_id in images],
+    )
+    return {r["backup_id"] for r in rows}
 
 
 async def clear_image(conn: asyncpg.Connection, backup_id: str, image_id: str) -> bool:

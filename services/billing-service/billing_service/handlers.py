@@ -36,26 +36,30 @@ async def _paying_account(ctx: HandlerContext, billing: Billing) -> str | None:
     return account_id
 
 
-@handlers.on(BackupCreated)
-async def on_backup_created(ctx: HandlerContext, event: BackupCreated) -> None:
-    """Start metering the backup's storage from its creation time."""
-    if event.shared_from_project_id:
-        return  # a backup shared with this project is stored, and paid for, by the project that shared it
-    billing = _billing(ctx)
-    account_id = await _paying_account(ctx, billing)
-    if account_id is None:
-        return
-    started = aware(event.created_at)
-    meter = Meter(
-        backup_id=event.backup_id,
-        account_id=account_id,
-        project_id=ctx.event.projectid,
-        region=ctx.event.region,
-        size_gb=event.size_gb,
-        started_at=started,
-        rated_until=started,
-    )
-    await repository.start_meter(ctx.conn, meter, next_due_at(meter, billing.tariff.period))
+@handlers.on_batch(BackupCreated)
+async def on_backups_created(run: list[tuple[HandlerContext, BackupCreated]]) -> None:
+    """Start metering each backup's storage from its creation time (one statement for the run)."""
+    billing = _billing(run[0][0])
+    meters = []
+    for ctx, event in run:
+        if event.shared_from_project_id:
+            continue  # a backup shared with this project is stored, and paid for, by the project that shared it
+        account_id = await _paying_account(ctx, billing)
+        if account_id is None:
+            continue
+        started = aware(event.created_at)
+        meter = Meter(
+            backup_id=event.backup_id,
+            account_id=account_id,
+            project_id=ctx.event.projectid,
+            region=ctx.event.region,
+            size_gb=event.size_gb,
+            started_at=started,
+            rated_until=started,
+        )
+        meters.append((meter, next_due_at(meter, billing.tariff.period)))
+    if meters:
+        await repository.start_meters(run[0][0].conn, meters)
 
 
 @handlers.on(BackupDeleted)
@@ -64,21 +68,28 @@ async def on_backup_deleted(ctx: HandlerContext, event: BackupDeleted) -> None:
     await end_meter(ctx.conn, ctx.emitter, _billing(ctx), event.backup_id, aware(ctx.event.time))
 
 
-@handlers.on(ImageCreated)
-async def on_image_created(ctx: HandlerContext, event: ImageCreated) -> None:
-    """A full-ECS image is free: a zero-rated line names the backup whose storage is what the user pays."""
-    account_id = await _paying_account(ctx, _billing(ctx))
-    if account_id is None:
-        return
-    await repository.add_image_line(
-        ctx.conn,
-        account_id=account_id,
-        image_id=event.image_id,
-        backup_id=event.backup_id,
-        region=ctx.event.region,
-        project_id=ctx.event.projectid,
-        at=aware(ctx.event.time),
-    )
+@handlers.on_batch(ImageCreated)
+async def on_images_created(run: list[tuple[HandlerContext, ImageCreated]]) -> None:
+    """A full-ECS image is free: a zero-rated line names the backup whose storage is what the user pays (one
+    statement for the run)."""
+    billing = _billing(run[0][0])
+    lines = []
+    for ctx, event in run:
+        account_id = await _paying_account(ctx, billing)
+        if account_id is None:
+            continue
+        lines.append(
+            {
+                "account_id": account_id,
+                "image_id": event.image_id,
+                "backup_id": event.backup_id,
+                "region": ctx.event.region,
+                "project_id": ctx.event.projectid,
+                "at": aware(ctx.event.time),
+            }
+        )
+    if lines:
+        await repository.add_image_lines(run[0][0].conn, lines)
 
 
 @handlers.on(BackupArrears)

@@ -4,7 +4,7 @@ Lock order, everywhere: an account row first (``FOR NO KEY UPDATE``), then its m
 SQL arithmetic under that lock, never by writing back a value read earlier.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeAlias
@@ -12,6 +12,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from billing_service.domain import ZERO, Account, Charge, Meter
+from ims_shared.db import json_rows
 
 Db: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -124,22 +125,15 @@ def _meter(row: asyncpg.Record) -> Meter:
     return Meter(**{key: row[key] for key in _METER_COLUMNS.split(", ")})
 
 
-async def start_meter(conn: asyncpg.Connection, meter: Meter, next_due_at: datetime | None) -> bool:
-    """Start metering a backup unless it is already metered. True when it was new."""
-    inserted = await conn.fetchval(
-        f"INSERT INTO meters ({_METER_COLUMNS}, next_due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-        "ON CONFLICT (backup_id) DO NOTHING RETURNING 1",
-        meter.backup_id,
-        meter.account_id,
-        meter.project_id,
-        meter.region,
-        meter.size_gb,
-        meter.started_at,
-        meter.rated_until,
-        meter.deleted_at,
-        next_due_at,
+async def start_meters(conn: asyncpg.Connection, meters: list[tuple[Meter, datetime | None]]) -> None:
+    """Start metering backups (meter, next due time), in their order, each unless it is metered already: one round
+    trip."""
+    await conn.execute(
+        f"INSERT INTO meters ({_METER_COLUMNS}, next_due_at) SELECT {_METER_COLUMNS}, next_due_at FROM "
+        "jsonb_populate_recordset(NULL::meters, $1::jsonb) WITH ORDINALITY AS m ORDER BY ordinality "
+        "ON CONFLICT (backup_id) DO NOTHING",
+        json_rows({**asdict(meter), "next_due_at": due} for meter, due in meters),
     )
-    return inserted is not None
 
 
 async def get_meter(db: Db, backup_id: str) -> Meter | None:
@@ -216,29 +210,18 @@ async def add_charges(conn: asyncpg.Connection, meter: Meter, charges: list[Char
     return sum((r["amount"] for r in rows), ZERO)
 
 
-async def add_image_line(
-    conn: asyncpg.Connection,
-    *,
-    account_id: str,
-    image_id: str,
-    backup_id: str,
-    region: str,
-    project_id: str,
-    at: datetime,
-) -> bool:
-    inserted = await conn.fetchval(
+async def add_image_lines(conn: asyncpg.Connection, lines: list[dict[str, Any]]) -> None:
+    """Zero-rated ``full_ecs_image`` lines (account_id, image_id, backup_id, region, project_id, at), in their order,
+    one per image: one round trip."""
+    await conn.execute(
         "INSERT INTO bill_lines (account_id, kind, backup_id, image_id, region, project_id, period_start, "
         "period_end, quantity_gb_hours, unit_price, amount) "
-        "VALUES ($1, 'full_ecs_image', $2, $3, $4, $5, $6, $6, 0, 0, 0) "
-        "ON CONFLICT (image_id) WHERE kind = 'full_ecs_image' DO NOTHING RETURNING 1",
-        account_id,
-        backup_id,
-        image_id,
-        region,
-        project_id,
-        at,
+        "SELECT account_id, 'full_ecs_image', backup_id, image_id, region, project_id, at, at, 0, 0, 0 FROM "
+        "jsonb_to_recordset($1::jsonb) AS l(account_id text, image_id text, backup_id text, region text, "
+        "project_id text, at timestamptz, ordinality int) ORDER BY ordinality "
+        "ON CONFLICT (image_id) WHERE kind = 'full_ecs_image' DO NOTHING",
+        json_rows({**line, "ordinality": n} for n, line in enumerate(lines)),
     )
-    return inserted is not None
 
 
 async def list_lines(db: Db, account_id: str, *, limit: int, marker: int | None) -> list[dict[str, Any]]:

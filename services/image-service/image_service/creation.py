@@ -51,7 +51,7 @@ async def advance(
     known: tuple[asyncpg.Record, str | None, BackupFacts | None] | None = None,
 ) -> None:
     """Move a job in INIT forward: wait for its backup, fail it, or create its image. ``known`` is the job's row
-    with its account's state and its backup when the caller has just read them (``repository.create_job``)."""
+    with its account's state and its backup when the caller has just read them (``repository.create_jobs``)."""
     if known is None:
         job = await repository.lock_job(conn, job_id)
         if job is None or job["status"] != "INIT" or job["job_type"] != repository.WHOLE_IMAGE_JOB:
@@ -75,10 +75,9 @@ async def advance(
     await _create_image(conn, ic, job, backup)
 
 
-async def _create_image(conn: asyncpg.Connection, ic: ImageContext, job: asyncpg.Record, backup: BackupFacts) -> None:
-    """The image is queued and saved at once (status ``saving`` until ``ready_at``); with no build time
-    (IMAGE_BUILD_S=0) it is active in the same transaction, and the job succeeds, without a second look at either
-    row: the statuses it passed through are in its history as always."""
+def image_values(ic: ImageContext, job: Mapping[str, Any], backup: BackupFacts) -> dict[str, Any]:
+    """The ``images`` row of a job's image: queued and saved at once (status ``saving`` until ``ready_at``); with no
+    build time (IMAGE_BUILD_S=0) active at once, its history listing every status it passed through."""
     request: dict[str, Any] = job["request"]
     server = backup.server or {}
     now = _now()
@@ -110,17 +109,41 @@ async def _create_image(conn: asyncpg.Connection, ic: ImageContext, job: asyncpg
         "ready_at": now + timedelta(seconds=max(build_s, 0)),
         "status_history": history,
     }
-    if build_s > 0:
+    if build_s <= 0:
+        values["active_at"] = now
+    return values
+
+
+def active_at_once(
+    ic: ImageContext, job: Mapping[str, Any], account_state: str | None, backup: BackupFacts | None
+) -> dict[str, Any] | None:
+    """The image row of a new job whose image can be made and is active at once (no build time), or None when
+    ``advance`` has anything else to do (wait for the backup, fail the job, build for a while)."""
+    if ic.settings.image_build_s > 0 or backup is None:
+        return None
+    try:
+        check_account(account_state)
+        check_backup(backup, job["project_id"])
+        check_configured(backup)
+    except ImsRejection:
+        return None
+    return image_values(ic, job, backup)
+
+
+async def _create_image(conn: asyncpg.Connection, ic: ImageContext, job: asyncpg.Record, backup: BackupFacts) -> None:
+    """Insert the job's image; with no build time the job succeeds in the same statement, without a second look at
+    either row."""
+    values = image_values(ic, job, backup)
+    if ic.settings.image_build_s > 0:
         if not await repository.insert_image(conn, values):
             await fail_job(conn, ic, job, already_used(backup.backup_id))
             return
         await repository.job_running(conn, job["job_id"])
         return
-    values["active_at"] = now
     if not await repository.insert_active_image(conn, values):
         await fail_job(conn, ic, job, already_used(backup.backup_id))
         return
-    await _emit_created(conn, ic, values, job["correlation_id"])
+    await emit_created(conn, ic, values, job["correlation_id"])
 
 
 async def complete(conn: asyncpg.Connection, ic: ImageContext, image: asyncpg.Record) -> None:
@@ -128,10 +151,10 @@ async def complete(conn: asyncpg.Connection, ic: ImageContext, image: asyncpg.Re
     await repository.set_image_status(conn, image["image_id"], "active", active_at=_now())
     await repository.job_succeeded(conn, image["job_id"])
     job = await repository.lock_job(conn, image["job_id"])
-    await _emit_created(conn, ic, image, job["correlation_id"] if job else None)
+    await emit_created(conn, ic, image, job["correlation_id"] if job else None)
 
 
-async def _emit_created(
+async def emit_created(
     conn: asyncpg.Connection, ic: ImageContext, image: Mapping[str, Any], correlation_id: str | None
 ) -> None:
     await ic.emitter.emit(
@@ -150,7 +173,7 @@ async def _emit_created(
     )
 
 
-async def fail_job(conn: asyncpg.Connection, ic: ImageContext, job: asyncpg.Record, rejection: ImsRejection) -> None:
+async def fail_job(conn: asyncpg.Connection, ic: ImageContext, job: Mapping[str, Any], rejection: ImsRejection) -> None:
     await repository.job_failed(conn, job["job_id"], rejection.code, rejection.message)
     await ic.emitter.emit(
         conn,

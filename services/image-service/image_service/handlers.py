@@ -1,14 +1,16 @@
 """Event handlers of image-service. Each runs inside the consumer's transaction with its inbox row."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from image_service import repository
-from image_service.creation import ImageContext, advance, fail_job
-from image_service.domain import ImageRequest, resolve_enterprise_project, validate_request
+from image_service.creation import ImageContext, active_at_once, advance, emit_created, fail_job
+from image_service.domain import BackupFacts, ImageRequest, already_used, resolve_enterprise_project, validate_request
 from image_service.errors import SERVER_STARTED, ImsRejection
 from ims_shared.consumer import EventHandlers, HandlerContext
+from ims_shared.db import json_rows
 from ims_shared.events import (
     AccountStateChanged,
     BackupCreated,
@@ -29,11 +31,14 @@ def _ic(ctx: HandlerContext) -> ImageContext:
     return ic
 
 
-@handlers.on(BackupCreated)
-async def on_backup_created(ctx: HandlerContext, event: BackupCreated) -> None:
-    if not ctx.for_this_region:
+@handlers.on_batch(BackupCreated)
+async def on_backups_created(run: list[tuple[HandlerContext, BackupCreated]]) -> None:
+    """Record the run's backups of this region with one statement, then move on the jobs waiting for them."""
+    mine = [(ctx.event.projectid, event) for ctx, event in run if ctx.for_this_region]
+    if not mine:
         return
-    for job_id in await repository.record_backup_and_waiting_jobs(ctx.conn, ctx.event.projectid, event):
+    ctx = run[0][0]
+    for job_id in await repository.record_backups_and_waiting_jobs(ctx.conn, mine):
         await advance(ctx.conn, _ic(ctx), job_id)
 
 
@@ -50,14 +55,35 @@ async def on_backup_deleted(ctx: HandlerContext, event: BackupDeleted) -> None:
         await advance(ctx.conn, _ic(ctx), job_id)
 
 
-@handlers.on(ImageRequested)
-async def on_image_requested(ctx: HandlerContext, event: ImageRequested) -> None:
-    if not ctx.for_this_region:
-        return
-    ic = _ic(ctx)
+@dataclass
+class _Request:
+    """An ImageRequested, read: the ids it names or derives, its tenant's account and the job's stored request, or
+    why it is refused before any backup is looked at."""
+
+    ctx: HandlerContext
+    event: ImageRequested
+    image_id: str
+    job_id: str
+    account_id: str | None
+    stored: dict[str, Any]
+    rejection: ImsRejection | None
+
+    def job(self) -> dict[str, Any]:
+        """The job to insert, as ``repository.create_jobs`` takes it."""
+        return {
+            "job_id": self.job_id,
+            "project_id": self.ctx.event.projectid,
+            "image_id": self.image_id,
+            "image_name": self.event.name,
+            "backup_id": self.event.backup_id,
+            "request": self.stored,
+            "correlation_id": self.ctx.event.correlationid,
+            "account_id": self.account_id,
+        }
+
+
+def _read_request(ic: ImageContext, ctx: HandlerContext, event: ImageRequested) -> _Request:
     project_id = ctx.event.projectid
-    image_id = event.image_id or derived_id(ctx.event.id, "image")
-    job_id = event.job_id or derived_id(ctx.event.id, "job")
     tenant = ic.tenants.by_project(project_id)
     request = ImageRequest(
         name=event.name,
@@ -78,33 +104,77 @@ async def on_image_requested(ctx: HandlerContext, event: ImageRequested) -> None
         enterprise_project = resolve_enterprise_project(request.enterprise_project_id, tenant.enterprise_projects)
     except ImsRejection as exc:
         rejection, enterprise_project = exc, "0"
-    stored: dict[str, Any] = {
-        "name": event.name,
-        "backup_id": event.backup_id,
-        "description": event.description,
-        "enterprise_project_id": enterprise_project,
-        "tags": tags,
-        "min_ram": event.min_ram,
-        "max_ram": event.max_ram,
-    }
-    # The API inserts its job before it emits the ImageRequested: then the row exists, and advance locks it.
-    created = await repository.create_job(
-        ctx.conn,
-        job_id=job_id,
-        project_id=project_id,
-        image_id=image_id,
-        image_name=event.name,
-        backup_id=event.backup_id,
-        request=stored,
-        correlation_id=ctx.event.correlationid,
+    return _Request(
+        ctx=ctx,
+        event=event,
+        image_id=event.image_id or derived_id(ctx.event.id, "image"),
+        job_id=event.job_id or derived_id(ctx.event.id, "job"),
         account_id=tenant.account_id if tenant else None,
+        stored={
+            "name": event.name,
+            "backup_id": event.backup_id,
+            "description": event.description,
+            "enterprise_project_id": enterprise_project,
+            "tags": tags,
+            "min_ram": event.min_ram,
+            "max_ram": event.max_ram,
+        },
+        rejection=rejection,
     )
-    if rejection is not None:
-        job = created[0] if created else await repository.lock_job(ctx.conn, job_id)
-        if job is not None and job["status"] == "INIT":
-            await fail_job(ctx.conn, ic, job, rejection)
+
+
+@handlers.on_batch(ImageRequested)
+async def on_images_requested(run: list[tuple[HandlerContext, ImageRequested]]) -> None:
+    """Create the run's jobs with one statement and the images that can be made at once with another; anything
+    else (a job that existed already, a refusal, a wait for the backup) goes through ``advance`` event by event,
+    after the images before it are inserted, so the outcome is that of handling the events in order."""
+    ic = _ic(run[0][0])
+    requests = [_read_request(ic, ctx, event) for ctx, event in run if ctx.for_this_region]
+    if not requests:
         return
-    await advance(ctx.conn, ic, job_id, created)
+    conn = run[0][0].conn
+    created = await repository.create_jobs(conn, [r.job() for r in requests])
+    ready: list[tuple[_Request, asyncpg.Record, dict[str, Any]]] = []
+    for request in requests:
+        known = created.pop(request.job_id, None)  # popped: a second event with its job id finds the job there
+        if known is not None and request.rejection is None:
+            values = active_at_once(ic, *known)
+            if values is not None:
+                ready.append((request, known[0], values))
+                continue
+        await _insert_ready(conn, ic, ready)
+        with request.ctx.activated():
+            await _advance_request(request, known)
+    await _insert_ready(conn, ic, ready)
+
+
+async def _insert_ready(
+    conn: asyncpg.Connection, ic: ImageContext, ready: list[tuple[_Request, asyncpg.Record, dict[str, Any]]]
+) -> None:
+    """Insert the images made at once (their jobs succeed with them) and emit ImageCreated for each, in order; an
+    image a unique index refuses fails its job, as ``advance`` would."""
+    if not ready:
+        return
+    inserted = await repository.insert_active_images(conn, json_rows(values for _, _, values in ready))
+    for request, job, values in ready:
+        with request.ctx.activated():
+            if values["image_id"] in inserted:
+                await emit_created(conn, ic, values, job["correlation_id"])
+            else:
+                await fail_job(conn, ic, job, already_used(values["backup_id"]))
+    ready.clear()
+
+
+async def _advance_request(
+    request: _Request, known: tuple[asyncpg.Record, str | None, BackupFacts | None] | None
+) -> None:
+    ctx, ic = request.ctx, _ic(request.ctx)
+    if request.rejection is not None:
+        job = known[0] if known else await repository.lock_job(ctx.conn, request.job_id)
+        if job is not None and job["status"] == "INIT":
+            await fail_job(ctx.conn, ic, job, request.rejection)
+        return
+    await advance(ctx.conn, ic, request.job_id, known)
 
 
 @handlers.on(ServerBackupFailed)

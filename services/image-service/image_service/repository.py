@@ -44,14 +44,40 @@ async def upsert_backup(conn: Conn, project_id: str, b: BackupCreated) -> None:
     await conn.execute(_INSERT_BACKUP, *_backup_values(project_id, b))
 
 
-async def record_backup_and_waiting_jobs(conn: asyncpg.Connection, project_id: str, b: BackupCreated) -> list[str]:
-    """``upsert_backup`` and ``jobs_waiting_for`` in one round trip: the jobs waiting for this backup, locked."""
+async def record_backups_and_waiting_jobs(
+    conn: asyncpg.Connection, backups: list[tuple[str, BackupCreated]]
+) -> list[str]:
+    """Record backups (project, event) in the projection, in their order, and return the jobs waiting for any of
+    them, locked: one round trip."""
     rows = await conn.fetch(
-        f"WITH recorded AS ({_INSERT_BACKUP}) "
-        "SELECT job_id FROM jobs WHERE backup_id = $1 AND status = 'INIT' ORDER BY begin_time FOR UPDATE SKIP LOCKED",
-        *_backup_values(project_id, b),
+        "WITH given AS (SELECT * FROM jsonb_populate_recordset(NULL::backup_projection, $1::jsonb) "
+        "WITH ORDINALITY AS b), "
+        "recorded AS (INSERT INTO backup_projection (backup_id, project_id, vault_id, name, resource_id, "
+        "resource_type, status, size_gb, shared_from_project_id, replicated_from_region, server, disks) "
+        "SELECT backup_id, project_id, vault_id, name, resource_id, resource_type, status, size_gb, "
+        "shared_from_project_id, replicated_from_region, server, disks FROM given ORDER BY ordinality "
+        "ON CONFLICT (backup_id) DO NOTHING) "
+        "SELECT job_id FROM jobs WHERE backup_id IN (SELECT backup_id FROM given) AND status = 'INIT' "
+        "ORDER BY begin_time FOR UPDATE SKIP LOCKED",
+        [dict(zip(_BACKUP_FIELDS, _backup_values(project_id, b), strict=True)) for project_id, b in backups],
     )
     return [r["job_id"] for r in rows]
+
+
+_BACKUP_FIELDS = (
+    "backup_id",
+    "project_id",
+    "vault_id",
+    "name",
+    "resource_id",
+    "resource_type",
+    "status",
+    "size_gb",
+    "shared_from_project_id",
+    "replicated_from_region",
+    "server",
+    "disks",
+)
 
 
 async def mark_backup_deleted(conn: Conn, backup_id: str) -> None:
@@ -140,39 +166,27 @@ async def insert_job(
     return inserted is not None
 
 
-async def create_job(
-    conn: asyncpg.Connection,
-    *,
-    job_id: str,
-    project_id: str,
-    image_id: str,
-    image_name: str,
-    backup_id: str,
-    request: dict[str, Any],
-    correlation_id: str | None,
-    account_id: str | None,
-) -> tuple[asyncpg.Record, str | None, BackupFacts | None] | None:
-    """``insert_job``, then ``account_state_and_backup``, in one round trip: the new job's row (this transaction
-    holds it), its account's state and its backup. None when the job existed already."""
-    row = await conn.fetchrow(
-        "WITH job AS (INSERT INTO jobs (job_id, project_id, job_type, status, image_id, image_name, backup_id, "
-        "request, correlation_id) VALUES ($1,$2,$3,'INIT',$4,$5,$6,$7,$8) ON CONFLICT (job_id) DO NOTHING "
-        "RETURNING *) "
-        "SELECT job.*, (SELECT state FROM account_projection WHERE account_id = $9) AS account_state, "
-        "(SELECT to_jsonb(b) FROM backup_projection b WHERE b.backup_id = job.backup_id) AS backup FROM job",
-        job_id,
-        project_id,
+async def create_jobs(
+    conn: asyncpg.Connection, jobs: list[dict[str, Any]]
+) -> dict[str, tuple[asyncpg.Record, str | None, BackupFacts | None]]:
+    """Insert whole-image jobs in INIT (each a dict of job_id, project_id, image_id, image_name, backup_id, request,
+    correlation_id, account_id) in their order, and read each one's account state and backup: one round trip. By
+    job id, the jobs this statement inserted (an existing job id is left alone), held by this transaction."""
+    rows = await conn.fetch(
+        "WITH given AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS g(job_id text, project_id text, "
+        "image_id text, image_name text, backup_id text, request jsonb, correlation_id text, account_id text, "
+        "ordinality int)), "
+        "job AS (INSERT INTO jobs (job_id, project_id, job_type, status, image_id, image_name, backup_id, request, "
+        "correlation_id) SELECT job_id, project_id, $2, 'INIT', image_id, image_name, backup_id, request, "
+        "correlation_id FROM given ORDER BY ordinality ON CONFLICT (job_id) DO NOTHING RETURNING *) "
+        "SELECT job.*, (SELECT state FROM account_projection a WHERE a.account_id = "
+        "(SELECT g.account_id FROM given g WHERE g.job_id = job.job_id ORDER BY g.ordinality LIMIT 1)) "
+        "AS account_state, (SELECT to_jsonb(b) FROM backup_projection b WHERE b.backup_id = job.backup_id) AS backup "
+        "FROM job",
+        [{**job, "ordinality": n} for n, job in enumerate(jobs)],
         WHOLE_IMAGE_JOB,
-        image_id,
-        image_name,
-        backup_id,
-        request,
-        correlation_id,
-        account_id,
     )
-    if row is None:
-        return None
-    return row, row["account_state"], _backup_facts(row["backup"])
+    return {row["job_id"]: (row, row["account_state"], _backup_facts(row["backup"])) for row in rows}
 
 
 async def lock_job(conn: asyncpg.Connection, job_id: str) -> asyncpg.Record | None:
@@ -269,6 +283,23 @@ async def insert_active_image(conn: asyncpg.Connection, values: dict[str, Any]) 
         *values.values(),
     )
     return done is not None
+
+
+async def insert_active_images(conn: asyncpg.Connection, images: list[dict[str, Any]]) -> set[str]:
+    """``insert_active_image`` of several images (each a dict of ``images`` columns, JSON-ready) in one round trip,
+    in their order: the ids of the images inserted (a unique index refuses the others; their jobs are untouched)."""
+    if not images:
+        return set()
+    columns = ", ".join(images[0])
+    rows = await conn.fetch(
+        f"WITH image AS (INSERT INTO images ({columns}) SELECT {columns} FROM "
+        "jsonb_populate_recordset(NULL::images, $1::jsonb) WITH ORDINALITY AS i ORDER BY ordinality "
+        "ON CONFLICT DO NOTHING RETURNING job_id, image_id), "
+        f"succeeded AS ({_JOB_SUCCEEDED} FROM image WHERE jobs.job_id = image.job_id) "
+        "SELECT image_id FROM image",
+        images,
+    )
+    return {r["image_id"] for r in rows}
 
 
 async def live_image_of_backup(conn: Conn, backup_id: str) -> str | None:

@@ -214,3 +214,96 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_valid_ones_are_ha
     assert "invalid BackupCreated data" in reasons[2]
     assert "handler error: RuntimeError: handler bug" in reasons[3]
     assert all(dict(d.headers)["dlt-original-topic"].decode() == topic for d in dead)
+
+
+runs = EventHandlers()
+
+
+@runs.on_batch(BackupDeleted)
+async def note_deleted_run(run: list[tuple[HandlerContext, BackupDeleted]]) -> None:
+    """Notes each run with its size, in one statement; a run naming "explode" fails as a whole."""
+    conn = run[0][0].conn
+    await conn.execute(
+        "INSERT INTO seen (backup_id, run_size) SELECT unnest($1::text[]), $2", [e.backup_id for _, e in run], len(run)
+    )
+    for ctx, event in run:
+        with ctx.activated():
+            await ctx.emit(
+                BackupCreated(
+                    backup_id=event.backup_id,
+                    vault_id="v",
+                    name="n",
+                    resource_id="e",
+                    created_at=datetime.now(UTC),
+                    size_gb=1,
+                )
+            )
+    if any(e.backup_id == "explode" for _, e in run):
+        raise RuntimeError("run handler bug")
+
+
+@runs.on(BackupCreated)
+async def note_created(ctx: HandlerContext, event: BackupCreated) -> None:
+    await ctx.conn.execute("INSERT INTO seen (backup_id, run_size) VALUES ($1, 0)", event.backup_id)
+
+
+def _deleted_event(backup_id: str, event_id: str | None = None) -> bytes:
+    event = make_event(
+        BackupDeleted(backup_id=backup_id, reason="user"), source="/t", region="r1", project_id="p", event_id=event_id
+    )
+    return event.model_dump_json().encode()
+
+
+async def _run_processor(pool: asyncpg.Pool, bootstrap: str) -> tuple[EventProcessor, Any]:
+    producer = make_producer(bootstrap)
+    await producer.start()
+    await pool.execute("CREATE TABLE seen (n serial PRIMARY KEY, backup_id text NOT NULL, run_size int NOT NULL)")
+    processor = EventProcessor(
+        consumer_name="test-runs", handlers=runs, pool=pool, producer=producer, emitter=Emitter("/test", "r1")
+    )
+    return processor, producer
+
+
+async def test_consecutive_new_events_of_a_batch_handled_type_go_to_its_handler_as_runs(kafka_bootstrap: str) -> None:
+    """Runs end where another type comes between; a duplicate neither joins nor splits a run; the effects and the
+    emitted events keep the order of the records."""
+    topic = f"t.{uuid.uuid4().hex[:8]}"
+    first = _deleted_event("a", event_id="del-a")
+    records = [
+        _record(topic, 0, first),
+        _record(topic, 1, _deleted_event("b")),
+        _record(topic, 2, _backup_event("c")),
+        _record(topic, 3, _deleted_event("d")),
+        _record(topic, 4, first),
+        _record(topic, 5, _deleted_event("e")),
+    ]
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        processor, producer = await _run_processor(pool, kafka_bootstrap)
+        try:
+            await processor.process(records)
+        finally:
+            await producer.stop()
+        seen = [(r["backup_id"], r["run_size"]) for r in await pool.fetch("SELECT * FROM seen ORDER BY n")]
+        assert seen == [("a", 2), ("b", 2), ("c", 0), ("d", 2), ("e", 2)]
+        assert [r["key"] for r in await pool.fetch("SELECT key FROM outbox ORDER BY id")] == ["a", "b", "d", "e"]
+        assert await pool.fetchval("SELECT count(*) FROM inbox") == 5
+
+
+async def test_a_run_whose_handler_fails_is_handled_event_by_event_and_only_the_failing_one_dead_lettered(
+    kafka_bootstrap: str,
+) -> None:
+    topic = f"t.{uuid.uuid4().hex[:8]}"
+    await create_topics(kafka_bootstrap, [topic, dead_letter_topic(topic)], partitions=1)
+    records = [_record(topic, n, _deleted_event(b)) for n, b in enumerate(["a", "explode", "b"])]
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        processor, producer = await _run_processor(pool, kafka_bootstrap)
+        try:
+            await processor.process(records)
+        finally:
+            await producer.stop()
+        seen = [(r["backup_id"], r["run_size"]) for r in await pool.fetch("SELECT * FROM seen ORDER BY n")]
+        assert seen == [("a", 1), ("b", 1)]
+        assert [r["key"] for r in await pool.fetch("SELECT key FROM outbox ORDER BY id")] == ["a", "b"]
+    dead = await _dead_letters(kafka_bootstrap, dead_letter_topic(topic), 1)
+    assert [dict(d.headers)["dlt-original-offset"] for d in dead] == [b"1"]
+    assert "RuntimeError: run handler bug" in dict(dead[0].headers)["dlt-reason"].decode()

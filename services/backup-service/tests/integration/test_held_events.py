@@ -9,7 +9,7 @@ import pytest
 
 from backup_service import held
 from backup_service.app import MIGRATIONS
-from backup_service.handlers import on_backup_created, on_image_created, on_image_deleted
+from backup_service.handlers import on_backups_created, on_image_deleted, on_images_created
 from backup_service.settings import BackupSettings
 from ims_shared.consumer import HandlerContext
 from ims_shared.emitter import Emitter
@@ -50,12 +50,12 @@ async def test_held_events_apply_in_arrival_order_when_the_backup_arrives() -> N
         created = _image_created(backup.backup_id, image_id)
         deleted = ImageDeleted(image_id=image_id, backup_id=backup.backup_id, delete_backup=True, reason="user")
         async with pool.acquire() as conn, conn.transaction():
-            await on_image_created(_ctx(conn, created), created)
+            await on_images_created([(_ctx(conn, created), created)])
         async with pool.acquire() as conn, conn.transaction():
             await on_image_deleted(_ctx(conn, deleted), deleted)
         assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 2
         async with pool.acquire() as conn, conn.transaction():
-            await on_backup_created(_ctx(conn, backup), backup)
+            await on_backups_created([(_ctx(conn, backup), backup)])
         row = await pool.fetchrow("SELECT image_id, status, delete_reason FROM backups")
         assert dict(row) == {"image_id": None, "status": "deleted", "delete_reason": "image_deleted"}
         assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 0
@@ -70,11 +70,11 @@ async def test_an_image_event_racing_its_backup_is_applied_whichever_commits_fir
     async with fresh_database(MIGRATIONS) as (_, pool), pool.acquire() as first:
         recording = first.transaction()
         await recording.start()
-        await on_backup_created(_ctx(first, backup), backup)
+        await on_backups_created([(_ctx(first, backup), backup)])
 
         async def image_event() -> None:
             async with pool.acquire() as conn, conn.transaction():
-                await on_image_created(_ctx(conn, created), created)
+                await on_images_created([(_ctx(conn, created), created)])
 
         racing = asyncio.create_task(image_event())
         await asyncio.sleep(0.3)
@@ -93,11 +93,11 @@ async def test_a_backup_racing_an_event_being_held_applies_it_once_it_is_committ
     async with fresh_database(MIGRATIONS) as (_, pool), pool.acquire() as first:
         holding = first.transaction()
         await holding.start()
-        await on_image_created(_ctx(first, created), created)
+        await on_images_created([(_ctx(first, created), created)])
 
         async def record() -> None:
             async with pool.acquire() as conn, conn.transaction():
-                await on_backup_created(_ctx(conn, backup), backup)
+                await on_backups_created([(_ctx(conn, backup), backup)])
 
         racing = asyncio.create_task(record())
         await asyncio.sleep(0.3)
@@ -112,9 +112,36 @@ async def test_a_held_event_whose_backup_never_comes_is_purged_after_its_ttl() -
     created = _image_created(str(uuid.uuid4()), str(uuid.uuid4()))
     async with fresh_database(MIGRATIONS) as (_, pool):
         async with pool.acquire() as conn, conn.transaction():
-            await on_image_created(_ctx(conn, created), created)
+            await on_images_created([(_ctx(conn, created), created)])
         async with pool.acquire() as conn:
             assert await held.purge_stale(conn, 3600) == 0
             await asyncio.sleep(0.05)
             assert await held.purge_stale(conn, 0.01) == 1
+        assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 0
+
+
+async def test_runs_of_backups_and_image_events_leave_what_one_at_a_time_leaves() -> None:
+    """A run of ImageCreated names the known backups' images at once and holds the others; a run of BackupCreated
+    records its backups and applies what each one had held; a run naming one backup twice keeps the last image."""
+    early, known, twice = _backup(), _backup(), _backup()
+    images = {b.backup_id: str(uuid.uuid4()) for b in (early, known, twice)}
+
+    async def run_of(conn: asyncpg.Connection, events: list[ImageCreated] | list[BackupCreated]) -> None:
+        if isinstance(events[0], ImageCreated):
+            await on_images_created([(_ctx(conn, e), e) for e in events if isinstance(e, ImageCreated)])
+        else:
+            await on_backups_created([(_ctx(conn, e), e) for e in events if isinstance(e, BackupCreated)])
+
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        async with pool.acquire() as conn, conn.transaction():
+            await run_of(conn, [known, twice])
+        async with pool.acquire() as conn, conn.transaction():
+            await run_of(conn, [_image_created(b.backup_id, images[b.backup_id]) for b in (early, known)])
+        assert await pool.fetchval("SELECT backup_id FROM held_backup_events") == early.backup_id
+        async with pool.acquire() as conn, conn.transaction():
+            await run_of(conn, [early, known])
+        async with pool.acquire() as conn, conn.transaction():
+            await run_of(conn, [_image_created(twice.backup_id, "older"), _image_created(twice.backup_id, "newer")])
+        named = {r["backup_id"]: r["image_id"] for r in await pool.fetch("SELECT backup_id, image_id FROM backups")}
+        assert named == {**images, twice.backup_id: "newer"}
         assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 0

@@ -204,3 +204,36 @@ async def test_a_backup_arrears_from_an_outside_billing_system_is_accepted(books
     assert books.dead_letters.records == []
     await books.advance(HOUR)
     assert len(await books.lines("b-1")) == 1  # billing leaves the deletion to backup-service
+
+
+async def test_backups_and_images_delivered_as_one_batch_are_billed_as_one_by_one(books: Books) -> None:
+    """Consecutive events of a type are handled as a run with one statement: every backup of the run is metered
+    (a shared one and one of no tenant are not, one re-emitted is metered once) and every image gets its line."""
+    alpha, beta = books.project(ALPHA), books.project(BETA)
+    first = created("b-1", T0)
+    images = [
+        ImageCreated(image_id=f"img-{n}", job_id=f"j-{n}", backup_id=f"b-{n}", name="web", min_disk=40, size_gb=40)
+        for n in (1, 2)
+    ]
+    await books.deliver(
+        books.record(first, project_id=alpha),
+        books.record(created("b-2", T0, size_gb=20), project_id=beta),
+        books.record(created("b-shared", T0, shared_from_project_id=alpha), project_id=beta),
+        books.record(created("b-nobody", T0), project_id="f" * 32),
+        books.record(first, project_id=alpha),  # re-emitted under a new event id, in the same run
+        books.record(images[0], project_id=alpha, time=T0 + timedelta(minutes=1)),
+        books.record(images[1], project_id=beta, time=T0 + timedelta(minutes=2)),
+    )
+    await books.advance(HOUR)
+
+    assert {(line["backup_id"], line["account_id"], line["amount"]) for line in await books.lines()} == {
+        ("b-1", ALPHA, Decimal("3.600000")),
+        ("b-2", BETA, Decimal("7.200000")),
+    }
+    image_lines = await books.lines(kind="full_ecs_image")
+    assert sorted((line["image_id"], line["backup_id"], line["account_id"]) for line in image_lines) == [
+        ("img-1", "b-1", ALPHA),
+        ("img-2", "b-2", BETA),
+    ]
+    assert await books.balance(ALPHA) == Decimal("96.400000")
+    assert await books.balance(BETA) == Decimal("92.800000")

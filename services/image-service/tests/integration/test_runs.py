@@ -1,0 +1,159 @@
+"""Backups and image requests handled a run at a time leave what handling them one by one leaves."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from image_service import repository
+from image_service.app import MIGRATIONS
+from image_service.creation import ImageContext
+from image_service.handlers import handlers
+from image_service.settings import ImageSettings
+from ims_shared.consumer import EventProcessor
+from ims_shared.emitter import Emitter
+from ims_shared.events import BackupCreated, BackupDisk, EventData, ImageRequested, ServerInfo, make_event
+from ims_shared.kafka import make_producer
+from ims_shared.tenants import load_tenants
+from ims_shared.testing import consumer_record, fresh_database
+
+pytestmark = pytest.mark.integration
+REGION = "cn-north-4"
+ALPHA = "a0000000000000000000000000000001"
+BETA = "b0000000000000000000000000000001"
+
+
+def _backup(backup_id: str, resource_type: str = "OS::Nova::Server") -> BackupCreated:
+    return BackupCreated(
+        backup_id=backup_id,
+        vault_id="vault-1",
+        name=backup_id,
+        resource_id=f"ecs-{backup_id}",
+        resource_type=resource_type,
+        created_at=datetime(2026, 11, 1, tzinfo=UTC),
+        size_gb=60,
+        server=ServerInfo(os_type="Linux", os_version="Ubuntu 22.04 server 64bit", configured=True, state="ACTIVE"),
+        disks=[BackupDisk(volume_id=f"vol-{backup_id}", device="/dev/vda", size_gb=40, bootable=True)],
+    )
+
+
+def _request(n: int, backup_id: str) -> ImageRequested:
+    return ImageRequested(image_id=f"image-{n}", job_id=f"job-{n}", name=f"image {n}", backup_id=backup_id)
+
+
+def _records(events: list[tuple[EventData, str]]) -> list[Any]:
+    return [
+        consumer_record(
+            "ims.cn-north-4.images",
+            n,
+            make_event(data, source="/t", region=REGION, project_id=project, event_id=f"event-{n}")
+            .model_dump_json()
+            .encode(),
+        )
+        for n, (data, project) in enumerate(events)
+    ]
+
+
+EVENTS: list[tuple[EventData, str]] = [
+    (_backup("b-1"), ALPHA),
+    (_backup("b-2"), BETA),
+    (_backup("b-volume", resource_type="OS::Cinder::Volume"), ALPHA),
+    (_backup("b-api"), ALPHA),
+    (_request(1, "b-1"), ALPHA),  # made at once
+    (_request(2, "b-1"), ALPHA),  # the backup already has an image: IMG.0029
+    (_request(3, "b-unknown"), ALPHA),  # waits for its backup
+    (_request(4, "b-volume"), ALPHA),  # not a server backup
+    (_request(5, "b-2"), "p-of-nobody"),  # no tenant: IMG.0001
+    (_request(6, "b-api"), ALPHA),  # its job, inserted by the API first, was moved on by b-api's BackupCreated
+    (_request(7, "b-2"), BETA),  # made at once, after the requests handled one by one above
+    (_request(7, "b-2"), BETA),  # the same job id again (a new event): nothing more
+    (_request(8, "b-2"), ALPHA),  # another project's backup: IMG.0020
+]
+
+
+async def _handle(pool: asyncpg.Pool, bootstrap: str, batches: list[list[Any]]) -> dict[str, Any]:
+    settings = ImageSettings(image_build_s=0, backup_wait_s=600)
+    producer = make_producer(bootstrap)
+    await producer.start()
+    emitter = Emitter("/image-service", REGION)
+    processor = EventProcessor(
+        consumer_name="image-service",
+        handlers=handlers,
+        pool=pool,
+        producer=producer,
+        emitter=emitter,
+        services=ImageContext(settings, load_tenants(None), emitter),
+    )
+    try:
+        async with pool.acquire() as conn:
+            await repository.insert_job(
+                conn,
+                job_id="job-6",
+                project_id=ALPHA,
+                image_id="image-6",
+                image_name="image 6",
+                backup_id="b-api",
+                request={"name": "image 6", "backup_id": "b-api"},
+                correlation_id=None,
+            )
+        for batch in batches:
+            await processor.process(batch)
+    finally:
+        await producer.stop()
+    jobs = await pool.fetch("SELECT job_id, status, error_code, wait_until IS NOT NULL AS waits FROM jobs")
+    images = await pool.fetch("SELECT image_id, backup_id, project_id, status, min_disk FROM images")
+    outbox = await pool.fetch("SELECT event_type, key, payload FROM outbox ORDER BY id")
+    return {
+        "jobs": sorted(tuple(r) for r in jobs),
+        "images": sorted(tuple(r) for r in images),
+        "outbox": [(r["event_type"], r["key"], json.loads(r["payload"])["data"]) for r in outbox],
+    }
+
+
+async def test_a_run_leaves_what_one_event_at_a_time_leaves(kafka_bootstrap: str) -> None:
+    records = _records(EVENTS)
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        as_runs = await _handle(pool, kafka_bootstrap, [records])
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        one_by_one = await _handle(pool, kafka_bootstrap, [[r] for r in records])
+    assert as_runs == one_by_one
+    assert as_runs["jobs"] == [
+        ("job-1", "SUCCESS", None, False),
+        ("job-2", "FAIL", "IMG.0029", False),
+        ("job-3", "INIT", None, True),
+        ("job-4", "FAIL", "IMG.0198", False),
+        ("job-5", "FAIL", "IMG.0001", False),
+        ("job-6", "SUCCESS", None, False),
+        ("job-7", "SUCCESS", None, False),
+        ("job-8", "FAIL", "IMG.0020", False),
+    ]
+    assert as_runs["images"] == [
+        ("image-1", "b-1", ALPHA, "active", 40),
+        ("image-6", "b-api", ALPHA, "active", 40),
+        ("image-7", "b-2", BETA, "active", 40),
+    ]
+    assert [(t, k) for t, k, _ in as_runs["outbox"]] == [
+        ("ImageCreated", "image-6"),
+        ("ImageCreated", "image-1"),
+        ("ImageCreationFailed", "image-2"),
+        ("ImageCreationFailed", "image-4"),
+        ("ImageCreationFailed", "image-5"),
+        ("ImageCreated", "image-7"),
+        ("ImageCreationFailed", "image-8"),
+    ]
+
+
+async def test_a_backup_arriving_in_a_run_resumes_the_job_waiting_for_it(kafka_bootstrap: str) -> None:
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        result = await _handle(
+            pool,
+            kafka_bootstrap,
+            [
+                _records([(_request(1, "b-late"), ALPHA)]),
+                _records([(_backup("b-other"), ALPHA), (_backup("b-late"), ALPHA)]),
+            ],
+        )
+    assert ("job-1", "SUCCESS", None, False) in result["jobs"]
+    assert [(t, k) for t, k, _ in result["outbox"]] == [("ImageCreated", "image-1")]
