@@ -3,12 +3,14 @@
 from backup_service import held, repository
 from backup_service.checkpoints import CheckpointRefused, register_server, set_server_state, start_checkpoint
 from backup_service.deleting import request_deletion, set_vault_lock
+from backup_service.domain import deletion
 from backup_service.held import HeldEvent
 from backup_service.settings import BackupSettings
 from ims_shared.consumer import EventHandlers, HandlerContext
 from ims_shared.events import (
     BackupArrears,
     BackupCreated,
+    BackupDeleted,
     ImageCreated,
     ImageDeleted,
     ServerBackupFailed,
@@ -51,18 +53,51 @@ async def on_images_created(run: list[tuple[HandlerContext, ImageCreated]]) -> N
                 await _apply_or_hold(ctx, held_event)
 
 
-@handlers.on(ImageDeleted)
-async def on_image_deleted(ctx: HandlerContext, event: ImageDeleted) -> None:
-    correlation = ctx.event.correlationid
-    await _apply_or_hold(
-        ctx, HeldEvent(event.backup_id, "image_deleted", event.image_id, event.delete_backup, correlation)
-    )
+@handlers.on_batch(ImageDeleted)
+async def on_images_deleted(run: list[tuple[HandlerContext, ImageDeleted]]) -> None:
+    """Forget each backup's image with one statement; an event whose backup is not known yet, or that deletes its
+    backup too (or a run naming a backup twice, where order decides), goes through ``_apply_or_hold`` one by one."""
+    backups = [event.backup_id for _, event in run]
+    known = set()
+    if len(set(backups)) == len(backups):
+        plain = [(e.backup_id, e.image_id) for _, e in run if not e.delete_backup]
+        known = await repository.clear_images(run[0][0].conn, plain) if plain else set()
+    for ctx, event in run:
+        if event.backup_id not in known:
+            with ctx.activated():
+                correlation = ctx.event.correlationid
+                held_event = HeldEvent(
+                    event.backup_id, "image_deleted", event.image_id, event.delete_backup, correlation
+                )
+                await _apply_or_hold(ctx, held_event)
 
 
-@handlers.on(BackupArrears)
-async def on_backup_arrears(ctx: HandlerContext, event: BackupArrears) -> None:
-    if ctx.for_this_region:
-        await _apply_or_hold(ctx, HeldEvent(event.backup_id, "arrears", None, False, ctx.event.correlationid))
+@handlers.on_batch(BackupArrears)
+async def on_backups_in_arrears(run: list[tuple[HandlerContext, BackupArrears]]) -> None:
+    """Delete the run's backups of this region: those known, whose vault is not locked, with one statement; the
+    others (unknown yet, in a locked vault, or named twice in the run) through ``_apply_or_hold`` one by one."""
+    mine = [(ctx, event) for ctx, event in run if ctx.for_this_region]
+    if not mine:
+        return
+    conn = mine[0][0].conn
+    backups = [event.backup_id for _, event in mine]
+    states = await repository.lock_backups(conn, backups) if len(set(backups)) == len(backups) else {}
+    deleted: list[tuple[HandlerContext, str, BackupDeleted]] = []
+    for ctx, event in mine:
+        state, vault_locked = states.get(event.backup_id, (None, True))
+        if state is None or vault_locked:
+            with ctx.activated():
+                await _apply_or_hold(ctx, HeldEvent(event.backup_id, "arrears", None, False, ctx.event.correlationid))
+            continue
+        gone = deletion(state, "arrears")
+        if gone is not None:
+            deleted.append((ctx, state.project_id, gone))
+    if not deleted:
+        return
+    await repository.mark_many_deleted(conn, [gone.backup_id for _, _, gone in deleted], "arrears")
+    for ctx, project_id, gone in deleted:
+        with ctx.activated():
+            await ctx.emitter.emit(conn, gone, project_id=project_id, correlation_id=ctx.event.correlationid)
 
 
 async def _apply_or_hold(ctx: HandlerContext, event: HeldEvent) -> None:

@@ -73,6 +73,41 @@ async def lock_backup(conn: asyncpg.Connection, backup_id: str) -> BackupState |
     )
 
 
+async def lock_backups(conn: asyncpg.Connection, backup_ids: list[str]) -> dict[str, tuple[BackupState, bool]]:
+    """``lock_backup`` of several backups in one round trip (locked in id order), each with whether its vault is
+    locked: by backup id, those known."""
+    rows = await conn.fetch(
+        "SELECT b.backup_id, b.project_id, b.status, b.image_id, b.deleted_at, b.vault_id, "
+        "coalesce(v.locked, false) AS vault_locked FROM backups b LEFT JOIN vaults v ON v.vault_id = b.vault_id "
+        "WHERE b.backup_id = ANY ($1::text[]) ORDER BY b.backup_id FOR UPDATE OF b",
+        backup_ids,
+    )
+    return {
+        r["backup_id"]: (
+            BackupState(
+                backup_id=r["backup_id"],
+                project_id=r["project_id"],
+                status=r["status"],
+                image_id=r["image_id"],
+                deleted=r["deleted_at"] is not None,
+                vault_id=r["vault_id"],
+            ),
+            r["vault_locked"],
+        )
+        for r in rows
+    }
+
+
+async def mark_many_deleted(conn: asyncpg.Connection, backup_ids: list[str], reason: str) -> None:
+    """``mark_deleted`` of several backups in one round trip."""
+    await conn.execute(
+        "UPDATE backups SET status = 'deleted', deleted_at = now(), updated_at = now(), delete_reason = $2 "
+        "WHERE backup_id = ANY ($1::text[])",
+        backup_ids,
+        reason,
+    )
+
+
 async def mark_deleted(conn: asyncpg.Connection, backup_id: str, reason: str) -> None:
     await conn.execute(
         "UPDATE backups SET status = 'deleted', deleted_at = now(), updated_at = now(), delete_reason = $2 "
@@ -111,6 +146,19 @@ async def clear_image(conn: asyncpg.Connection, backup_id: str, image_id: str) -
         image_id,
     )
     return done != "UPDATE 0"
+
+
+async def clear_images(conn: asyncpg.Connection, images: list[tuple[str, str]]) -> set[str]:
+    """``clear_image`` of several (backup, image) pairs, each backup once, in one round trip: the backups known."""
+    rows = await conn.fetch(
+        "UPDATE backups b SET image_id = CASE WHEN b.image_id = i.image_id THEN NULL ELSE b.image_id END, "
+        "updated_at = CASE WHEN b.image_id = i.image_id THEN now() ELSE b.updated_at END "
+        "FROM unnest($1::text[], $2::text[]) AS i(backup_id, image_id) WHERE b.backup_id = i.backup_id "
+        "RETURNING b.backup_id",
+        [backup_id for backup_id, _ in images],
+        [image_id for _, image_id in images],
+    )
+    return {r["backup_id"] for r in rows}
 
 
 async def get_backup(conn: asyncpg.Connection | asyncpg.Pool, project_id: str, backup_id: str) -> dict[str, Any] | None:

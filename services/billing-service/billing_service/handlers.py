@@ -92,8 +92,9 @@ async def on_images_created(run: list[tuple[HandlerContext, ImageCreated]]) -> N
         await repository.add_image_lines(run[0][0].conn, lines)
 
 
-@handlers.on(BackupArrears)
-async def on_backup_arrears(ctx: HandlerContext, event: BackupArrears) -> None:
+@handlers.on_batch(BackupArrears)
+async def on_backups_in_arrears(run: list[tuple[HandlerContext, BackupArrears]]) -> None:
     """backup-service deletes the backup. Billing only records the notice, ours coming back or one from an
     outside billing system, so that it never asks for the same backup twice; charges stop at BackupDeleted."""
-    await repository.record_arrears_notice(ctx.conn, event.backup_id, event.account_id, ctx.event.source)
+    notices = [(event.backup_id, event.account_id, ctx.event.source) for ctx, event in run]
+    await repository.record_arrears_notices(run[0][0].conn, notices)

@@ -236,6 +236,18 @@ async def list_lines(db: Db, account_id: str, *, limit: int, marker: int | None)
 
 
 # -- arrears notices --------------------------------------------------------------------------------------------
+async def record_arrears_notices(conn: asyncpg.Connection, notices: list[tuple[str, str, str]]) -> None:
+    """``record_arrears_notice`` of several (backup, account, source) notices in one round trip, in their order."""
+    await conn.execute(
+        "INSERT INTO arrears_notices (backup_id, account_id, source) "
+        "SELECT backup_id, account_id, source FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY "
+        "AS n(backup_id, account_id, source, ordinality) ORDER BY ordinality ON CONFLICT (backup_id) DO NOTHING",
+        [backup_id for backup_id, _, _ in notices],
+        [account_id for _, account_id, _ in notices],
+        [source for _, _, source in notices],
+    )
+
+
 async def record_arrears_notice(conn: asyncpg.Connection, backup_id: str, account_id: str, source: str) -> bool:
     """True the first time a BackupArrears is recorded for ``backup_id``."""
     inserted = await conn.fetchval(

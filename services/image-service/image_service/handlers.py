@@ -42,17 +42,38 @@ async def on_backups_created(run: list[tuple[HandlerContext, BackupCreated]]) ->
         await advance(ctx.conn, _ic(ctx), job_id)
 
 
-@handlers.on(BackupDeleted)
-async def on_backup_deleted(ctx: HandlerContext, event: BackupDeleted) -> None:
-    if not ctx.for_this_region:
+@handlers.on_batch(BackupDeleted)
+async def on_backups_deleted(run: list[tuple[HandlerContext, BackupDeleted]]) -> None:
+    """The run's backups of this region are gone: their images are deleted (ImageDeleted, reason arrears or
+    backup_deleted) with one statement, an image still being made stopping its job first; then the jobs waiting
+    for any of them fail."""
+    mine = [(ctx, event) for ctx, event in run if ctx.for_this_region]
+    if not mine:
         return
-    reason: ImageDeletionReason = "arrears" if event.reason == "arrears" else "backup_deleted"
-    for image in await repository.mark_backup_deleted_and_lock_images(ctx.conn, event.backup_id):
-        await delete_image(
-            ctx.conn, _ic(ctx), image, delete_backup=False, reason=reason, correlation_id=ctx.event.correlationid
-        )
-    for job_id in await repository.jobs_waiting_for(ctx.conn, event.backup_id):
-        await advance(ctx.conn, _ic(ctx), job_id)
+    conn, ic = mine[0][0].conn, _ic(mine[0][0])
+    backups = [event.backup_id for _, event in mine]
+    images: dict[str, list[asyncpg.Record]] = {}
+    for image in await repository.mark_backups_deleted_and_lock_images(conn, backups):
+        images.setdefault(image["backup_id"], []).append(image)
+    deleted: list[tuple[HandlerContext, asyncpg.Record, ImageDeletionReason]] = []
+    for ctx, event in mine:
+        reason: ImageDeletionReason = "arrears" if event.reason == "arrears" else "backup_deleted"
+        for image in images.pop(event.backup_id, []):
+            if image["status"] in ("queued", "saving"):
+                with ctx.activated():
+                    await delete_image(
+                        conn, ic, image, delete_backup=False, reason=reason, correlation_id=ctx.event.correlationid
+                    )
+                continue
+            deleted.append((ctx, image, reason))
+    if deleted:
+        await repository.mark_images_deleted(conn, [(image["image_id"], reason) for _, image, reason in deleted])
+        for ctx, image, reason in deleted:
+            with ctx.activated():
+                correlation_id = ctx.event.correlationid
+                await _emit_deleted(ic, conn, image, delete_backup=False, reason=reason, correlation_id=correlation_id)
+    for job_id in await repository.jobs_waiting_for_any(conn, backups):
+        await advance(conn, ic, job_id)
 
 
 @dataclass
@@ -230,6 +251,18 @@ async def delete_image(
                 conn, job["job_id"], "IMG.0204", "the image was deleted while it was being created"
             )
     await repository.mark_image_deleted(conn, image["image_id"], reason)
+    await _emit_deleted(ic, conn, image, delete_backup=delete_backup, reason=reason, correlation_id=correlation_id)
+
+
+async def _emit_deleted(
+    ic: ImageContext,
+    conn: asyncpg.Connection,
+    image: asyncpg.Record,
+    *,
+    delete_backup: bool,
+    reason: ImageDeletionReason,
+    correlation_id: str | None = None,
+) -> None:
     await ic.emitter.emit(
         conn,
         ImageDeleted(

@@ -344,6 +344,36 @@ async def mark_backup_deleted_and_lock_images(conn: asyncpg.Connection, backup_i
     )
 
 
+async def mark_backups_deleted_and_lock_images(conn: asyncpg.Connection, backup_ids: list[str]) -> list[asyncpg.Record]:
+    """``mark_backup_deleted_and_lock_images`` of several backups in one round trip."""
+    return await conn.fetch(
+        "WITH marked AS (UPDATE backup_projection SET deleted = true, updated_at = now() "
+        "WHERE backup_id = ANY ($1::text[])) "
+        "SELECT * FROM images WHERE backup_id = ANY ($1::text[]) AND deleted_at IS NULL ORDER BY image_id FOR UPDATE",
+        backup_ids,
+    )
+
+
+async def mark_images_deleted(conn: Conn, images: list[tuple[str, str]]) -> None:
+    """``mark_image_deleted`` of several (image, reason) pairs in one round trip."""
+    await conn.execute(
+        "UPDATE images i SET status = 'deleted', deleted_at = now(), updated_at = now(), delete_reason = d.reason "
+        "FROM unnest($1::text[], $2::text[]) AS d(image_id, reason) WHERE i.image_id = d.image_id",
+        [image_id for image_id, _ in images],
+        [reason for _, reason in images],
+    )
+
+
+async def jobs_waiting_for_any(conn: asyncpg.Connection, backup_ids: list[str]) -> list[str]:
+    """``jobs_waiting_for`` of several backups in one round trip."""
+    rows = await conn.fetch(
+        "SELECT job_id FROM jobs WHERE backup_id = ANY ($1::text[]) AND status = 'INIT' ORDER BY begin_time "
+        "FOR UPDATE SKIP LOCKED",
+        backup_ids,
+    )
+    return [r["job_id"] for r in rows]
+
+
 async def live_images_of_backup(conn: asyncpg.Connection, backup_id: str) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT * FROM images WHERE backup_id = $1 AND deleted_at IS NULL FOR UPDATE", backup_id)
 

@@ -9,11 +9,19 @@ import pytest
 
 from backup_service import held
 from backup_service.app import MIGRATIONS
-from backup_service.handlers import on_backups_created, on_image_deleted, on_images_created
+from backup_service.handlers import on_backups_created, on_backups_in_arrears, on_images_created, on_images_deleted
 from backup_service.settings import BackupSettings
 from ims_shared.consumer import HandlerContext
 from ims_shared.emitter import Emitter
-from ims_shared.events import BackupCreated, BackupDisk, EventData, ImageCreated, ImageDeleted, make_event
+from ims_shared.events import (
+    BackupArrears,
+    BackupCreated,
+    BackupDisk,
+    EventData,
+    ImageCreated,
+    ImageDeleted,
+    make_event,
+)
 from ims_shared.testing import fresh_database
 
 pytestmark = pytest.mark.integration
@@ -52,7 +60,7 @@ async def test_held_events_apply_in_arrival_order_when_the_backup_arrives() -> N
         async with pool.acquire() as conn, conn.transaction():
             await on_images_created([(_ctx(conn, created), created)])
         async with pool.acquire() as conn, conn.transaction():
-            await on_image_deleted(_ctx(conn, deleted), deleted)
+            await on_images_deleted([(_ctx(conn, deleted), deleted)])
         assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 2
         async with pool.acquire() as conn, conn.transaction():
             await on_backups_created([(_ctx(conn, backup), backup)])
@@ -145,3 +153,30 @@ async def test_runs_of_backups_and_image_events_leave_what_one_at_a_time_leaves(
         named = {r["backup_id"]: r["image_id"] for r in await pool.fetch("SELECT backup_id, image_id FROM backups")}
         assert named == {**images, twice.backup_id: "newer"}
         assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 0
+
+
+async def test_a_run_of_arrears_deletes_the_known_backups_and_holds_or_defers_the_others() -> None:
+    """Known backups are deleted with one statement (BackupDeleted, reason arrears), in the run's order; a backup
+    in a locked vault waits as 'deleting'; an unknown one is held; one already deleted is left alone."""
+    plain, locked, gone, unknown = _backup(), _backup(), _backup(), _backup()
+    locked = locked.model_copy(update={"vault_id": "v-locked"})
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        async with pool.acquire() as conn, conn.transaction():
+            await on_backups_created([(_ctx(conn, b), b) for b in (plain, locked, gone)])
+            await conn.execute("INSERT INTO vaults (vault_id, locked) VALUES ('v-locked', true)")
+            await conn.execute(
+                "UPDATE backups SET status = 'deleted', deleted_at = now() WHERE backup_id = $1", gone.backup_id
+            )
+        arrears = [
+            BackupArrears(backup_id=b.backup_id, account_id="a1", reason="arrears")
+            for b in (unknown, locked, plain, gone)
+        ]
+        async with pool.acquire() as conn, conn.transaction():
+            await on_backups_in_arrears([(_ctx(conn, e), e) for e in arrears])
+        status = {r["backup_id"]: r["status"] for r in await pool.fetch("SELECT backup_id, status FROM backups")}
+        assert status == {plain.backup_id: "deleted", locked.backup_id: "deleting", gone.backup_id: "deleted"}
+        assert (
+            await pool.fetchval("SELECT backup_id FROM held_backup_events WHERE kind = 'arrears'") == unknown.backup_id
+        )
+        emitted = await pool.fetch("SELECT event_type, key FROM outbox ORDER BY id")
+        assert [(r["event_type"], r["key"]) for r in emitted] == [("BackupDeleted", plain.backup_id)]

@@ -14,7 +14,15 @@ from image_service.handlers import handlers
 from image_service.settings import ImageSettings
 from ims_shared.consumer import EventProcessor
 from ims_shared.emitter import Emitter
-from ims_shared.events import BackupCreated, BackupDisk, EventData, ImageRequested, ServerInfo, make_event
+from ims_shared.events import (
+    BackupCreated,
+    BackupDeleted,
+    BackupDisk,
+    EventData,
+    ImageRequested,
+    ServerInfo,
+    make_event,
+)
 from ims_shared.kafka import make_producer
 from ims_shared.tenants import load_tenants
 from ims_shared.testing import consumer_record, fresh_database
@@ -43,7 +51,7 @@ def _request(n: int, backup_id: str) -> ImageRequested:
     return ImageRequested(image_id=f"image-{n}", job_id=f"job-{n}", name=f"image {n}", backup_id=backup_id)
 
 
-def _records(events: list[tuple[EventData, str]]) -> list[Any]:
+def _records(events: list[tuple[EventData, str]], first: int = 0) -> list[Any]:
     return [
         consumer_record(
             "ims.cn-north-4.images",
@@ -52,7 +60,7 @@ def _records(events: list[tuple[EventData, str]]) -> list[Any]:
             .model_dump_json()
             .encode(),
         )
-        for n, (data, project) in enumerate(events)
+        for n, (data, project) in enumerate(events, start=first)
     ]
 
 
@@ -70,6 +78,13 @@ EVENTS: list[tuple[EventData, str]] = [
     (_request(7, "b-2"), BETA),  # made at once, after the requests handled one by one above
     (_request(7, "b-2"), BETA),  # the same job id again (a new event): nothing more
     (_request(8, "b-2"), ALPHA),  # another project's backup: IMG.0020
+]
+DELETIONS: list[tuple[EventData, str]] = [
+    (BackupDeleted(backup_id="b-1", reason="arrears"), ALPHA),
+    (BackupDeleted(backup_id="b-2", reason="user"), BETA),
+    (BackupDeleted(backup_id="b-1", reason="arrears"), ALPHA),  # again, under a new event id: nothing more
+    (BackupDeleted(backup_id="b-never-seen", reason="user"), ALPHA),
+    (BackupDeleted(backup_id="b-api", reason="arrears"), ALPHA),
 ]
 
 
@@ -103,7 +118,7 @@ async def _handle(pool: asyncpg.Pool, bootstrap: str, batches: list[list[Any]]) 
     finally:
         await producer.stop()
     jobs = await pool.fetch("SELECT job_id, status, error_code, wait_until IS NOT NULL AS waits FROM jobs")
-    images = await pool.fetch("SELECT image_id, backup_id, project_id, status, min_disk FROM images")
+    images = await pool.fetch("SELECT image_id, backup_id, project_id, status, min_disk, delete_reason FROM images")
     outbox = await pool.fetch("SELECT event_type, key, payload FROM outbox ORDER BY id")
     return {
         "jobs": sorted(tuple(r) for r in jobs),
@@ -130,9 +145,9 @@ async def test_a_run_leaves_what_one_event_at_a_time_leaves(kafka_bootstrap: str
         ("job-8", "FAIL", "IMG.0020", False),
     ]
     assert as_runs["images"] == [
-        ("image-1", "b-1", ALPHA, "active", 40),
-        ("image-6", "b-api", ALPHA, "active", 40),
-        ("image-7", "b-2", BETA, "active", 40),
+        ("image-1", "b-1", ALPHA, "active", 40, None),
+        ("image-6", "b-api", ALPHA, "active", 40, None),
+        ("image-7", "b-2", BETA, "active", 40, None),
     ]
     assert [(t, k) for t, k, _ in as_runs["outbox"]] == [
         ("ImageCreated", "image-6"),
@@ -157,3 +172,19 @@ async def test_a_backup_arriving_in_a_run_resumes_the_job_waiting_for_it(kafka_b
         )
     assert ("job-1", "SUCCESS", None, False) in result["jobs"]
     assert [(t, k) for t, k, _ in result["outbox"]] == [("ImageCreated", "image-1")]
+
+
+async def test_a_run_of_backup_deletions_deletes_their_images_as_one_by_one_would(kafka_bootstrap: str) -> None:
+    made, deletions = _records(EVENTS), _records(DELETIONS, first=len(EVENTS))
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        as_runs = await _handle(pool, kafka_bootstrap, [made, deletions])
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        one_by_one = await _handle(pool, kafka_bootstrap, [made, *([r] for r in deletions)])
+    assert as_runs == one_by_one
+    assert as_runs["images"] == [
+        ("image-1", "b-1", ALPHA, "deleted", 40, "arrears"),
+        ("image-6", "b-api", ALPHA, "deleted", 40, "arrears"),
+        ("image-7", "b-2", BETA, "deleted", 40, "backup_deleted"),
+    ]
+    deleted = [(k, data["reason"]) for t, k, data in as_runs["outbox"] if t == "ImageDeleted"]
+    assert deleted == [("image-1", "arrears"), ("image-7", "backup_deleted"), ("image-6", "arrears")]
