@@ -4,7 +4,7 @@ redelivered event changes nothing; each is also idempotent on its own (an event 
 from billing_service import repository
 from billing_service.context import Billing, aware
 from billing_service.domain import Meter, next_due_at
-from billing_service.ledger import end_meter
+from billing_service.ledger import end_meters
 from ims_shared.consumer import EventHandlers, HandlerContext
 from ims_shared.events import BackupArrears, BackupCreated, BackupDeleted, ImageCreated
 from ims_shared.logging import get_logger
@@ -62,10 +62,12 @@ async def on_backups_created(run: list[tuple[HandlerContext, BackupCreated]]) ->
         await repository.start_meters(run[0][0].conn, meters)
 
 
-@handlers.on(BackupDeleted)
-async def on_backup_deleted(ctx: HandlerContext, event: BackupDeleted) -> None:
-    """Stop metering, charging the last period pro rata up to the deletion (the event's time)."""
-    await end_meter(ctx.conn, ctx.emitter, _billing(ctx), event.backup_id, aware(ctx.event.time))
+@handlers.on_batch(BackupDeleted)
+async def on_backups_deleted(run: list[tuple[HandlerContext, BackupDeleted]]) -> None:
+    """Stop metering, charging each backup's last period pro rata up to its deletion (the event's time)."""
+    ctx = run[0][0]
+    deleted = [(event.backup_id, aware(c.event.time)) for c, event in run]
+    await end_meters(ctx.conn, ctx.emitter, _billing(ctx), deleted)
 
 
 @handlers.on_batch(ImageCreated)

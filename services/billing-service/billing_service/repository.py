@@ -52,6 +52,28 @@ async def lock_account(conn: asyncpg.Connection, account_id: str) -> Account | N
     return _account(row) if row else None
 
 
+async def lock_accounts(conn: asyncpg.Connection, account_ids: list[str]) -> dict[str, Account]:
+    """``lock_account`` of several accounts in one round trip, locked in id order."""
+    rows = await conn.fetch(
+        "SELECT account_id, balance, state, state_since FROM accounts WHERE account_id = ANY ($1::text[]) "
+        "ORDER BY account_id FOR NO KEY UPDATE",
+        account_ids,
+    )
+    return {r["account_id"]: _account(r) for r in rows}
+
+
+async def debit(conn: asyncpg.Connection, account_id: str, amount: Decimal, state: str, state_since: datetime) -> None:
+    """Take ``amount`` off the (locked) account's balance and set the state that debit leads to."""
+    await conn.execute(
+        "UPDATE accounts SET balance = balance - $2, state = $3, state_since = $4, updated_at = now() "
+        "WHERE account_id = $1",
+        account_id,
+        amount,
+        state,
+        state_since,
+    )
+
+
 async def add_to_balance(conn: asyncpg.Connection, account_id: str, delta: Decimal) -> Account:
     row = await conn.fetchrow(
         "UPDATE accounts SET balance = balance + $2, updated_at = now() WHERE account_id = $1 "
@@ -141,9 +163,17 @@ async def get_meter(db: Db, backup_id: str) -> Meter | None:
     return _meter(row) if row else None
 
 
-async def lock_meter(conn: asyncpg.Connection, backup_id: str) -> Meter | None:
-    row = await conn.fetchrow(f"SELECT {_METER_COLUMNS} FROM meters WHERE backup_id = $1 FOR UPDATE", backup_id)
-    return _meter(row) if row else None
+async def get_meters(db: Db, backup_ids: list[str]) -> dict[str, Meter]:
+    rows = await db.fetch(f"SELECT {_METER_COLUMNS} FROM meters WHERE backup_id = ANY ($1::text[])", backup_ids)
+    return {r["backup_id"]: _meter(r) for r in rows}
+
+
+async def lock_meters(conn: asyncpg.Connection, backup_ids: list[str]) -> dict[str, Meter]:
+    rows = await conn.fetch(
+        f"SELECT {_METER_COLUMNS} FROM meters WHERE backup_id = ANY ($1::text[]) ORDER BY backup_id FOR UPDATE",
+        backup_ids,
+    )
+    return {r["backup_id"]: _meter(r) for r in rows}
 
 
 async def lock_due_meters(conn: asyncpg.Connection, account_id: str, now: datetime, limit: int) -> list[Meter]:
@@ -171,6 +201,19 @@ async def save_meter(conn: asyncpg.Connection, meter: Meter, next_due_at: dateti
         meter.rated_until,
         meter.deleted_at,
         next_due_at,
+    )
+
+
+async def save_meters(conn: asyncpg.Connection, meters: list[tuple[Meter, datetime | None]]) -> None:
+    """``save_meter`` of several (meter, next due time) pairs in one round trip."""
+    await conn.execute(
+        "UPDATE meters m SET rated_until = s.rated_until, deleted_at = s.deleted_at, next_due_at = s.next_due_at "
+        "FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[]) "
+        "AS s(backup_id, rated_until, deleted_at, next_due_at) WHERE m.backup_id = s.backup_id",
+        [meter.backup_id for meter, _ in meters],
+        [meter.rated_until for meter, _ in meters],
+        [meter.deleted_at for meter, _ in meters],
+        [due for _, due in meters],
     )
 
 
@@ -208,6 +251,36 @@ async def add_charges(conn: asyncpg.Connection, meter: Meter, charges: list[Char
         [c.amount for c in charges],
     )
     return sum((r["amount"] for r in rows), ZERO)
+
+
+async def add_charges_of(conn: asyncpg.Connection, charged: list[tuple[Meter, list[Charge]]]) -> dict[str, Decimal]:
+    """``add_charges`` of several meters in one round trip: by backup, the total of the lines actually added."""
+    lines = [(meter, c) for meter, charges in charged for c in charges]
+    if not lines:
+        return {}
+    rows = await conn.fetch(
+        "INSERT INTO bill_lines (account_id, kind, backup_id, region, project_id, period_start, period_end, "
+        "quantity_gb_hours, unit_price, amount) "
+        "SELECT c.account_id, 'backup_storage', c.backup_id, c.region, c.project_id, c.period_start, c.period_end, "
+        "c.quantity, c.unit_price, c.amount FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+        "$5::timestamptz[], $6::timestamptz[], $7::numeric[], $8::numeric[], $9::numeric[]) WITH ORDINALITY "
+        "AS c(account_id, backup_id, region, project_id, period_start, period_end, quantity, unit_price, amount, n) "
+        "ORDER BY c.n ON CONFLICT (backup_id, period_start) WHERE kind = 'backup_storage' DO NOTHING "
+        "RETURNING backup_id, amount",
+        [meter.account_id for meter, _ in lines],
+        [meter.backup_id for meter, _ in lines],
+        [meter.region for meter, _ in lines],
+        [meter.project_id for meter, _ in lines],
+        [c.period_start for _, c in lines],
+        [c.period_end for _, c in lines],
+        [c.quantity_gb_hours for _, c in lines],
+        [c.unit_price for _, c in lines],
+        [c.amount for _, c in lines],
+    )
+    added: dict[str, Decimal] = {}
+    for r in rows:
+        added[r["backup_id"]] = added.get(r["backup_id"], ZERO) + r["amount"]
+    return added
 
 
 async def add_image_lines(conn: asyncpg.Connection, lines: list[dict[str, Any]]) -> None:

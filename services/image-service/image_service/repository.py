@@ -218,14 +218,6 @@ async def job_failed(conn: Conn, job_id: str, code: str, reason: str) -> None:
     )
 
 
-async def jobs_waiting_for(conn: asyncpg.Connection, backup_id: str) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT job_id FROM jobs WHERE backup_id = $1 AND status = 'INIT' ORDER BY begin_time FOR UPDATE SKIP LOCKED",
-        backup_id,
-    )
-    return [r["job_id"] for r in rows]
-
-
 async def server_backup_in_progress(conn: Conn, project_id: str, server_id: str) -> bool:
     found = await conn.fetchval(
         "SELECT 1 FROM jobs WHERE project_id = $1 AND status = 'INIT' AND request->>'instance_id' = $2 LIMIT 1",
@@ -335,17 +327,8 @@ async def mark_image_deleted(conn: Conn, image_id: str, reason: str) -> None:
     )
 
 
-async def mark_backup_deleted_and_lock_images(conn: asyncpg.Connection, backup_id: str) -> list[asyncpg.Record]:
-    """``mark_backup_deleted`` and ``live_images_of_backup`` in one round trip."""
-    return await conn.fetch(
-        "WITH marked AS (UPDATE backup_projection SET deleted = true, updated_at = now() WHERE backup_id = $1) "
-        "SELECT * FROM images WHERE backup_id = $1 AND deleted_at IS NULL FOR UPDATE",
-        backup_id,
-    )
-
-
 async def mark_backups_deleted_and_lock_images(conn: asyncpg.Connection, backup_ids: list[str]) -> list[asyncpg.Record]:
-    """``mark_backup_deleted_and_lock_images`` of several backups in one round trip."""
+    """Mark the backups deleted in the projection and return their live images, locked: one round trip."""
     return await conn.fetch(
         "WITH marked AS (UPDATE backup_projection SET deleted = true, updated_at = now() "
         "WHERE backup_id = ANY ($1::text[])) "
@@ -365,7 +348,7 @@ async def mark_images_deleted(conn: Conn, images: list[tuple[str, str]]) -> None
 
 
 async def jobs_waiting_for_any(conn: asyncpg.Connection, backup_ids: list[str]) -> list[str]:
-    """``jobs_waiting_for`` of several backups in one round trip."""
+    """The jobs waiting for any of the backups, locked (those another transaction holds are skipped)."""
     rows = await conn.fetch(
         "SELECT job_id FROM jobs WHERE backup_id = ANY ($1::text[]) AND status = 'INIT' ORDER BY begin_time "
         "FOR UPDATE SKIP LOCKED",

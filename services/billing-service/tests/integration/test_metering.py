@@ -237,3 +237,24 @@ async def test_backups_and_images_delivered_as_one_batch_are_billed_as_one_by_on
     ]
     assert await books.balance(ALPHA) == Decimal("96.400000")
     assert await books.balance(BETA) == Decimal("92.800000")
+
+
+async def test_backups_deleted_in_one_batch_are_charged_and_debited_as_one_by_one(books: Books) -> None:
+    """Three 100 GB backups deleted after two hours, in one batch: each is charged its two periods (72.00 each);
+    the account is debited the total once, and enters grace when the second debit crosses zero, announced with
+    the balance of that moment, as one deletion at a time would have it. A second deletion of a backup charges
+    nothing more."""
+    alpha = books.project(ALPHA)
+    backups = [f"b-{n}" for n in range(3)]
+    await books.deliver(*(books.record(created(b, T0, size_gb=100), project_id=alpha) for b in backups))
+    books.clock.set(T0 + 2 * HOUR)
+    deletions = [BackupDeleted(backup_id=b, reason="user") for b in [*backups, backups[0]]]
+    await books.deliver(*(books.record(d, project_id=alpha, time=T0 + 2 * HOUR) for d in deletions))
+
+    assert [len(await books.lines(b)) for b in backups] == [2, 2, 2]
+    assert await books.charged() == Decimal("216.000000")
+    account = await books.account()
+    assert (account.balance, account.state, account.state_since) == (Decimal("-116.000000"), "grace", T0 + 2 * HOUR)
+    announced = [(e["data"]["state"], e["data"]["balance"]) for e in await books.emitted("AccountStateChanged")]
+    assert announced == [("grace", "-44.000000")]
+    assert [m.deleted_at for m in (await repository.get_meters(books.pool, backups)).values()] == [T0 + 2 * HOUR] * 3
