@@ -65,7 +65,7 @@ async def advance(
         check_account(account_state)
         if backup is None:
             if job["wait_until"] is None:
-                await repository.wait_for_backup(conn, job_id, _now() + timedelta(seconds=ic.settings.backup_wait_s))
+                await repository.wait_for_backup(conn, job_id, backup_wait_deadline(ic))
             return
         check_backup(backup, job["project_id"])
         check_configured(backup)
@@ -112,6 +112,22 @@ def image_values(ic: ImageContext, job: Mapping[str, Any], backup: BackupFacts) 
     if build_s <= 0:
         values["active_at"] = now
     return values
+
+
+def backup_wait_deadline(ic: ImageContext) -> datetime:
+    """Until when a job whose backup is not known yet waits for its BackupCreated."""
+    return _now() + timedelta(seconds=ic.settings.backup_wait_s)
+
+
+def waits_for_its_backup(job: Mapping[str, Any], account_state: str | None, backup: BackupFacts | None) -> bool:
+    """Whether ``advance`` would only start the job's wait for its backup (not known yet; the account may create)."""
+    if backup is not None or job["wait_until"] is not None:
+        return False
+    try:
+        check_account(account_state)
+    except ImsRejection:
+        return False
+    return True
 
 
 def active_at_once(

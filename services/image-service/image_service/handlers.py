@@ -6,7 +6,15 @@ from typing import Any
 import asyncpg
 
 from image_service import repository
-from image_service.creation import ImageContext, active_at_once, advance, emit_created, fail_job
+from image_service.creation import (
+    ImageContext,
+    active_at_once,
+    advance,
+    backup_wait_deadline,
+    emit_created,
+    fail_job,
+    waits_for_its_backup,
+)
 from image_service.domain import BackupFacts, ImageRequest, already_used, resolve_enterprise_project, validate_request
 from image_service.errors import SERVER_STARTED, ImsRejection
 from ims_shared.consumer import EventHandlers, HandlerContext
@@ -34,12 +42,28 @@ def _ic(ctx: HandlerContext) -> ImageContext:
 @handlers.on_batch(BackupCreated)
 async def on_backups_created(run: list[tuple[HandlerContext, BackupCreated]]) -> None:
     """Record the run's backups of this region with one statement, then move on the jobs waiting for them."""
-    mine = [(ctx.event.projectid, event) for ctx, event in run if ctx.for_this_region]
+    mine = [(ctx, event) for ctx, event in run if ctx.for_this_region]
     if not mine:
         return
-    ctx = run[0][0]
-    for job_id in await repository.record_backups_and_waiting_jobs(ctx.conn, mine):
-        await advance(ctx.conn, _ic(ctx), job_id)
+    conn, ic = mine[0][0].conn, _ic(mine[0][0])
+    waiting = await repository.record_backups_and_waiting_jobs(conn, [(c.event.projectid, e) for c, e in mine])
+    if not waiting:
+        return
+    by_backup = {event.backup_id: ctx for ctx, event in reversed(mine)}  # the first event of each backup
+    accounts = {job["project_id"]: ic.account_of(job["project_id"]) for job, _ in waiting}
+    states = await repository.account_states(conn, [a for a in set(accounts.values()) if a is not None])
+    ready: list[tuple[HandlerContext, asyncpg.Record, dict[str, Any]]] = []
+    for job, backup in waiting:
+        account = accounts[job["project_id"]]
+        values = None
+        if backup is not None and job["job_type"] == repository.WHOLE_IMAGE_JOB:
+            values = active_at_once(ic, job, states.get(account) if account else None, backup)
+        if values is not None:
+            ready.append((by_backup[job["backup_id"]], job, values))
+            continue
+        await _insert_ready(conn, ic, ready)
+        await advance(conn, ic, job["job_id"])
+    await _insert_ready(conn, ic, ready)
 
 
 @handlers.on_batch(BackupDeleted)
@@ -155,30 +179,36 @@ async def on_images_requested(run: list[tuple[HandlerContext, ImageRequested]]) 
         return
     conn = run[0][0].conn
     created = await repository.create_jobs(conn, [r.job() for r in requests])
-    ready: list[tuple[_Request, asyncpg.Record, dict[str, Any]]] = []
+    ready: list[tuple[HandlerContext, asyncpg.Record, dict[str, Any]]] = []
+    waits: list[str] = []
     for request in requests:
         known = created.pop(request.job_id, None)  # popped: a second event with its job id finds the job there
         if known is not None and request.rejection is None:
             values = active_at_once(ic, *known)
             if values is not None:
-                ready.append((request, known[0], values))
+                ready.append((request.ctx, known[0], values))
+                continue
+            if waits_for_its_backup(*known):
+                waits.append(request.job_id)  # touches that job only: done with the others below
                 continue
         await _insert_ready(conn, ic, ready)
         with request.ctx.activated():
             await _advance_request(request, known)
     await _insert_ready(conn, ic, ready)
+    if waits:
+        await repository.wait_for_backups(conn, waits, backup_wait_deadline(ic))
 
 
 async def _insert_ready(
-    conn: asyncpg.Connection, ic: ImageContext, ready: list[tuple[_Request, asyncpg.Record, dict[str, Any]]]
+    conn: asyncpg.Connection, ic: ImageContext, ready: list[tuple[HandlerContext, asyncpg.Record, dict[str, Any]]]
 ) -> None:
     """Insert the images made at once (their jobs succeed with them) and emit ImageCreated for each, in order; an
     image a unique index refuses fails its job, as ``advance`` would."""
     if not ready:
         return
     inserted = await repository.insert_active_images(conn, json_rows(values for _, _, values in ready))
-    for request, job, values in ready:
-        with request.ctx.activated():
+    for ctx, job, values in ready:
+        with ctx.activated():
             if values["image_id"] in inserted:
                 await emit_created(conn, ic, values, job["correlation_id"])
             else:

@@ -46,9 +46,10 @@ async def upsert_backup(conn: Conn, project_id: str, b: BackupCreated) -> None:
 
 async def record_backups_and_waiting_jobs(
     conn: asyncpg.Connection, backups: list[tuple[str, BackupCreated]]
-) -> list[str]:
-    """Record backups (project, event) in the projection, in their order, and return the jobs waiting for any of
-    them, locked: one round trip."""
+) -> list[tuple[asyncpg.Record, BackupFacts | None]]:
+    """Record backups (project, event) in the projection, in their order, and return the jobs in INIT that name
+    any of them, locked, oldest first, each with its backup when this statement recorded it (None when the backup
+    was known before: read it from the projection): one round trip."""
     rows = await conn.fetch(
         "WITH given AS (SELECT * FROM jsonb_populate_recordset(NULL::backup_projection, $1::jsonb) "
         "WITH ORDINALITY AS b), "
@@ -56,12 +57,14 @@ async def record_backups_and_waiting_jobs(
         "resource_type, status, size_gb, shared_from_project_id, replicated_from_region, server, disks) "
         "SELECT backup_id, project_id, vault_id, name, resource_id, resource_type, status, size_gb, "
         "shared_from_project_id, replicated_from_region, server, disks FROM given ORDER BY ordinality "
-        "ON CONFLICT (backup_id) DO NOTHING) "
-        "SELECT job_id FROM jobs WHERE backup_id IN (SELECT backup_id FROM given) AND status = 'INIT' "
-        "ORDER BY begin_time FOR UPDATE SKIP LOCKED",
+        "ON CONFLICT (backup_id) DO NOTHING RETURNING backup_id) "
+        "SELECT j.*, CASE WHEN j.backup_id IN (SELECT backup_id FROM recorded) THEN (SELECT to_jsonb(g) "
+        "FROM given g WHERE g.backup_id = j.backup_id ORDER BY g.ordinality LIMIT 1) END AS recorded_backup "
+        "FROM jobs j WHERE j.backup_id IN (SELECT backup_id FROM given) AND j.status = 'INIT' "
+        "ORDER BY j.begin_time FOR UPDATE OF j SKIP LOCKED",
         [dict(zip(_BACKUP_FIELDS, _backup_values(project_id, b), strict=True)) for project_id, b in backups],
     )
-    return [r["job_id"] for r in rows]
+    return [(r, _backup_facts(r["recorded_backup"])) for r in rows]
 
 
 _BACKUP_FIELDS = (
@@ -133,6 +136,13 @@ async def set_account_state(conn: Conn, account_id: str, state: str) -> None:
     )
 
 
+async def account_states(conn: Conn, account_ids: list[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT account_id, state FROM account_projection WHERE account_id = ANY ($1::text[])", account_ids
+    )
+    return {r["account_id"]: r["state"] for r in rows}
+
+
 async def account_state(conn: Conn, account_id: str) -> str | None:
     state: str | None = await conn.fetchval("SELECT state FROM account_projection WHERE account_id = $1", account_id)
     return state
@@ -195,6 +205,13 @@ async def lock_job(conn: asyncpg.Connection, job_id: str) -> asyncpg.Record | No
 
 async def wait_for_backup(conn: Conn, job_id: str, until: datetime) -> None:
     await conn.execute("UPDATE jobs SET wait_until = $2 WHERE job_id = $1 AND status = 'INIT'", job_id, until)
+
+
+async def wait_for_backups(conn: Conn, job_ids: list[str], until: datetime) -> None:
+    """``wait_for_backup`` of several jobs in one round trip."""
+    await conn.execute(
+        "UPDATE jobs SET wait_until = $2 WHERE job_id = ANY ($1::text[]) AND status = 'INIT'", job_ids, until
+    )
 
 
 async def job_running(conn: Conn, job_id: str) -> None:
