@@ -89,6 +89,11 @@ class Observer:
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def missing(self) -> list[str]:
+        """The keys still awaited, for a report of what became of them."""
+        return sorted(self._pending)
+
     async def _run(self) -> None:
         assert self._consumer is not None
         while True:

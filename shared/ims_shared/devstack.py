@@ -92,6 +92,7 @@ class Stack:
     kafka_port: int = 9092
     db_prefix: str = "ims"
     extra_env: dict[str, str] = field(default_factory=dict)
+    service_extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # by service name, over extra_env
     log_dir: Path | None = None
     kafka_bootstrap: str | None = None
     database_server: str | None = None
@@ -170,6 +171,7 @@ class Stack:
             }
         )
         env.update(self.extra_env)
+        env.update(self.service_extra_env.get(process.service, {}))
         return env
 
     def start_service(self, process: ServiceProcess, label: str | None = None) -> subprocess.Popen[bytes]:

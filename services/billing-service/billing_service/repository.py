@@ -4,7 +4,7 @@ Lock order, everywhere: an account row first (``FOR NO KEY UPDATE``), then its m
 SQL arithmetic under that lock, never by writing back a value read earlier.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeAlias
@@ -143,6 +143,10 @@ async def top_up_by_key(conn: asyncpg.Connection, account_id: str, idempotency_k
 _METER_COLUMNS = "backup_id, account_id, project_id, region, size_gb, started_at, rated_until, deleted_at"
 
 
+def _meter_fields(meter: Meter) -> dict[str, Any]:
+    return {key: getattr(meter, key) for key in _METER_COLUMNS.split(", ")}
+
+
 def _meter(row: asyncpg.Record) -> Meter:
     return Meter(**{key: row[key] for key in _METER_COLUMNS.split(", ")})
 
@@ -154,7 +158,7 @@ async def start_meters(conn: asyncpg.Connection, meters: list[tuple[Meter, datet
         f"INSERT INTO meters ({_METER_COLUMNS}, next_due_at) SELECT {_METER_COLUMNS}, next_due_at FROM "
         "jsonb_populate_recordset(NULL::meters, $1::jsonb) WITH ORDINALITY AS m ORDER BY ordinality "
         "ON CONFLICT (backup_id) DO NOTHING",
-        json_rows({**asdict(meter), "next_due_at": due} for meter, due in meters),
+        json_rows({**_meter_fields(meter), "next_due_at": due} for meter, due in meters),
     )
 
 
