@@ -5,6 +5,11 @@ from prometheus_client import Counter, Gauge, Histogram
 EVENTS_CONSUMED = Counter("ims_events_consumed_total", "Events consumed, by type and outcome", ["type", "outcome"])
 EVENTS_EMITTED = Counter("ims_events_emitted_total", "Events written to the outbox, by type", ["type"])
 EVENTS_PUBLISHED = Counter("ims_events_published_total", "Outbox events published to Kafka", ["topic"])
+OFFSET_HOLES = Counter(
+    "ims_offset_holes_total",
+    "Fetches that skipped an offset: read again from the hole (waited) or, past the wait, passed",
+    ["topic", "outcome"],
+)
 DEAD_LETTERED = Counter("ims_events_dead_lettered_total", "Messages sent to a dead-letter topic", ["topic"])
 HANDLER_SECONDS = Histogram(
     "ims_handler_seconds",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream import AckPolicy
@@ -27,6 +27,7 @@ from ims_shared.consumer import EventHandlers, EventProcessor
 from ims_shared.db import apply_migrations, create_pool
 from ims_shared.emitter import Emitter
 from ims_shared.errors import ErrorStyle, error_body, install_error_handlers
+from ims_shared.holes import OffsetHoles
 from ims_shared.kafka import create_topics, make_producer, start_with_retry
 from ims_shared.logging import configure_logging, get_logger
 from ims_shared.metrics import CONSUMER_LAG, HTTP_REQUESTS
@@ -118,6 +119,7 @@ class ServiceRuntime:
         )
         self.broker = KafkaBroker(s.kafka_bootstrap_servers, logger=None, request_timeout_ms=s.kafka_request_timeout_ms)
         processor = self.processor
+        holes = OffsetHoles(s.kafka_offset_hole_wait_ms / 1000)
         self._subscriber = self.broker.subscriber(
             *self.topics,
             group_id=s.consumer_group,
@@ -134,7 +136,8 @@ class ServiceRuntime:
 
         @self._subscriber
         async def on_records(msg: KafkaMessage) -> None:
-            await processor.process(msg.raw_message)
+            consumer: AIOKafkaConsumer = self._subscriber.consumer  # the aiokafka consumer that fetched the batch
+            await processor.process(await holes.admit(consumer, msg.raw_message))
 
         await self.broker.start()
         self.periodic = self._periodic_factory(self) if self._periodic_factory else []

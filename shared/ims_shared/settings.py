@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     # How long the consumer waits for a batch to fill before handling what it has (and pauses as long when idle).
     kafka_batch_timeout_ms: int = 10
     kafka_request_timeout_ms: int = 10_000
+    # How long a consumer goes back to an offset a fetch skipped before it passes it (see ims_shared.holes:
+    # Tansu can show records past one it has acknowledged but not made readable yet).
+    kafka_offset_hole_wait_ms: int = 5_000
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     database_pool_size: int = 10

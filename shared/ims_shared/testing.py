@@ -72,11 +72,12 @@ def consumer_record(
     value: bytes | None,
     key: bytes = b"k",
     headers: list[tuple[str, bytes]] | None = None,
+    partition: int = 0,
 ) -> ConsumerRecord[Any, Any]:
-    """A record as the Kafka consumer hands it over (partition 0), for feeding an ``EventProcessor`` directly."""
+    """A record as the Kafka consumer hands it over, for feeding an ``EventProcessor`` directly."""
     return ConsumerRecord(
         topic=topic,
-        partition=0,
+        partition=partition,
         offset=offset,
         timestamp=0,
         timestamp_type=0,

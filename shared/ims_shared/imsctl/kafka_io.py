@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from ims_shared.holes import OffsetHoles
 from ims_shared.imsctl.records import Record
 
 TOPIC_PREFIX = "ims."
@@ -129,12 +130,12 @@ async def follow(
     consumer = _consumer(bootstrap, *topics, earliest=from_beginning)
     await _start(consumer, bootstrap)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    holes = OffsetHoles(5.0, from_first_record=True)
     try:
         while deadline is None or time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
-            ordered = sorted(
-                (item for items in batch.values() for item in items), key=lambda r: (r.timestamp or 0, r.offset)
-            )
+            admitted = await holes.admit(consumer, [item for items in batch.values() for item in items])
+            ordered = sorted(admitted, key=lambda r: (r.timestamp or 0, r.offset))
             for item in ordered:
                 if not await on_record(Record.of(item)):
                     return
