@@ -179,3 +179,17 @@ def _announced_only(url: str, method: str, target: str) -> bytes:
         )
         sock.sendall(head.encode())
         return sock.recv(200)
+
+
+def test_paging_numbers_beyond_what_the_database_takes_are_refused_not_failed(apis: Apis) -> None:
+    """Found by full-size fuzzing: an ``offset`` past PostgreSQL's bigint made the backup listing fail with a 500."""
+    project = ALPHA.projects[CN]
+    url = apis.urls["backup-service"]
+    with httpx.Client(timeout=10) as client:
+        for offset in (2**31, 2**63, 5203777859879161933129620641546240):
+            full, headers, _ = _signed(url, "GET", f"/v3/{project}/backups?offset={offset}", None, ALPHA)
+            answer = client.get(full, headers=headers)
+            assert answer.status_code == 400, (offset, answer.status_code, answer.text)
+            assert _error_code("backup-service", answer)
+        full, headers, _ = _signed(url, "GET", f"/v3/{project}/backups?offset={2**31 - 1}", None, ALPHA)
+        assert client.get(full, headers=headers).json()["backups"] == []

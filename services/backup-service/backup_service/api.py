@@ -13,6 +13,7 @@ from backup_service.domain import BackupInUse
 from backup_service.settings import BackupSettings
 from ims_shared.auth import Caller, authenticate
 from ims_shared.errors import ApiError
+from ims_shared.events.envelope import INT4_MAX
 from ims_shared.service import ServiceRuntime
 
 router = APIRouter()
@@ -92,7 +93,7 @@ async def list_backups(
     request: Request,
     project_id: str,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT4_MAX)] = 0,  # past any count; beyond bigint it failed with a 500
     vault_id: str | None = None,
     resource_id: str | None = None,
     resource_type: str | None = None,
