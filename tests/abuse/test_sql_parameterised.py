@@ -35,6 +35,8 @@ FRAGMENTS = {
     "len(args) - 1",
     "_COLUMNS",  # module constants: column lists
     "_METER_COLUMNS",
+    "_BACKUP_COLUMNS",  # module constants: a column list and its placeholders, from one tuple of names
+    "_BACKUP_PARAMS",
     "_INSERT_BACKUP",  # module constant: a parameterised INSERT reused inside a CTE
     "_JOB_SUCCEEDED",  # module constant: an UPDATE without values
     "_insert_image(values)",  # "INSERT ... (<columns from code>) VALUES ($1, ...)", as "columns"/"params" above

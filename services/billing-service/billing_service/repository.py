@@ -235,26 +235,7 @@ async def open_meters_without_notice(conn: asyncpg.Connection, account_id: str) 
 async def add_charges(conn: asyncpg.Connection, meter: Meter, charges: list[Charge]) -> Decimal:
     """Put the storage charges on the bill; a period already on it is left alone. The total of the lines that
     were actually added, which is what the balance must be debited."""
-    if not charges:
-        return ZERO
-    rows = await conn.fetch(
-        "INSERT INTO bill_lines (account_id, kind, backup_id, region, project_id, period_start, period_end, "
-        "quantity_gb_hours, unit_price, amount) "
-        "SELECT $1, 'backup_storage', $2, $3, $4, c.period_start, c.period_end, c.quantity, c.unit_price, c.amount "
-        "FROM unnest($5::timestamptz[], $6::timestamptz[], $7::numeric[], $8::numeric[], $9::numeric[]) "
-        "AS c(period_start, period_end, quantity, unit_price, amount) "
-        "ON CONFLICT (backup_id, period_start) WHERE kind = 'backup_storage' DO NOTHING RETURNING amount",
-        meter.account_id,
-        meter.backup_id,
-        meter.region,
-        meter.project_id,
-        [c.period_start for c in charges],
-        [c.period_end for c in charges],
-        [c.quantity_gb_hours for c in charges],
-        [c.unit_price for c in charges],
-        [c.amount for c in charges],
-    )
-    return sum((r["amount"] for r in rows), ZERO)
+    return (await add_charges_of(conn, [(meter, charges)])).get(meter.backup_id, ZERO)
 
 
 async def add_charges_of(conn: asyncpg.Connection, charged: list[tuple[Meter, list[Charge]]]) -> dict[str, Decimal]:

@@ -15,58 +15,6 @@ WHOLE_IMAGE_JOB = "imsCreateWholeImageByBackupJob"
 
 
 # -- backups projection ----------------------------------------------------------------------------------------
-_INSERT_BACKUP = (
-    "INSERT INTO backup_projection (backup_id, project_id, vault_id, name, resource_id, resource_type, status, "
-    "size_gb, shared_from_project_id, replicated_from_region, server, disks) "
-    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (backup_id) DO NOTHING"
-)
-
-
-def _backup_values(project_id: str, b: BackupCreated) -> tuple[Any, ...]:
-    """The parameters of ``_INSERT_BACKUP``."""
-    return (
-        b.backup_id,
-        project_id,
-        b.vault_id,
-        b.name,
-        b.resource_id,
-        b.resource_type,
-        b.status,
-        b.size_gb,
-        b.shared_from_project_id,
-        b.replicated_from_region,
-        b.server.model_dump() if b.server else None,
-        [d.model_dump() for d in b.disks],
-    )
-
-
-async def upsert_backup(conn: Conn, project_id: str, b: BackupCreated) -> None:
-    await conn.execute(_INSERT_BACKUP, *_backup_values(project_id, b))
-
-
-async def record_backups_and_waiting_jobs(
-    conn: asyncpg.Connection, backups: list[tuple[str, BackupCreated]]
-) -> list[tuple[asyncpg.Record, BackupFacts | None]]:
-    """Record backups (project, event) in the projection, in their order, and return the jobs in INIT that name
-    any of them, locked, oldest first, each with its backup when this statement recorded it (None when the backup
-    was known before: read it from the projection): one round trip."""
-    rows = await conn.fetch(
-        "WITH given AS (SELECT * FROM jsonb_populate_recordset(NULL::backup_projection, $1::jsonb) "
-        "WITH ORDINALITY AS b), "
-        "recorded AS (INSERT INTO backup_projection (backup_id, project_id, vault_id, name, resource_id, "
-        "resource_type, status, size_gb, shared_from_project_id, replicated_from_region, server, disks) "
-        "SELECT backup_id, project_id, vault_id, name, resource_id, resource_type, status, size_gb, "
-        "shared_from_project_id, replicated_from_region, server, disks FROM given ORDER BY ordinality "
-        "ON CONFLICT (backup_id) DO NOTHING RETURNING backup_id) "
-        "SELECT j.*, CASE WHEN j.backup_id IN (SELECT backup_id FROM recorded) THEN (SELECT to_jsonb(g) "
-        "FROM given g WHERE g.backup_id = j.backup_id ORDER BY g.ordinality LIMIT 1) END AS recorded_backup "
-        "FROM jobs j WHERE j.backup_id IN (SELECT backup_id FROM given) AND j.status = 'INIT' "
-        "ORDER BY j.begin_time FOR UPDATE OF j SKIP LOCKED",
-        [dict(zip(_BACKUP_FIELDS, _backup_values(project_id, b), strict=True)) for project_id, b in backups],
-    )
-    return [(r, _backup_facts(r["recorded_backup"])) for r in rows]
-
-
 _BACKUP_FIELDS = (
     "backup_id",
     "project_id",
@@ -81,6 +29,53 @@ _BACKUP_FIELDS = (
     "server",
     "disks",
 )
+_BACKUP_COLUMNS = ", ".join(_BACKUP_FIELDS)
+_BACKUP_PARAMS = ", ".join(f"${i}" for i in range(1, len(_BACKUP_FIELDS) + 1))
+_INSERT_BACKUP = (
+    f"INSERT INTO backup_projection ({_BACKUP_COLUMNS}) VALUES ({_BACKUP_PARAMS}) ON CONFLICT (backup_id) DO NOTHING"
+)
+
+
+def _backup_row(project_id: str, b: BackupCreated) -> dict[str, Any]:
+    """The projection's row of a backup, by column in ``_BACKUP_FIELDS`` order."""
+    return {
+        "backup_id": b.backup_id,
+        "project_id": project_id,
+        "vault_id": b.vault_id,
+        "name": b.name,
+        "resource_id": b.resource_id,
+        "resource_type": b.resource_type,
+        "status": b.status,
+        "size_gb": b.size_gb,
+        "shared_from_project_id": b.shared_from_project_id,
+        "replicated_from_region": b.replicated_from_region,
+        "server": b.server.model_dump() if b.server else None,
+        "disks": [d.model_dump() for d in b.disks],
+    }
+
+
+async def upsert_backup(conn: Conn, project_id: str, b: BackupCreated) -> None:
+    await conn.execute(_INSERT_BACKUP, *_backup_row(project_id, b).values())
+
+
+async def record_backups_and_waiting_jobs(
+    conn: asyncpg.Connection, backups: list[tuple[str, BackupCreated]]
+) -> list[tuple[asyncpg.Record, BackupFacts | None]]:
+    """Record backups (project, event) in the projection, in their order, and return the jobs in INIT that name
+    any of them, locked, oldest first, each with its backup when this statement recorded it (None when the backup
+    was known before: read it from the projection): one round trip."""
+    rows = await conn.fetch(
+        "WITH given AS (SELECT * FROM jsonb_populate_recordset(NULL::backup_projection, $1::jsonb) "
+        "WITH ORDINALITY AS b), "
+        f"recorded AS (INSERT INTO backup_projection ({_BACKUP_COLUMNS}) SELECT {_BACKUP_COLUMNS} FROM given "
+        "ORDER BY ordinality ON CONFLICT (backup_id) DO NOTHING RETURNING backup_id) "
+        "SELECT j.*, CASE WHEN j.backup_id IN (SELECT backup_id FROM recorded) THEN (SELECT to_jsonb(g) "
+        "FROM given g WHERE g.backup_id = j.backup_id ORDER BY g.ordinality LIMIT 1) END AS recorded_backup "
+        "FROM jobs j WHERE j.backup_id IN (SELECT backup_id FROM given) AND j.status = 'INIT' "
+        "ORDER BY j.begin_time FOR UPDATE OF j SKIP LOCKED",
+        [_backup_row(project_id, b) for project_id, b in backups],
+    )
+    return [(r, _backup_facts(r["recorded_backup"])) for r in rows]
 
 
 async def mark_backup_deleted(conn: Conn, backup_id: str) -> None:

@@ -2,6 +2,8 @@
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,29 +67,32 @@ async def _dead_letters(bootstrap: str, topic: str, expected: int) -> list[Any]:
     return found
 
 
-async def _processor(pool: asyncpg.Pool, bootstrap: str) -> tuple[EventProcessor, Any]:
+@asynccontextmanager
+async def _processing(
+    pool: asyncpg.Pool, bootstrap: str, consumer_handlers: EventHandlers = handlers
+) -> AsyncIterator[EventProcessor]:
+    """A consumer's EventProcessor over ``pool``, its producer (for dead letters) started for the block."""
     producer = make_producer(bootstrap)
     await producer.start()
-    processor = EventProcessor(
-        consumer_name="test-consumer",
-        handlers=handlers,
-        pool=pool,
-        producer=producer,
-        emitter=Emitter("/test", "r1"),
-    )
-    return processor, producer
+    try:
+        yield EventProcessor(
+            consumer_name="test-consumer",
+            handlers=consumer_handlers,
+            pool=pool,
+            producer=producer,
+            emitter=Emitter("/test", "r1"),
+        )
+    finally:
+        await producer.stop()
 
 
 async def test_a_redelivered_event_changes_nothing(kafka_bootstrap: str) -> None:
     topic = f"t.{uuid.uuid4().hex[:8]}"
     value = _backup_event("b-1")
     async with fresh_database(MIGRATIONS) as (_, pool):
-        processor, producer = await _processor(pool, kafka_bootstrap)
-        try:
+        async with _processing(pool, kafka_bootstrap) as processor:
             await processor.process([_record(topic, 0, value)])
             await processor.process([_record(topic, 0, value), _record(topic, 1, value)])
-        finally:
-            await producer.stop()
         assert await pool.fetchval("SELECT times_seen FROM notes WHERE backup_id = 'b-1'") == 1
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
         assert await pool.fetchval("SELECT count(*) FROM inbox") == 1
@@ -97,11 +102,8 @@ async def test_the_events_a_batch_emits_enter_the_outbox_in_emission_order(kafka
     topic = f"t.{uuid.uuid4().hex[:8]}"
     ids = [f"b-{n}" for n in range(30)]
     async with fresh_database(MIGRATIONS) as (_, pool):
-        processor, producer = await _processor(pool, kafka_bootstrap)
-        try:
+        async with _processing(pool, kafka_bootstrap) as processor:
             await processor.process([_record(topic, n, _backup_event(b)) for n, b in enumerate(ids)])
-        finally:
-            await producer.stop()
         assert [r["key"] for r in await pool.fetch("SELECT key FROM outbox ORDER BY id")] == ids
 
 
@@ -109,11 +111,8 @@ async def test_two_copies_in_one_batch_are_handled_once(kafka_bootstrap: str) ->
     topic = f"t.{uuid.uuid4().hex[:8]}"
     value = _backup_event("b-twice")
     async with fresh_database(MIGRATIONS) as (_, pool):
-        processor, producer = await _processor(pool, kafka_bootstrap)
-        try:
+        async with _processing(pool, kafka_bootstrap) as processor:
             await processor.process([_record(topic, 0, value), _record(topic, 1, value)])
-        finally:
-            await producer.stop()
         assert await pool.fetchval("SELECT times_seen FROM notes WHERE backup_id = 'b-twice'") == 1
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
 
@@ -127,11 +126,8 @@ async def test_a_relayed_event_of_a_type_the_service_does_not_consume_is_not_par
     handled = _record(topic, 1, _backup_event("b-typed"), headers=[("ce-type", b"BackupCreated")])
     unread = _record(topic, 2, b"not json either")
     async with fresh_database(MIGRATIONS) as (_, pool):
-        processor, producer = await _processor(pool, kafka_bootstrap)
-        try:
+        async with _processing(pool, kafka_bootstrap) as processor:
             await processor.process([skipped, handled, unread])
-        finally:
-            await producer.stop()
         assert await pool.fetchval("SELECT count(*) FROM notes") == 1
     dead = await _dead_letters(kafka_bootstrap, dead_letter_topic(topic), 1)
     assert [d.offset for d in dead] == [0] and dict(dead[0].headers)["dlt-original-offset"] == b"2"
@@ -160,11 +156,8 @@ async def test_an_event_id_the_inbox_refuses_is_dead_lettered_and_the_rest_of_it
     ]
     async with fresh_database(MIGRATIONS) as (_, pool):
         await pool.execute("ALTER TABLE inbox ADD CONSTRAINT refuse CHECK (event_id NOT LIKE 'refused-%')")
-        processor, producer = await _processor(pool, kafka_bootstrap)
-        try:
+        async with _processing(pool, kafka_bootstrap) as processor:
             await processor.process(records)
-        finally:
-            await producer.stop()
         handled = {r["backup_id"] for r in await pool.fetch("SELECT backup_id FROM notes")}
         assert handled == {"b-before", "b-after"}
     dead = await _dead_letters(kafka_bootstrap, dead_letter_topic(topic), 1)
@@ -195,11 +188,8 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_valid_ones_are_ha
     records.insert(2, _record(topic, 10, _backup_event("b-good-1")))
     records.append(_record(topic, 11, _backup_event("b-good-2")))
     async with fresh_database(MIGRATIONS) as (_, pool):
-        processor, producer = await _processor(pool, kafka_bootstrap)
-        try:
+        async with _processing(pool, kafka_bootstrap) as processor:
             await processor.process(records)
-        finally:
-            await producer.stop()
         seen = {r["backup_id"]: r["times_seen"] for r in await pool.fetch("SELECT backup_id, times_seen FROM notes")}
         assert seen == {"b-good-1": 1, "b-good-2": 1}
         # The failing handler's partial work (its row and its outbox event) was rolled back with its savepoint.
@@ -254,14 +244,7 @@ def _deleted_event(backup_id: str, event_id: str | None = None) -> bytes:
     return event.model_dump_json().encode()
 
 
-async def _run_processor(pool: asyncpg.Pool, bootstrap: str) -> tuple[EventProcessor, Any]:
-    producer = make_producer(bootstrap)
-    await producer.start()
-    await pool.execute("CREATE TABLE seen (n serial PRIMARY KEY, backup_id text NOT NULL, run_size int NOT NULL)")
-    processor = EventProcessor(
-        consumer_name="test-runs", handlers=runs, pool=pool, producer=producer, emitter=Emitter("/test", "r1")
-    )
-    return processor, producer
+SEEN_TABLE = "CREATE TABLE seen (n serial PRIMARY KEY, backup_id text NOT NULL, run_size int NOT NULL)"
 
 
 async def test_consecutive_new_events_of_a_batch_handled_type_go_to_its_handler_as_runs(kafka_bootstrap: str) -> None:
@@ -278,11 +261,9 @@ async def test_consecutive_new_events_of_a_batch_handled_type_go_to_its_handler_
         _record(topic, 5, _deleted_event("e")),
     ]
     async with fresh_database(MIGRATIONS) as (_, pool):
-        processor, producer = await _run_processor(pool, kafka_bootstrap)
-        try:
+        await pool.execute(SEEN_TABLE)
+        async with _processing(pool, kafka_bootstrap, runs) as processor:
             await processor.process(records)
-        finally:
-            await producer.stop()
         seen = [(r["backup_id"], r["run_size"]) for r in await pool.fetch("SELECT * FROM seen ORDER BY n")]
         assert seen == [("a", 2), ("b", 2), ("c", 0), ("d", 2), ("e", 2)]
         assert [r["key"] for r in await pool.fetch("SELECT key FROM outbox ORDER BY id")] == ["a", "b", "d", "e"]
@@ -296,11 +277,9 @@ async def test_a_run_whose_handler_fails_is_handled_event_by_event_and_only_the_
     await create_topics(kafka_bootstrap, [topic, dead_letter_topic(topic)], partitions=1)
     records = [_record(topic, n, _deleted_event(b)) for n, b in enumerate(["a", "explode", "b"])]
     async with fresh_database(MIGRATIONS) as (_, pool):
-        processor, producer = await _run_processor(pool, kafka_bootstrap)
-        try:
+        await pool.execute(SEEN_TABLE)
+        async with _processing(pool, kafka_bootstrap, runs) as processor:
             await processor.process(records)
-        finally:
-            await producer.stop()
         seen = [(r["backup_id"], r["run_size"]) for r in await pool.fetch("SELECT * FROM seen ORDER BY n")]
         assert seen == [("a", 1), ("b", 1)]
         assert [r["key"] for r in await pool.fetch("SELECT key FROM outbox ORDER BY id")] == ["a", "b"]
