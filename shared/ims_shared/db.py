@@ -85,9 +85,21 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Released connections keep their session: the services set no session state (their locks are transaction-
+    scoped, LISTEN has its own connection), and asyncpg's default reset costs a round trip per transaction. An
+    open transaction is still rolled back by the pool before this runs."""
+
+
 async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=1, max_size=size, init=_init_connection, timeout=10, command_timeout=30
+        dsn,
+        min_size=1,
+        max_size=size,
+        init=_init_connection,
+        reset=_keep_session,
+        timeout=10,
+        command_timeout=30,
     )
     assert pool is not None
     return pool

@@ -43,8 +43,9 @@ BODY_TOO_LARGE = "APIGW.0201"
 SHARED_MIGRATIONS = Path(str(resources.files("ims_shared").joinpath("migrations")))
 
 
-def _raw_body(_: Any) -> None:
-    # The processor parses and validates the raw bytes itself, so a bad record can be dead-lettered.
+async def _raw_body(_: Any) -> None:
+    # The processor parses and validates the raw bytes itself, so a bad record can be dead-lettered. Async, since
+    # FastStream runs a plain function in a worker thread: a thread hand-off for every batch.
     return None
 
 
