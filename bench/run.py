@@ -141,9 +141,10 @@ async def burst(
     start, acked = await produce_burst(kafka, records)
     if not await observer.wait(timeout_s):
         raise BenchError(f"{observer.pending} of {len(keys)} outcomes not seen within {timeout_s:.0f} s")
-    times = sorted(observer.seen[k][1] - start for k in keys)
+    times = sorted(observer.published_at(k) - start for k in keys)
     return {
         "seconds": times[-1],
+        "seen_s": max(observer.seen_at(k) for k in keys) - start,
         "produced_s": acked - start,
         "outcomes": dict(Counter(observer.seen[k][0] for k in keys)),
         "timeline_s": timeline(times),
@@ -203,6 +204,7 @@ class Bench:
             log_dir=LOGS,
         )
         self.results: dict[str, Any] = {}
+        self.bare_dsn = ""
 
     # -- plumbing of the run ----------------------------------------------------------------------------------
     @property
@@ -263,7 +265,8 @@ class Bench:
         await create_topics(self.bootstrap, [*BARE_IN.values(), BARE_OUT])
         return dsn
 
-    def start_bare(self, dsn: str) -> subprocess.Popen[bytes]:
+    def start_bare(self, dsn: str, fetch_wait_ms: str = "500") -> subprocess.Popen[bytes]:
+        self.bare_dsn = dsn
         LOGS.mkdir(parents=True, exist_ok=True)
         with open(LOGS / "bare-pipeline.log", "ab") as out:
             return subprocess.Popen(
@@ -276,7 +279,7 @@ class Bench:
                     "bench-bare",
                     BARE_OUT,
                     MAX_BATCH,
-                    "500",
+                    fetch_wait_ms,
                     *BARE_IN.values(),
                 ],
                 cwd=REPO,
@@ -316,6 +319,43 @@ class Bench:
             "images_per_s": len(items) / run["seconds"],
             "timeline_total": events,
         }
+
+    async def bare_latency(
+        self, burst_kafka: aiokafka.AIOKafkaProducer, paced_kafka: aiokafka.AIOKafkaProducer, rate: float
+    ) -> dict[str, Any]:
+        """The floor of latency: the bare pipeline, fetching as often as image-service does, at ``rate`` for as
+        long as the system's run, on the broker and database as the system's latency phases find them."""
+        child = self.start_bare(self.bare_dsn, SERVICE_FETCH_WAIT["image-service"]["KAFKA_FETCH_MAX_WAIT_MS"])
+        observer = Observer(self.bootstrap, BARE_OUT, DEFAULT_PARTITIONS)
+        await observer.start()
+        try:
+            items = pairs(int(rate * LOAD_S), f"bare-{rate:g}")
+            warm = pairs(50, "bare-latency-warm")
+            backups = [replace(p.backup, topic=BARE_IN[p.backup.topic]) for p in warm + items]
+            requests = [replace(p.request, topic=BARE_IN[p.request.topic]) for p in warm]
+            await burst(
+                observer,
+                burst_kafka,
+                backups + requests,
+                [p.image_id for p in warm] + [p.backup_id for p in warm + items],
+                {"BackupRecorded", "ImageCreated"},
+                120,
+            )
+            log(f"bare pipeline: ImageRequested at {rate:g}/s for {LOAD_S:g} s")
+            observer.expect([p.image_id for p in items], {"ImageCreated"})
+            scheduled = await produce_paced(
+                paced_kafka, [(p.image_id, replace(p.request, topic=BARE_IN[p.request.topic])) for p in items], rate
+            )
+            if not await observer.wait(300):
+                raise BenchError(f"{observer.pending} bare-pipeline images not seen within 300 s at {rate:g}/s")
+        finally:
+            await observer.stop()
+            child.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(child.wait, 15)
+        stats = percentiles([observer.published_at(k) - t for k, t in scheduled.items()])
+        stats["seen"] = percentiles([observer.seen_at(k) - t for k, t in scheduled.items()])
+        log(f"bare pipeline at {rate:g}/s: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms")
+        return {**stats, "offered_per_s": rate, "achieved_per_s": rate}
 
     # -- 2. throughput of image creation ------------------------------------------------------------------------
     async def creation(
@@ -395,11 +435,12 @@ class Bench:
         failed = sum(1 for p in items if observer.seen[p.image_id][0] != "ImageCreated")
         if failed:
             raise BenchError(f"{failed} image creations failed at {rate}/s: {await self.failures()}")
-        samples = [observer.seen[k][1] - t for k, t in scheduled.items()]
+        samples = [observer.published_at(k) - t for k, t in scheduled.items()]
         if raw is not None:
             raw += samples
         span = max(scheduled.values()) - min(scheduled.values())
         stats = percentiles(samples)
+        stats["seen"] = percentiles([observer.seen_at(k) - t for k, t in scheduled.items()])
         log(f"{label}: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms, max {stats['max_ms']:.1f} ms")
         log(f"{label}: CPU seconds {', '.join(f'{k} {v:.1f}' for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))}")
         return {**stats, "offered_per_s": rate, "achieved_per_s": (count - 1) / span if span else 0, "cpu_s": cpu}
@@ -459,7 +500,8 @@ class Bench:
                 statuses[answer.json().get("status")] += 1
         if statuses != Counter({"SUCCESS": count}):
             raise BenchError(f"jobs after the HTTP run: {dict(statuses)}")
-        stats = percentiles([observer.seen[j][1] - t for j, t in posted.items()])
+        stats = percentiles([observer.published_at(j) - t for j, t in posted.items()])
+        stats["seen"] = percentiles([observer.seen_at(j) - t for j, t in posted.items()])
         log(f"HTTP: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms, max {stats['max_ms']:.1f} ms")
         return {**stats, "offered_per_s": HTTP_RATE, "achieved_per_s": HTTP_RATE}
 
@@ -536,6 +578,8 @@ class Bench:
                 log(f"profiles of the throughput phase in {PROFILES.relative_to(REPO)}")
             await self.settle()
             r["cascade"] = await self.cascade(observer, burst_kafka, items[:CASCADE])
+            await self.settle()
+            r["bare_latency"] = await self.bare_latency(burst_kafka, paced_kafka, 200)
             await self.settle()
             r["latency"] = {}
             for rate in RATES:

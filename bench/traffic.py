@@ -38,14 +38,21 @@ def header(record: ConsumerRecord[Any, Any], name: str) -> str | None:
 
 @dataclass
 class Observer:
-    """Reads ``topic`` from its end and notes when each record of the ``types`` wanted (by its ``ce-type``
-    header, which the outbox relay sets) is seen. A fetch waits at most 5 ms, so observing adds little."""
+    """Reads ``topic`` from its end and notes, for each record of the ``types`` wanted (by its ``ce-type``
+    header, which the outbox relay sets), when it was published and when it was seen.
+
+    ``published_at`` is the record's timestamp, which the producing service's Kafka client sets as it hands the
+    record over: the moment the outcome exists, whoever reads it. Timings are taken from it, so that the
+    observer's own fetch wait and its turn on the CPU are not counted as the system's, and the observer can poll
+    the broker gently (every 20 ms). ``seen_at`` is kept for comparison."""
 
     bootstrap: str
     topic: str
     partitions: int
     key_of: KeyOf = record_key
+    fetch_wait_ms: int = 20
     seen: dict[str, tuple[str, float]] = field(default_factory=dict)
+    published: dict[str, float] = field(default_factory=dict)
     _types: set[str] = field(default_factory=set)
     _pending: set[str] = field(default_factory=set)
     _consumer: AIOKafkaConsumer | None = None
@@ -58,7 +65,7 @@ class Observer:
             bootstrap_servers=self.bootstrap,
             group_id=None,
             enable_auto_commit=False,
-            fetch_max_wait_ms=5,
+            fetch_max_wait_ms=self.fetch_wait_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         await self._consumer.start()
@@ -74,11 +81,18 @@ class Observer:
         forgotten unless ``keep``."""
         if not keep:
             self.seen = {}
+            self.published = {}
         self._types = types
         self._pending = {k for k in keys if k not in self.seen}
         self._done = asyncio.Event()
         if not self._pending:
             self._done.set()
+
+    def published_at(self, key: str) -> float:
+        return self.published[key]
+
+    def seen_at(self, key: str) -> float:
+        return self.seen[key][1]
 
     async def wait(self, timeout_s: float) -> bool:
         try:
@@ -101,6 +115,7 @@ class Observer:
         while True:
             batch = await self._consumer.getmany(timeout_ms=100, max_records=10_000)
             now = time.perf_counter()
+            wall_minus_perf = time.time() - now
             # The broker can show records past one it has not made readable yet (ims_shared.holes).
             for record in await self._holes.admit(self._consumer, [r for rs in batch.values() for r in rs]):
                 kind = header(record, "ce-type")
@@ -109,6 +124,10 @@ class Observer:
                 key = self.key_of(record)
                 if key not in self.seen:
                     self.seen[key] = (kind, now)
+                    # Kafka timestamps are whole milliseconds of the wall clock; moved onto this clock. A record
+                    # without one (-1) counts as published when seen.
+                    stamped = record.timestamp / 1000 - wall_minus_perf if record.timestamp >= 0 else now
+                    self.published[key] = min(stamped, now)
                 self._pending.discard(key)
             if not self._pending:
                 self._done.set()
