@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROJECTS := shared services/backup-service services/image-service services/billing-service services/replication-service
 
-.PHONY: install browser run test test-unit test-integration test-e2e test-faults lint asyncapi docs bench clean
+.PHONY: install browser run test test-unit test-integration test-e2e test-faults lint asyncapi docs bench bench-broker clean
 
 $(STAMP): constraints.txt requirements-dev.in requirements-services.in $(addsuffix /pyproject.toml,$(PROJECTS))
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	PYTHONUNBUFFERED=1 $(BIN)/python -m bench.run
+
+bench-broker: $(STAMP)
+	PYTHONUNBUFFERED=1 $(BIN)/python -m bench.broker
 
 asyncapi: $(STAMP)
 	$(BIN)/python -m ims_shared.asyncapi > docs/asyncapi.json
