@@ -6,7 +6,7 @@ Phases, in order (README.md says what each measures and why):
   3. arrears cascade   BackupArrears -> BackupDeleted -> ImageDeleted for backups that have images
   4. latency           ImageRequested -> ImageCreated at 50, 200 and 1,000/s; signed POST -> job SUCCESS
   5. scale-out         one, then two image-service processes in one consumer group
-  6. growth            latency at 200/s with 10,000 and with 200,000 images stored (seeded with COPY)
+  6. growth            latency at 50/s with 10,000 and with 200,000 images stored (seeded with COPY)
 
 BENCH_SCALE (default 1) scales every count and duration, e.g. BENCH_SCALE=0.1 for a quick run. KAFKA_MAX_BATCH,
 RELAY_BATCH_SIZE, KAFKA_FETCH_MAX_WAIT_MS and LOG_LEVEL in the environment reach the services (and
@@ -60,6 +60,9 @@ LOAD_S = max(3.0, 15.0 * SCALE)
 RATES = (50, 200, 1000)
 HTTP_RATE = 20.0
 GROWTH = (max(1_000, int(10_000 * SCALE)), max(20_000, int(200_000 * SCALE)))
+# 50/s, not 200/s: at 200/s the development broker's CPU saturates within the phase and its drift, not the stored
+# images, sets the latency (bench/README.md).
+GROWTH_RATE = 50
 WARM_UP = 300
 MAX_BATCH = os.environ.get("KAFKA_MAX_BATCH", "500")
 SERVICE_ENV = {
@@ -522,35 +525,36 @@ class Bench:
     async def growth(
         self, observer: Observer, burst_kafka: aiokafka.AIOKafkaProducer, paced_kafka: aiokafka.AIOKafkaProducer
     ) -> dict[str, Any]:
-        """Latency at 200/s with few and with many images stored, measured small, big, small, big: the broker
-        grows costlier with every record it holds, so a big run always after the small one would charge the
-        broker's growth to the stored images. Each size's figures pool its two runs."""
+        """Latency at GROWTH_RATE with few and with many images stored, measured small, big, big, small: the
+        broker grows costlier with every batch it holds (``make bench-broker``), so a big run always after a
+        small one would charge the broker's growth to the stored images; in this order both sizes sit at the same
+        mean position. Each size's figures pool its two runs."""
         dsn = self.dsn("image-service")
         small, big = GROWTH
         await self.settle()
         await seed.clear_images(dsn)
         runs: dict[str, list[dict[str, Any]]] = {"small": [], "big": []}
         pooled: dict[str, list[float]] = {"small": [], "big": []}
-        for key, wanted in (("small", small), ("big", big), ("small", small), ("big", big)):
+        for key, wanted in (("small", small), ("big", big), ("big", big), ("small", small)):
             stored = await seed.stored_images(dsn)
-            if stored > wanted:
+            if stored > wanted * 1.1:  # the few images a run made itself may stay
                 await seed.clear_images(dsn)
                 stored = 0
-            log(f"growth: seeding {wanted - stored:,} images with COPY (to {wanted:,} stored)")
+            log(f"growth: seeding {max(0, wanted - stored):,} images with COPY (to {wanted:,} stored)")
             started = time.perf_counter()
-            await seed.seed_images(dsn, wanted - stored)
+            await seed.seed_images(dsn, max(0, wanted - stored))
             seeded_s = time.perf_counter() - started
             await self.creation(observer, burst_kafka, WARM_UP, f"growth-warm-up-{wanted}")
             await self.settle()
             stored = await seed.stored_images(dsn)
             label = f"growth-{wanted}-{len(runs[key]) + 1}"
-            result = await self.latency(observer, burst_kafka, paced_kafka, 200, label, pooled[key])
+            result = await self.latency(observer, burst_kafka, paced_kafka, GROWTH_RATE, label, pooled[key])
             runs[key].append({"stored": stored, "seed_s": seeded_s, **result})
         return {
             key: {
                 "stored": runs[key][0]["stored"],
                 **percentiles(pooled[key]),
-                "offered_per_s": 200,
+                "offered_per_s": GROWTH_RATE,
                 "achieved_per_s": sum(run["achieved_per_s"] for run in runs[key]) / len(runs[key]),
                 "runs": runs[key],
             }
