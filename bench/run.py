@@ -23,6 +23,8 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -328,6 +330,7 @@ class Bench:
     ) -> dict[str, Any]:
         """The floor of latency: the bare pipeline, fetching as often as image-service does, at ``rate`` for as
         long as the system's run, on the broker and database as the system's latency phases find them."""
+        await create_topics(self.bootstrap, [*BARE_IN.values(), BARE_OUT])
         child = self.start_bare(self.bare_dsn, SERVICE_FETCH_WAIT["image-service"]["KAFKA_FETCH_MAX_WAIT_MS"])
         observer = Observer(self.bootstrap, BARE_OUT, DEFAULT_PARTITIONS)
         await observer.start()
@@ -562,17 +565,40 @@ class Bench:
         }
 
     # -- the run ------------------------------------------------------------------------------------------------
-    async def system(self) -> None:
+    @asynccontextmanager
+    async def clients(self) -> AsyncIterator[tuple[Observer, aiokafka.AIOKafkaProducer, aiokafka.AIOKafkaProducer]]:
+        """The load generator's observer and producers on the current broker, and the services warmed up."""
         observer = Observer(self.bootstrap, IMAGES_TOPIC, DEFAULT_PARTITIONS)
         burst_kafka = producer(self.bootstrap, burst=True)
         paced_kafka = producer(self.bootstrap, burst=False)
         await observer.start()
         await burst_kafka.start()
         await paced_kafka.start()
-        r = self.results
         try:
             await self.creation(observer, burst_kafka, WARM_UP, "warm-up")
             await self.settle()
+            yield observer, burst_kafka, paced_kafka
+            await self.settle()
+        finally:
+            await paced_kafka.stop()
+            await burst_kafka.stop()
+            await observer.stop()
+
+    def fresh_broker(self) -> None:
+        """A new, empty broker for the next phases, and the services started again on it (their databases keep
+        everything). Tansu's CPU per fetch grows with every batch it holds (``make bench-broker``), so each group
+        of phases starts, as the bare pipeline did, on a broker that holds nothing from the groups before."""
+        log("a new, empty broker for the next phases; the services start again on it")
+        self.stack.stop_services()
+        self.stack.stop_kafka()
+        self.stack.kafka_port = free_port()
+        self.stack.start_kafka()
+        asyncio.run(create_topics(self.bootstrap, all_topics(self.stack.regions)))
+        self.start_services()
+
+    async def creation_phases(self) -> None:
+        r = self.results
+        async with self.clients() as (observer, burst_kafka, _):
             profiler = Profiler(self.stack.processes, PROFILES) if PROFILE else None
             if profiler:
                 profiler.start()
@@ -582,7 +608,10 @@ class Bench:
                 log(f"profiles of the throughput phase in {PROFILES.relative_to(REPO)}")
             await self.settle()
             r["cascade"] = await self.cascade(observer, burst_kafka, items[:CASCADE])
-            await self.settle()
+
+    async def latency_phases(self) -> None:
+        r = self.results
+        async with self.clients() as (observer, burst_kafka, paced_kafka):
             r["bare_latency"] = await self.bare_latency(burst_kafka, paced_kafka, 200)
             await self.settle()
             r["latency"] = {}
@@ -591,7 +620,10 @@ class Bench:
                     observer, burst_kafka, paced_kafka, rate, f"latency-{rate}"
                 )
             r["http"] = await self.http(burst_kafka)
-            await self.settle()
+
+    async def scale_out_phases(self) -> None:
+        r = self.results
+        async with self.clients() as (observer, burst_kafka, _):
             r["scale_out"] = {}
             r["scale_out"]["1"], _ = await self.creation(observer, burst_kafka, SCALE_OUT_IMAGES, "scale-out-1")
             await self.settle()
@@ -609,11 +641,18 @@ class Bench:
                 self.stack.processes.pop(label, None)
                 child.terminate()
                 await asyncio.to_thread(child.wait, 15)
-            r["growth"] = await self.growth(observer, burst_kafka, paced_kafka)
-        finally:
-            await paced_kafka.stop()
-            await burst_kafka.stop()
-            await observer.stop()
+
+    async def growth_phases(self) -> None:
+        async with self.clients() as (observer, burst_kafka, paced_kafka):
+            self.results["growth"] = await self.growth(observer, burst_kafka, paced_kafka)
+
+    def system(self) -> None:
+        """The system's phases in groups, each group on a fresh broker."""
+        groups = (self.creation_phases, self.latency_phases, self.scale_out_phases, self.growth_phases)
+        for index, group in enumerate(groups):
+            if index:
+                self.fresh_broker()
+            asyncio.run(group())
 
     async def meta(self, broker: str) -> dict[str, Any]:
         assert self.stack.database_server
@@ -700,7 +739,7 @@ class Bench:
                 child.wait(15)
             log(f"bare pipeline: {self.results['bare']['events_per_s']:,.0f} events/s")
             self.start_services()
-            asyncio.run(self.system())
+            self.system()
         finally:
             self.stack.stop()
             if self.stack.database_server and not os.environ.get("BENCH_KEEP_DATABASES"):

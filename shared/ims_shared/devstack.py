@@ -219,6 +219,12 @@ class Stack:
             raise RuntimeError(f"not ready after {timeout_s:.0f} s: {detail}")
 
     def stop(self) -> None:
+        self.stop_services()
+        self.stop_kafka()
+        if self._embedded is not None:
+            self._embedded.cleanup()  # type: ignore[attr-defined]
+
+    def stop_services(self) -> None:
         for child in self.processes.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
@@ -229,15 +235,18 @@ class Stack:
             except subprocess.TimeoutExpired:
                 child.kill()
         self.processes.clear()
-        if self._tansu is not None:
-            self._tansu.terminate()
-            try:
-                self._tansu.wait(5)
-            except subprocess.TimeoutExpired:
-                self._tansu.kill()
-            self._tansu = None
-        if self._embedded is not None:
-            self._embedded.cleanup()  # type: ignore[attr-defined]
+
+    def stop_kafka(self) -> None:
+        """Stop the broker this stack started (its in-memory store goes with it); one it was given stays."""
+        if self._tansu is None:
+            return
+        self._tansu.terminate()
+        try:
+            self._tansu.wait(5)
+        except subprocess.TimeoutExpired:
+            self._tansu.kill()
+        self._tansu = None
+        self.kafka_bootstrap = None
 
     def _log_file(self, label: str) -> int | None:
         if self.log_dir is None:
