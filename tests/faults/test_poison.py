@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections import Counter, defaultdict
+from typing import Any
 
 import httpx
 import pytest
@@ -130,17 +131,27 @@ async def test_poison_messages_are_dead_lettered_and_valid_events_handled(health
 
         await until(all_valid_handled, timeout_s=120, what="every valid event to be handled by every service")
 
+        progress: dict[str, Any] = {}
+
         async def dead_letters() -> dict[str, dict[str, str]] | None:
             found: dict[str, dict[str, str]] = defaultdict(dict)
-            for record in await read_topic(healthy.bootstrap, TOPIC + ".dlt"):
+            records = await read_topic(healthy.bootstrap, TOPIC + ".dlt")
+            for record in records:
                 key = (record.key or b"").decode()
                 if key in poison_kind:
                     headers = {k: v.decode() for k, v in record.headers}
                     found[headers["dlt-consumer"]][key] = headers.get("dlt-reason", "")
             complete = all(len(found.get(group, {})) == n_poison for group in CONSUMERS.values())
+            progress["records read"] = len(records)
+            progress["missing"] = {
+                group: sorted(set(poison_kind) - set(found.get(group, {})))[:3] for group in CONSUMERS.values()
+            }
             return dict(found) if complete else None
 
-        found = await until(dead_letters, timeout_s=120, what="every poison message on the dead-letter topic")
+        try:
+            found = await until(dead_letters, timeout_s=120, what="every poison message on the dead-letter topic")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; dead-letter topic as last read: {progress}") from None
         elapsed = time.monotonic() - started
     finally:
         stop.set()
