@@ -23,10 +23,11 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -329,7 +330,8 @@ class Bench:
         self, burst_kafka: aiokafka.AIOKafkaProducer, paced_kafka: aiokafka.AIOKafkaProducer, rate: float
     ) -> dict[str, Any]:
         """The floor of latency: the bare pipeline, fetching as often as image-service does, at ``rate`` for as
-        long as the system's run, on the same broker and database, the services running idle."""
+        long as the system's run, on a broker in the state the system's runs find theirs (new, after the
+        services' warm-up), the services running idle."""
         await create_topics(self.bootstrap, [*BARE_IN.values(), BARE_OUT])
         child = self.start_bare(self.bare_dsn, SERVICE_FETCH_WAIT["image-service"]["KAFKA_FETCH_MAX_WAIT_MS"])
         observer = Observer(self.bootstrap, BARE_OUT, DEFAULT_PARTITIONS)
@@ -609,20 +611,19 @@ class Bench:
             await self.settle()
             r["cascade"] = await self.cascade(observer, burst_kafka, items[:CASCADE])
 
-    async def latency_phases(self) -> None:
-        r = self.results
+    async def latency_phase(self, rate: int) -> None:
         async with self.clients() as (observer, burst_kafka, paced_kafka):
-            r["latency"] = {}
-            for rate in RATES:
-                if rate == 1000:
-                    # The floor after the system's 50 and 200/s, before 1,000/s: the broker it finds holds what
-                    # those left, so it is measured on no better a broker than the system's 200/s was.
-                    r["bare_latency"] = await self.bare_latency(burst_kafka, paced_kafka, 200)
-                    await self.settle()
-                r["latency"][str(rate)] = await self.latency(
-                    observer, burst_kafka, paced_kafka, rate, f"latency-{rate}"
-                )
-            r["http"] = await self.http(burst_kafka)
+            self.results.setdefault("latency", {})[str(rate)] = await self.latency(
+                observer, burst_kafka, paced_kafka, rate, f"latency-{rate}"
+            )
+
+    async def floor_phase(self) -> None:
+        async with self.clients() as (_, burst_kafka, paced_kafka):
+            self.results["bare_latency"] = await self.bare_latency(burst_kafka, paced_kafka, 200)
+
+    async def http_phase(self) -> None:
+        async with self.clients() as (_, burst_kafka, _):
+            self.results["http"] = await self.http(burst_kafka)
 
     async def scale_out_phases(self) -> None:
         r = self.results
@@ -650,8 +651,11 @@ class Bench:
             self.results["growth"] = await self.growth(observer, burst_kafka, paced_kafka)
 
     def system(self) -> None:
-        """The system's phases in groups, each group on a fresh broker."""
-        groups = (self.creation_phases, self.latency_phases, self.scale_out_phases, self.growth_phases)
+        """The system's phases, each group on a new broker: the creation and the cascade, each latency run, the
+        floor, HTTP, scale-out, growth."""
+        groups: list[Callable[[], Awaitable[None]]] = [self.creation_phases]
+        groups += [partial(self.latency_phase, rate) for rate in RATES]
+        groups += [self.floor_phase, self.http_phase, self.scale_out_phases, self.growth_phases]
         for index, group in enumerate(groups):
             if index:
                 self.fresh_broker()
