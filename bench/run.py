@@ -8,6 +8,9 @@ Phases, in order (README.md says what each measures and why):
   5. scale-out         one, then two image-service processes in one consumer group
   6. growth            latency at 50/s with 10,000 and with 200,000 images stored (seeded with COPY)
 
+Each measured run (the bare pipeline; creation with its cascade; each latency rate; the latency floor; HTTP;
+scale-out; growth) starts on a new, empty broker, the services started again on it and warmed up.
+
 BENCH_SCALE (default 1) scales every count and duration, e.g. BENCH_SCALE=0.1 for a quick run. KAFKA_MAX_BATCH,
 RELAY_BATCH_SIZE, KAFKA_FETCH_MAX_WAIT_MS and LOG_LEVEL in the environment reach the services (and
 KAFKA_MAX_BATCH the bare pipeline). BENCH_PROFILE=1 samples the services with py-spy in the throughput phase.
