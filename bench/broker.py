@@ -8,15 +8,13 @@ broker, then after single-record batches are added. Apache Kafka finds the offse
 """
 
 import asyncio
-import subprocess
-import sys
 import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.profile import cpu_seconds
-from ims_shared.devstack import tansu_binary
-from ims_shared.kafka import DEFAULT_PARTITIONS, create_topics, reachable
+from ims_shared.devstack import start_tansu
+from ims_shared.kafka import DEFAULT_PARTITIONS, create_topics
 from ims_shared.testing import free_port
 
 TOPIC = "bench.broker.probe"
@@ -83,19 +81,9 @@ async def measure(bootstrap: str, broker_pid: int) -> list[tuple[int, float]]:
 
 def main() -> None:
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    broker = subprocess.Popen(
-        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    broker = start_tansu(port)
     bootstrap = f"127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while not asyncio.run(reachable(bootstrap)):
-            if time.monotonic() > deadline:
-                sys.exit("the broker did not start")
-            time.sleep(0.2)
         print(f"Tansu, {READERS} readers, {RATE} single-record batches/s for {SECONDS:g} s:", flush=True)
         rows = asyncio.run(measure(bootstrap, broker.pid))
     finally:

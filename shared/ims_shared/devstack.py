@@ -71,6 +71,28 @@ def tansu_binary() -> Path:
     return binary
 
 
+def start_tansu(
+    port: int, *, advertised: str | None = None, log: int | None = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """A Tansu broker (in-memory storage) on 127.0.0.1:``port``, returned once it accepts connections;
+    ``advertised`` (host:port) is the address it gives clients, its own by default."""
+    url = f"tcp://127.0.0.1:{port}"
+    child = subprocess.Popen(
+        [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            f"tcp://{advertised}" if advertised else url,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    _wait_for_port("127.0.0.1", port, 20, "Kafka (Tansu)")
+    return child
+
+
 def _with_database(server_url: str, database: str) -> str:
     base, _, _ = server_url.rpartition("/")
     return f"{base}/{database}"
@@ -123,14 +145,8 @@ class Stack:
                 f"port 127.0.0.1:{self.kafka_port} for Kafka is already in use; stop what holds it, "
                 "or point KAFKA_BOOTSTRAP_SERVERS at a running broker"
             )
-        url = f"tcp://127.0.0.1:{self.kafka_port}"
-        self._tansu = subprocess.Popen(
-            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=self._log_file("tansu"),
-            stderr=subprocess.STDOUT,
-        )
+        self._tansu = start_tansu(self.kafka_port, log=self._log_file("tansu"))
         self.kafka_bootstrap = f"127.0.0.1:{self.kafka_port}"
-        _wait_for_port("127.0.0.1", self.kafka_port, 20, "Kafka (Tansu)")
         return self.kafka_bootstrap
 
     def start_postgres(self) -> str:

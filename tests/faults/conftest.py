@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
-from ims_shared.devstack import ServiceProcess, Stack, _wait_for_port, tansu_binary
+from ims_shared.devstack import ServiceProcess, Stack, start_tansu
 from ims_shared.server import port_free
 from tests.faults.pgserver import PrivateServer, server_binaries
 from tests.faults.proxy import TcpProxy
@@ -109,20 +109,7 @@ class FaultStack:
 def _start_tansu(port: int, advertised: str, log_dir: Path) -> subprocess.Popen[bytes]:
     log_dir.mkdir(parents=True, exist_ok=True)
     log = os.open(log_dir / "tansu.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    child = subprocess.Popen(
-        [
-            str(tansu_binary()),
-            "broker",
-            "--listener-url",
-            f"tcp://127.0.0.1:{port}",
-            "--advertised-listener-url",
-            f"tcp://{advertised}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    _wait_for_port("127.0.0.1", port, 20, "Tansu")
-    return child
+    return start_tansu(port, advertised=advertised, log=log)
 
 
 async def _drop_databases(server: str, prefix: str) -> None:

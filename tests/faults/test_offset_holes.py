@@ -8,7 +8,6 @@ beside them: what it missed is reported, not asserted (the race does not strike 
 """
 
 import asyncio
-import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Iterator
@@ -17,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from ims_shared.devstack import _wait_for_port, tansu_binary
+from ims_shared.devstack import start_tansu
 from ims_shared.holes import OffsetHoles
 from ims_shared.metrics import OFFSET_HOLES
 from ims_shared.testing import free_port
@@ -92,14 +91,8 @@ async def _write(bootstrap: str, sent: set[bytes], count: int) -> None:
 def broker() -> Iterator[str]:
     """A Tansu broker of its own (in-memory storage), for this test only."""
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
+    process = start_tansu(port)
     try:
-        _wait_for_port("127.0.0.1", port, 20, "Kafka (Tansu)")
         yield f"127.0.0.1:{port}"
     finally:
         process.terminate()
