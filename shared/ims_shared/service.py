@@ -135,8 +135,13 @@ class ServiceRuntime:
             heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
         )
 
+        context = self.broker.context
+
         @self._subscriber
-        async def on_records(msg: KafkaMessage) -> None:
+        async def on_records(_: Any = None) -> None:
+            # The message is read from FastStream's context here, not through a `KafkaMessage` parameter: FastDepends
+            # resolves such a context parameter with a plain function in a worker thread, a hand-off per batch.
+            msg: KafkaMessage = context.get_local("message")
             consumer: AIOKafkaConsumer = self._subscriber.consumer  # the aiokafka consumer that fetched the batch
             await processor.process(await holes.admit(consumer, msg.raw_message))
 
