@@ -2,8 +2,8 @@
 
 A batch of records is parsed; a record that breaks the contract goes to ``<topic>.dlt`` with the reason in
 its headers. Every valid event is handled in ONE PostgreSQL transaction together with its inbox row and the
-outbox rows it writes (the inbox rows of the whole batch in one statement). The offsets are committed by FastStream
-only after the handler returns (``AckPolicy.NACK_ON_ERROR``, never ``ACK_FIRST``). A handler that fails on one
+outbox rows it writes (the inbox rows of the whole batch in one statement). The offsets are committed only after the
+handler returns (``ims_shared.offsets``; never FastStream's ``ACK_FIRST``). A handler that fails on one
 event rolls the attempt back; the batch is handled again with a savepoint per event, and only the failing event is
 dead-lettered. A transient failure (database gone) retries the whole batch with backoff and, past the limit,
 rewinds the partition so the batch is delivered again.

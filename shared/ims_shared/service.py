@@ -31,6 +31,7 @@ from ims_shared.holes import OffsetHoles
 from ims_shared.kafka import create_topics, make_producer, start_with_retry
 from ims_shared.logging import configure_logging, get_logger
 from ims_shared.metrics import CONSUMER_LAG, HTTP_REQUESTS
+from ims_shared.offsets import OffsetCommitter, earliest_offsets, next_offsets
 from ims_shared.relay import OutboxRelay
 from ims_shared.settings import ServiceSettings
 from ims_shared.tenants import TenantCatalog, load_tenants
@@ -73,6 +74,7 @@ class ServiceRuntime:
         self.broker: KafkaBroker | None = None
         self.relay: OutboxRelay | None = None
         self.processor: EventProcessor | None = None
+        self.offsets = OffsetCommitter()
         self.periodic: list[PeriodicTask] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.migrations_applied = False
@@ -129,7 +131,9 @@ class ServiceRuntime:
             max_records=s.kafka_max_batch,
             batch_timeout_ms=s.kafka_batch_timeout_ms,
             fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            # Offsets are committed by ``self.offsets`` once a batch's transaction has committed (never before, as
+            # ACK_FIRST would), without waiting for the broker's answer; a failed batch is read again.
+            ack_policy=AckPolicy.MANUAL,
             decoder=_raw_body,
             session_timeout_ms=s.kafka_session_timeout_ms,
             heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
@@ -143,7 +147,14 @@ class ServiceRuntime:
             # resolves such a context parameter with a plain function in a worker thread, a hand-off per batch.
             msg: KafkaMessage = context.get_local("message")
             consumer: AIOKafkaConsumer = self._subscriber.consumer  # the aiokafka consumer that fetched the batch
-            await processor.process(await holes.admit(consumer, msg.raw_message))
+            records = await holes.admit(consumer, msg.raw_message)
+            try:
+                await processor.process(records)
+            except Exception:
+                for partition, offset in earliest_offsets(list(msg.raw_message)).items():
+                    consumer.seek(partition, offset)
+                raise
+            self.offsets.handled(consumer, next_offsets(records))
 
         await self.broker.start()
         self.periodic = self._periodic_factory(self) if self._periodic_factory else []
@@ -167,8 +178,10 @@ class ServiceRuntime:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.offsets.flush()
         if self.broker is not None:
             await self.broker.stop()
+        await self.offsets.stop()
         if self.producer is not None:
             await self.producer.stop()
         if self.pool is not None:

@@ -1,0 +1,103 @@
+"""Handled offsets are committed in the background: the newest per partition, one request at a time, never for a
+partition no longer assigned; a failed commit is dropped and the next one goes out."""
+
+import asyncio
+from typing import Any
+
+from aiokafka.errors import CommitFailedError
+from aiokafka.structs import TopicPartition
+
+from ims_shared.offsets import OffsetCommitter, earliest_offsets, next_offsets
+from ims_shared.testing import consumer_record
+
+T0, T1 = TopicPartition("t", 0), TopicPartition("t", 1)
+
+
+class Consumer:
+    """Records each commit; ``gate`` (when set) holds a commit until the test opens it."""
+
+    def __init__(self, assigned: set[TopicPartition] | None = None) -> None:
+        self.assigned = assigned if assigned is not None else {T0, T1}
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.gate: asyncio.Event | None = None
+        self.fail_next = False
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail_next:
+            self.fail_next = False
+            raise CommitFailedError("rebalanced")
+        self.commits.append(dict(offsets))
+
+
+def records(partition: int, *offsets: int) -> list[Any]:
+    return [consumer_record("t", offset, b"{}", partition=partition) for offset in offsets]
+
+
+def test_a_batch_commits_the_offset_after_each_partitions_last_record() -> None:
+    batch = records(0, 10, 11) + records(1, 3)
+    assert next_offsets(batch) == {T0: 12, T1: 4}
+
+
+def test_a_failed_batch_is_read_again_from_each_partitions_first_record() -> None:
+    batch = records(1, 3, 4) + records(0, 10, 11)
+    assert earliest_offsets(batch) == {T0: 10, T1: 3}
+
+
+async def test_handled_offsets_are_committed() -> None:
+    committer, consumer = OffsetCommitter(), Consumer()
+    committer.handled(consumer, {T0: 12, T1: 4})
+    await committer.flush(1)
+    assert consumer.commits == [{T0: 12, T1: 4}]
+    await committer.stop()
+
+
+async def test_batches_handled_while_a_commit_is_in_flight_go_out_as_one_request_with_the_newest_offsets() -> None:
+    committer, consumer = OffsetCommitter(), Consumer()
+    consumer.gate = asyncio.Event()
+    committer.handled(consumer, {T0: 12})
+    await asyncio.sleep(0)  # the first commit is now waiting for the broker
+    committer.handled(consumer, {T0: 15, T1: 2})
+    committer.handled(consumer, {T0: 14, T1: 5})  # an older offset never moves a partition back
+    consumer.gate.set()
+    await committer.flush(1)
+    assert consumer.commits == [{T0: 12}, {T0: 15, T1: 5}]
+    await committer.stop()
+
+
+async def test_a_partition_no_longer_assigned_is_not_committed() -> None:
+    committer, consumer = OffsetCommitter(), Consumer(assigned={T1})
+    committer.handled(consumer, {T0: 12, T1: 4})
+    await committer.flush(1)
+    assert consumer.commits == [{T1: 4}]
+    await committer.stop()
+
+
+async def test_a_failed_commit_is_dropped_and_the_next_one_goes_out() -> None:
+    committer, consumer = OffsetCommitter(), Consumer()
+    consumer.fail_next = True
+    committer.handled(consumer, {T0: 12})
+    await committer.flush(1)
+    assert consumer.commits == []
+    committer.handled(consumer, {T0: 13})
+    await committer.flush(1)
+    assert consumer.commits == [{T0: 13}]
+    await committer.stop()
+
+
+async def test_a_new_consumer_does_not_commit_what_the_old_one_handled() -> None:
+    committer, old, new = OffsetCommitter(), Consumer(), Consumer()
+    old.gate = asyncio.Event()
+    committer.handled(old, {T0: 12})
+    await asyncio.sleep(0)
+    committer.handled(old, {T1: 7})  # waits behind the first commit
+    committer.handled(new, {T0: 20})
+    old.gate.set()
+    await committer.flush(1)
+    assert old.commits == [{T0: 12}]
+    assert new.commits == [{T0: 20}]
+    await committer.stop()
