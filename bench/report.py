@@ -88,6 +88,8 @@ def table(r: dict[str, Any]) -> str:
         lines.append(_lat_row(f"bare pipeline at {r['bare_latency']['offered_per_s']:g}/s (floor)", r["bare_latency"]))
     for rate, s in r["latency"].items():
         lines.append(_lat_row(f"ImageRequested->ImageCreated at {rate}/s", s))
+        if rate == "200":
+            lines += _slice_rows(s)
     lines.append(_lat_row(f"POST wholeimages->job SUCCESS at {r['http']['offered_per_s']:g}/s", r["http"]))
     for key in ("small", "big"):
         g = r["growth"][key]
@@ -99,6 +101,18 @@ def table(r: dict[str, Any]) -> str:
         lines.append(f"  {verdict}  {t['target']:<72} ratio {t['ratio']:.2f} (limit {t['limit']:g})  {t['measured']}")
     lines.append("")
     return "\n".join(lines)
+
+
+def _slice_rows(s: dict[str, Any]) -> list[str]:
+    """The run's first and last slices: how far latency moved within it (the broker's store grows, README)."""
+    windows = [w for w in s.get("windows", ()) if w.get("n")]
+    if len(windows) < 2:
+        return []
+    rows = []
+    for which, w in (("first", windows[0]), ("last", windows[-1])):
+        name = f"  its {which} {w['to_s'] - w['from_s']:.0f} s"
+        rows.append(_lat_row(name, {**w, "achieved_per_s": s.get("achieved_per_s", 0)}))
+    return rows
 
 
 def write_json(r: dict[str, Any]) -> Path:

@@ -44,7 +44,16 @@ import ims_shared
 from bench import report, seed
 from bench.events import ALPHA, BACKUPS_TOPIC, IMAGES_TOPIC, PROJECT, REGION, Pair, Record, arrears, interleaved, pairs
 from bench.profile import Profiler, cpu_seconds, cpu_used
-from bench.traffic import Observer, data_field, percentiles, produce_burst, produce_paced, producer
+from bench.traffic import (
+    Observer,
+    by_window,
+    data_field,
+    percentiles,
+    produce_burst,
+    produce_paced,
+    producer,
+    windows_text,
+)
 from ims_shared.db import apply_migrations
 from ims_shared.devstack import ServiceProcess, Stack, tansu_binary
 from ims_shared.kafka import DEFAULT_PARTITIONS, create_topics
@@ -363,9 +372,12 @@ class Bench:
             await observer.stop()
             child.send_signal(signal.SIGTERM)
             await asyncio.to_thread(child.wait, 15)
-        stats = percentiles([observer.published_at(k) - t for k, t in scheduled.items()])
+        latency = {k: observer.published_at(k) - t for k, t in scheduled.items()}
+        stats: dict[str, Any] = percentiles(list(latency.values()))
         stats["seen"] = percentiles([observer.seen_at(k) - t for k, t in scheduled.items()])
+        stats["windows"] = by_window(scheduled, latency)
         log(f"bare pipeline at {rate:g}/s: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms")
+        log(f"bare pipeline at {rate:g}/s: {windows_text(stats['windows'])}")
         return {**stats, "offered_per_s": rate, "achieved_per_s": rate}
 
     # -- 2. throughput of image creation ------------------------------------------------------------------------
@@ -446,13 +458,16 @@ class Bench:
         failed = sum(1 for p in items if observer.seen[p.image_id][0] != "ImageCreated")
         if failed:
             raise BenchError(f"{failed} image creations failed at {rate}/s: {await self.failures()}")
-        samples = [observer.published_at(k) - t for k, t in scheduled.items()]
+        latency = {k: observer.published_at(k) - t for k, t in scheduled.items()}
+        samples = list(latency.values())
         if raw is not None:
             raw += samples
         span = max(scheduled.values()) - min(scheduled.values())
-        stats = percentiles(samples)
+        stats: dict[str, Any] = percentiles(samples)
         stats["seen"] = percentiles([observer.seen_at(k) - t for k, t in scheduled.items()])
+        stats["windows"] = by_window(scheduled, latency)
         log(f"{label}: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms, max {stats['max_ms']:.1f} ms")
+        log(f"{label}: {windows_text(stats['windows'])}")
         log(f"{label}: CPU seconds {', '.join(f'{k} {v:.1f}' for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))}")
         return {**stats, "offered_per_s": rate, "achieved_per_s": (count - 1) / span if span else 0, "cpu_s": cpu}
 

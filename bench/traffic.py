@@ -177,6 +177,26 @@ async def produce_paced(kafka: AIOKafkaProducer, records: list[tuple[str, Record
     return scheduled
 
 
+def by_window(scheduled: dict[str, float], latency: dict[str, float], windows: int = 5) -> list[dict[str, float]]:
+    """``percentiles`` of ``latency`` (seconds, by key) in ``windows`` equal slices of the run by scheduled time,
+    with each slice's start and end in seconds from the first send: how latency moved during the run."""
+    first, last = min(scheduled.values()), max(scheduled.values())
+    width = (last - first) / windows or 1.0
+    slices: list[list[float]] = [[] for _ in range(windows)]
+    for key, due in scheduled.items():
+        slices[min(windows - 1, int((due - first) / width))].append(latency[key])
+    return [
+        {"from_s": round(i * width, 1), "to_s": round((i + 1) * width, 1), **percentiles(s)}
+        for i, s in enumerate(slices)
+    ]
+
+
+def windows_text(windows: list[dict[str, float]]) -> str:
+    return "p50/p99 by slice of the run: " + ", ".join(
+        f"{w['from_s']:g}-{w['to_s']:g} s {w['p50_ms']:.0f}/{w['p99_ms']:.0f} ms" for w in windows if w.get("n")
+    )
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     """p50/p95/p99/max (nearest rank) and the mean, in milliseconds, of ``samples`` in seconds."""
     if not samples:
