@@ -79,7 +79,8 @@ def start_tansu(
 
     It runs one Tokio worker thread (``TOKIO_WORKER_THREADS``, which the environment may set otherwise): with one
     per core, under the benchmark's 200 events/s its threads made over 130,000 futex calls a second (ten times as
-    many as with one) and it used a fifth more CPU, on cores the services and PostgreSQL share with it."""
+    many as with one) and it used a fifth more CPU, on cores the services and PostgreSQL share with it. The price
+    is a broker that uses one core at most: on a machine with cores to spare, set ``TOKIO_WORKER_THREADS``."""
     url = f"tcp://127.0.0.1:{port}"
     child = subprocess.Popen(
         [
