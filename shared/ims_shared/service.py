@@ -31,7 +31,7 @@ from ims_shared.holes import OffsetHoles
 from ims_shared.kafka import create_topics, make_producer, start_with_retry
 from ims_shared.logging import configure_logging, get_logger
 from ims_shared.metrics import CONSUMER_LAG, HTTP_REQUESTS
-from ims_shared.offsets import OffsetCommitter, earliest_offsets, next_offsets
+from ims_shared.offsets import OffsetCommitter
 from ims_shared.relay import OutboxRelay
 from ims_shared.settings import ServiceSettings
 from ims_shared.tenants import TenantCatalog, load_tenants
@@ -147,14 +147,8 @@ class ServiceRuntime:
             # resolves such a context parameter with a plain function in a worker thread, a hand-off per batch.
             msg: KafkaMessage = context.get_local("message")
             consumer: AIOKafkaConsumer = self._subscriber.consumer  # the aiokafka consumer that fetched the batch
-            records = await holes.admit(consumer, msg.raw_message)
-            try:
-                await processor.process(records)
-            except Exception:
-                for partition, offset in earliest_offsets(list(msg.raw_message)).items():
-                    consumer.seek(partition, offset)
-                raise
-            self.offsets.handled(consumer, next_offsets(records))
+            batch = list(msg.raw_message)
+            await self.offsets.handle(consumer, batch, await holes.admit(consumer, batch), processor.process)
 
         await self.broker.start()
         self.periodic = self._periodic_factory(self) if self._periodic_factory else []

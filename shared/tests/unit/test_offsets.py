@@ -4,6 +4,7 @@ partition no longer assigned; a failed commit is dropped and the next one goes o
 import asyncio
 from typing import Any
 
+import pytest
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import TopicPartition
 
@@ -19,6 +20,7 @@ class Consumer:
     def __init__(self, assigned: set[TopicPartition] | None = None) -> None:
         self.assigned = assigned if assigned is not None else {T0, T1}
         self.commits: list[dict[TopicPartition, int]] = []
+        self.seeks: list[tuple[TopicPartition, int]] = []
         self.gate: asyncio.Event | None = None
         self.fail_next = False
 
@@ -32,6 +34,9 @@ class Consumer:
             self.fail_next = False
             raise CommitFailedError("rebalanced")
         self.commits.append(dict(offsets))
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append((partition, offset))
 
 
 def records(partition: int, *offsets: int) -> list[Any]:
@@ -81,7 +86,7 @@ async def test_a_failed_commit_is_dropped_and_the_next_one_goes_out() -> None:
     committer, consumer = OffsetCommitter(), Consumer()
     consumer.fail_next = True
     committer.handled(consumer, {T0: 12})
-    await committer.flush(1)
+    await asyncio.wait_for(committer.flush(5), 1)  # the committer goes on after the failure
     assert consumer.commits == []
     committer.handled(consumer, {T0: 13})
     await committer.flush(1)
@@ -100,4 +105,29 @@ async def test_a_new_consumer_does_not_commit_what_the_old_one_handled() -> None
     await committer.flush(1)
     assert old.commits == [{T0: 12}]
     assert new.commits == [{T0: 20}]
+    await committer.stop()
+
+
+async def test_a_handled_batch_commits_the_admitted_records_and_a_failed_one_is_read_again() -> None:
+    committer, consumer = OffsetCommitter(), Consumer()
+    handled: list[list[Any]] = []
+
+    async def process(admitted: list[Any]) -> None:
+        handled.append(admitted)
+
+    batch = records(0, 10, 11, 13) + records(1, 3)
+    await committer.handle(consumer, batch, batch[:2] + batch[3:], process)  # 12 is a hole: 13 comes again
+    await committer.flush(1)
+    assert handled == [batch[:2] + batch[3:]]
+    assert consumer.commits == [{T0: 12, T1: 4}]
+
+    async def fail(admitted: list[Any]) -> None:
+        raise RuntimeError("database gone")
+
+    batch = records(0, 12, 13) + records(1, 4, 5)
+    with pytest.raises(RuntimeError):
+        await committer.handle(consumer, batch, batch, fail)
+    await committer.flush(1)
+    assert sorted(consumer.seeks) == [(T0, 12), (T1, 4)]
+    assert consumer.commits == [{T0: 12, T1: 4}]  # nothing more
     await committer.stop()
