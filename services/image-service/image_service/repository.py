@@ -68,11 +68,12 @@ async def record_backups_and_waiting_jobs(
         "WITH given AS (SELECT * FROM jsonb_populate_recordset(NULL::backup_projection, $1::jsonb) "
         "WITH ORDINALITY AS b), "
         f"recorded AS (INSERT INTO backup_projection ({_BACKUP_COLUMNS}) SELECT {_BACKUP_COLUMNS} FROM given "
-        "ORDER BY ordinality ON CONFLICT (backup_id) DO NOTHING RETURNING backup_id) "
-        "SELECT j.*, CASE WHEN j.backup_id IN (SELECT backup_id FROM recorded) THEN (SELECT to_jsonb(g) "
-        "FROM given g WHERE g.backup_id = j.backup_id ORDER BY g.ordinality LIMIT 1) END AS recorded_backup "
-        "FROM jobs j WHERE j.backup_id IN (SELECT backup_id FROM given) AND j.status = 'INIT' "
-        "ORDER BY j.begin_time FOR UPDATE OF j SKIP LOCKED",
+        "ORDER BY ordinality ON CONFLICT (backup_id) DO NOTHING RETURNING backup_id), "
+        # Joins, not subqueries per job: a subquery over a CTE is a scan of the whole batch for every job.
+        "earliest AS (SELECT DISTINCT ON (backup_id) * FROM given ORDER BY backup_id, ordinality) "
+        "SELECT j.*, CASE WHEN r.backup_id IS NOT NULL THEN to_jsonb(f) END AS recorded_backup "
+        "FROM jobs j JOIN earliest f ON f.backup_id = j.backup_id LEFT JOIN recorded r ON r.backup_id = j.backup_id "
+        "WHERE j.status = 'INIT' ORDER BY j.begin_time FOR UPDATE OF j SKIP LOCKED",
         [_backup_row(project_id, b) for project_id, b in backups],
     )
     return [(r, _backup_facts(r["recorded_backup"])) for r in rows]
@@ -183,11 +184,12 @@ async def create_jobs(
         "ordinality int)), "
         "job AS (INSERT INTO jobs (job_id, project_id, job_type, status, image_id, image_name, backup_id, request, "
         "correlation_id) SELECT job_id, project_id, $2, 'INIT', image_id, image_name, backup_id, request, "
-        "correlation_id FROM given ORDER BY ordinality ON CONFLICT (job_id) DO NOTHING RETURNING *) "
-        "SELECT job.*, (SELECT state FROM account_projection a WHERE a.account_id = "
-        "(SELECT g.account_id FROM given g WHERE g.job_id = job.job_id ORDER BY g.ordinality LIMIT 1)) "
-        "AS account_state, (SELECT to_jsonb(b) FROM backup_projection b WHERE b.backup_id = job.backup_id) AS backup "
-        "FROM job",
+        "correlation_id FROM given ORDER BY ordinality ON CONFLICT (job_id) DO NOTHING RETURNING *), "
+        # Joins, not subqueries per job: a subquery over a CTE is a scan of the whole batch for every job.
+        "earliest AS (SELECT DISTINCT ON (job_id) job_id, account_id FROM given ORDER BY job_id, ordinality) "
+        "SELECT job.*, a.state AS account_state, to_jsonb(b) AS backup FROM job "
+        "JOIN earliest f ON f.job_id = job.job_id LEFT JOIN account_projection a ON a.account_id = f.account_id "
+        "LEFT JOIN backup_projection b ON b.backup_id = job.backup_id",
         [{**job, "ordinality": n} for n, job in enumerate(jobs)],
         WHOLE_IMAGE_JOB,
     )
