@@ -1,7 +1,6 @@
 """PostgreSQL plumbing: database creation, migrations (yoyo) and the asyncpg pool."""
 
 import asyncio
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -10,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import orjson
 import psycopg
 from yoyo import get_backend, read_migrations
 
@@ -80,9 +80,15 @@ async def apply_migrations(dsn: str, *directories: Path) -> int:
     return await asyncio.to_thread(_apply, dsn, directories)
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    # orjson: the batches' jsonb parameters (``json_rows``) were a tenth of a consumer's time with the standard
+    # library's encoder.
+    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

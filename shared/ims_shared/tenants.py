@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -33,8 +34,17 @@ class TenantCatalog:
     def by_access_key(self, access_key: str) -> Tenant | None:
         return next((t for t in self.tenants if t.access_key == access_key), None)
 
+    @cached_property
+    def _by_project(self) -> dict[str, Tenant]:
+        # Asked for every event a consumer handles: a dict, not a scan of every tenant's projects.
+        index: dict[str, Tenant] = {}
+        for tenant in self.tenants:
+            for project in tenant.projects.values():
+                index.setdefault(project, tenant)
+        return index
+
     def by_project(self, project_id: str) -> Tenant | None:
-        return next((t for t in self.tenants if project_id in t.projects.values()), None)
+        return self._by_project.get(project_id)
 
     def by_account(self, account_id: str) -> Tenant | None:
         return next((t for t in self.tenants if t.account_id == account_id), None)

@@ -1,11 +1,11 @@
 """Events of the backup aggregate (topic ``ims.<region>.backups``, key ``backup_id``)."""
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from ims_shared.events.envelope import ContractModel, EventData
+from ims_shared.events.envelope import ContractModel, EventData, Int4
 from ims_shared.topics import TopicKind
 
 ECS_RESOURCE_TYPE = "OS::Nova::Server"
@@ -21,7 +21,7 @@ class ServerInfo(ContractModel):
 class BackupDisk(ContractModel):
     volume_id: str = Field(min_length=1)
     device: str = Field(min_length=1)
-    size_gb: int = Field(ge=1)
+    size_gb: Annotated[Int4, Field(ge=1)]
     bootable: bool = False
     volume_type: str = "SSD"
 
@@ -42,7 +42,7 @@ class BackupCreated(_BackupEvent):
     created_at: datetime
     incremental: bool = False
     parent_id: str | None = None
-    size_gb: int = Field(ge=0)
+    size_gb: Annotated[Int4, Field(ge=0)]
     shared_from_project_id: str | None = None
     server: ServerInfo | None = None
     disks: list[BackupDisk] = Field(default_factory=list)
@@ -61,7 +61,7 @@ class BackupDeleted(_BackupEvent):
 class BackupDeletionFailed(_BackupEvent):
     reason: BackupDeletionReason
     error: str
-    attempts: int
+    attempts: Int4
 
 
 class ServerRegistered(EventData):

@@ -4,7 +4,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ims_shared.events.envelope import ContractModel, EventData
+from ims_shared.events.envelope import ContractModel, EventData, Int4
 from ims_shared.topics import TopicKind
 
 
@@ -32,8 +32,8 @@ class ImageRequested(EventData):
     description: str = ""
     image_tags: list[ImageTag] = Field(default_factory=list)
     enterprise_project_id: str = "0"
-    min_ram: int = 0
-    max_ram: int = 0
+    min_ram: Int4 = 0
+    max_ram: Int4 = 0
 
     def aggregate_id(self) -> str:
         return self.image_id or self.backup_id
@@ -44,8 +44,8 @@ class ImageCreated(_ImageEvent):
     backup_id: str
     name: str
     os_type: str | None = None
-    min_disk: int
-    size_gb: int
+    min_disk: Int4
+    size_gb: Int4
 
 
 class ImageCreationFailed(_ImageEvent):

@@ -5,11 +5,13 @@ An event type is any public ``EventData`` subclass defined in one of the family 
 
 import json
 from collections.abc import Container
+from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from ims_shared.events import backups, billing, images, replication
-from ims_shared.events.envelope import CloudEvent, EventData
+from ims_shared.events.envelope import TEXT_CHECKED, CloudEvent, EventData
 
 MAX_EVENT_BYTES = 1024 * 1024
 FAMILIES = (backups, images, billing, replication)
@@ -51,28 +53,45 @@ def parse_event(raw: bytes | None, wanted: Container[str] | None = None) -> tupl
         raise ContractError("empty message (tombstone) is not an event")
     if len(raw) > MAX_EVENT_BYTES:
         raise ContractError(f"event of {len(raw)} bytes exceeds the limit of {MAX_EVENT_BYTES} bytes")
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError(f"not JSON: {exc}") from exc
+    document, checked = _decode(raw)
     if not isinstance(document, dict):
         raise ContractError("a CloudEvent must be a JSON object")
     event_type = document.get("type")
     if wanted is not None and isinstance(event_type, str) and event_type in EVENT_TYPES and event_type not in wanted:
         raise UnwantedEvent(event_type)
+    context = {TEXT_CHECKED: checked}
     try:
-        envelope = CloudEvent.model_validate(document)
+        envelope = CloudEvent.model_validate(document, context=context)
     except ValidationError as exc:
         raise ContractError(f"invalid CloudEvent envelope: {_short(exc)}") from exc
     model = EVENT_TYPES.get(envelope.type)
     if model is None:
         raise ContractError(f"unknown event type {envelope.type!r}")
     try:
-        data = model.model_validate(envelope.data)
+        data = model.model_validate(envelope.data, context=context)
     except ValidationError as exc:
         raise ContractError(f"invalid {envelope.type} data: {_short(exc)}") from exc
     return envelope, data
 
 
+def _decode(raw: bytes) -> tuple[Any, bool]:
+    """The JSON document, and whether its strings are known to be storable. orjson decodes (several times
+    faster than the standard library, a large share of a consumer's time per event); what it refuses is decoded
+    again by the standard library, which reads unpaired surrogates, so that the contract's check gives that reason,
+    or says why it is not JSON."""
+    try:
+        # orjson refuses unpaired surrogates and raw control characters: only an escaped NUL remains to be checked.
+        return orjson.loads(raw), b"\\u0000" not in raw
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw), False
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(f"not JSON: {exc}") from exc
+
+
 def _short(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()[:5])
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" if err["loc"] else err["msg"]
+        for err in exc.errors()[:5]
+    )

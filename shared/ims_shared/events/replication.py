@@ -19,12 +19,12 @@ stays, and S replication-service fails the job with ``ReplicationFailed``. Every
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
 from ims_shared.events.backups import ECS_RESOURCE_TYPE, BackupCreated, BackupDisk, ServerInfo
-from ims_shared.events.envelope import ContractModel, EventData
+from ims_shared.events.envelope import ContractModel, EventData, Int4
 from ims_shared.events.images import ImageTag
 from ims_shared.regions import RouteTable
 from ims_shared.topics import TopicKind
@@ -146,10 +146,10 @@ class ReplicatedImage(ContractModel):
     description: str = ""
     os_type: str | None = None
     os_version: str | None = None
-    min_disk: int = Field(ge=0)
-    min_ram: int = 0
-    max_ram: int = 0
-    size_gb: int = Field(ge=0)
+    min_disk: Annotated[Int4, Field(ge=0)]
+    min_ram: Int4 = 0
+    max_ram: Int4 = 0
+    size_gb: Annotated[Int4, Field(ge=0)]
     disks: list[BackupDisk] = Field(default_factory=list)
     tags: list[ImageTag] = Field(default_factory=list)
     enterprise_project_id: str = "0"
@@ -164,7 +164,7 @@ class BackupCopy(ContractModel):
     resource_id: str = Field(min_length=1)
     resource_name: str = ""
     resource_type: str = ECS_RESOURCE_TYPE
-    size_gb: int = Field(ge=0)
+    size_gb: Annotated[Int4, Field(ge=0)]
     server: ServerInfo | None = None
     disks: list[BackupDisk] = Field(default_factory=list)
 

@@ -1,13 +1,18 @@
 import json
 from datetime import UTC, datetime
 
+import annotated_types
 import pytest
+from pydantic import ValidationError
 
 from ims_shared.events import (
     EVENT_TYPES,
     BackupCreated,
+    BackupDisk,
     ContractError,
     ImageRequested,
+    ImageTag,
+    ServerInfo,
     derived_id,
     make_event,
     parse_event,
@@ -55,7 +60,20 @@ def test_a_valid_event_round_trips_with_its_extensions() -> None:
         (_raw(id=""), "envelope"),
         (b"{" + b" " * MAX_EVENT_BYTES + b"}", "exceeds the limit"),
         (_raw(data=_backup().model_dump(mode="json") | {"name": "night\x00ly"}), "NUL character"),
-        (_raw(data=_backup().model_dump(mode="json") | {"size_gb": 2**31}), "out of range"),
+        (_raw(data=_backup().model_dump(mode="json") | {"size_gb": 2**31}), "less than or equal to 2147483647"),
+        (
+            _raw(data=_backup().model_dump(mode="json") | {"size_gb": "2_147_483_648"}),
+            "less than or equal to 2147483647",
+        ),
+        (_raw(data=_backup().model_dump(mode="json") | {"size_gb": 1e10}), "less than or equal to 2147483647"),
+        (
+            _raw(
+                data=_backup().model_dump(mode="json")
+                | {"disks": [{"volume_id": "v\x00", "device": "/dev/vda", "size_gb": 1}]}
+            ),
+            "NUL",
+        ),
+        (_raw(data=_backup().model_dump(mode="json") | {"vault_id": "v-\ud800"}), "vault_id: .*unicode"),
         (_raw(id="evt\x00"), "NUL character"),
         (_raw(subject="b-1\ud800"), "unpaired surrogate"),
     ],
@@ -63,6 +81,29 @@ def test_a_valid_event_round_trips_with_its_extensions() -> None:
 def test_messages_that_break_the_contract_say_why(raw: bytes | None, reason: str) -> None:
     with pytest.raises(ContractError, match=reason):
         parse_event(raw)
+
+
+def test_every_integer_of_the_contract_fits_an_integer_column() -> None:
+    models = {m for m in EVENT_TYPES.values()} | {BackupDisk, ServerInfo, ImageTag}
+    for model in models:
+        for name, field in model.model_fields.items():
+            if field.annotation is not int:
+                continue
+            lower = [m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)]
+            upper = [m.le for m in field.metadata if isinstance(m, annotated_types.Le)]
+            assert lower and lower[-1] >= -(2**31), f"{model.__name__}.{name} has no lower bound"  # the last wins
+            assert upper and upper[-1] <= 2**31 - 1, f"{model.__name__}.{name} has no upper bound"
+
+
+def test_events_made_in_code_are_checked_as_those_read() -> None:
+    with pytest.raises(ValidationError, match="name: a NUL character"):
+        BackupCreated.model_validate(_backup().model_dump() | {"name": "a\x00"})
+    with pytest.raises(ValidationError, match="unicode string"):
+        BackupDisk(volume_id="v", device="/dev/\udc00", size_gb=1)
+    with pytest.raises(ValidationError, match="greater than or equal to -2147483648"):
+        ImageRequested(name="n", backup_id="b", min_ram=-(2**31) - 1)
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        BackupDisk(volume_id="v", size_gb=0)  # a field's own bound is kept beside the column's
 
 
 def test_a_reader_that_does_not_want_a_type_of_the_contract_skips_it_unvalidated() -> None:
