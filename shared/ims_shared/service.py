@@ -27,6 +27,7 @@ from ims_shared.consumer import EventHandlers, EventProcessor
 from ims_shared.db import apply_migrations, create_pool
 from ims_shared.emitter import Emitter
 from ims_shared.errors import ErrorStyle, error_body, install_error_handlers
+from ims_shared.heap import freeze_start_up_objects
 from ims_shared.holes import OffsetHoles
 from ims_shared.kafka import create_topics, make_producer, start_with_retry
 from ims_shared.logging import configure_logging, get_logger
@@ -233,6 +234,7 @@ def build_app(runtime: ServiceRuntime, *, title: str, error_style: ErrorStyle, b
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         try:
+            freeze_start_up_objects()
             yield
         finally:
             await runtime.stop()
