@@ -73,8 +73,11 @@ async def record_backups_and_waiting_jobs(
         "earliest AS (SELECT DISTINCT ON (backup_id) * FROM given ORDER BY backup_id, ordinality) "
         "SELECT j.*, CASE WHEN r.backup_id IS NOT NULL THEN to_jsonb(f) END AS recorded_backup "
         "FROM jobs j JOIN earliest f ON f.backup_id = j.backup_id LEFT JOIN recorded r ON r.backup_id = j.backup_id "
-        "WHERE j.status = 'INIT' ORDER BY j.begin_time FOR UPDATE OF j SKIP LOCKED",
+        # The ids again as an array: the planner then probes jobs_waiting_for_backup for each, where a join let it
+        # scan every entry of a partial index on INIT jobs, which keeps the jobs that left INIT until a vacuum.
+        "WHERE j.backup_id = ANY ($2::text[]) AND j.status = 'INIT' ORDER BY j.begin_time FOR UPDATE OF j SKIP LOCKED",
         [_backup_row(project_id, b) for project_id, b in backups],
+        [b.backup_id for _, b in backups],
     )
     return [(r, _backup_facts(r["recorded_backup"])) for r in rows]
 
