@@ -75,7 +75,7 @@ class ServiceRuntime:
         self.broker: KafkaBroker | None = None
         self.relay: OutboxRelay | None = None
         self.processor: EventProcessor | None = None
-        self.offsets = OffsetCommitter()
+        self.offsets = OffsetCommitter(settings.kafka_commit_interval_ms / 1000)
         self.periodic: list[PeriodicTask] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.migrations_applied = False

@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     # How long the consumer waits for a batch to fill before handling what it has (and pauses as long when idle).
     kafka_batch_timeout_ms: int = 10
     kafka_request_timeout_ms: int = 10_000
+    # A consumer commits its handled offsets at most once per this interval (in the background, never before the
+    # batch's transaction commits): after a crash, what was handled in the last interval comes again to the inbox.
+    kafka_commit_interval_ms: int = 100
     # How long a consumer goes back to an offset a fetch skipped before it passes it (see ims_shared.holes:
     # Tansu can show records past one it has acknowledged but not made readable yet).
     kafka_offset_hole_wait_ms: int = 5_000

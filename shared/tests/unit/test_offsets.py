@@ -131,3 +131,17 @@ async def test_a_handled_batch_commits_the_admitted_records_and_a_failed_one_is_
     assert sorted(consumer.seeks) == [(T0, 12), (T1, 4)]
     assert consumer.commits == [{T0: 12, T1: 4}]  # nothing more
     await committer.stop()
+
+
+async def test_commits_are_spaced_by_the_interval_and_carry_what_was_handled_meanwhile() -> None:
+    committer, consumer = OffsetCommitter(min_interval_s=0.2), Consumer()
+    committer.handled(consumer, {T0: 1})
+    await asyncio.sleep(0.02)
+    assert consumer.commits == [{T0: 1}]
+    for offset in (2, 3, 4):
+        committer.handled(consumer, {T0: offset})
+        await asyncio.sleep(0.02)
+    assert consumer.commits == [{T0: 1}]  # within the interval: nothing more yet
+    await committer.flush(1)
+    assert consumer.commits == [{T0: 1}, {T0: 4}]
+    await committer.stop()
