@@ -3,10 +3,13 @@
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaTimeoutError
 
 from ims_shared.emitter import Emitter
 from ims_shared.events import BackupDeleted
@@ -90,3 +93,81 @@ async def test_relay_keeps_order_per_aggregate(kafka_bootstrap: str) -> None:
     for key in {f"b{i}" for i in range(5)}:
         sequence = [int(e["data"]["image_id"]) for e in events if e["_key"] == key]  # type: ignore[index]
         assert sequence == sorted(sequence) and len(sequence) == 10
+
+
+class HeldProducer:
+    """Records each send and acknowledges it only when the test says so (or fails it)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []  # (key, image_id) in send order
+        self.acks: list[asyncio.Future[None]] = []
+
+    async def send(self, topic: str, value: bytes, *, key: bytes, headers: object) -> asyncio.Future[None]:
+        self.sent.append((key.decode(), json.loads(value)["data"]["image_id"]))
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.acks.append(ack)
+        return ack
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 5) -> None:
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the relay did not get there in time")
+
+
+async def _emit(emitter: Emitter, pool: asyncpg.Pool, key: str, image_id: str) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await emitter.emit(conn, BackupDeleted(backup_id=key, reason="user", image_id=image_id), project_id="p")
+
+
+async def test_relay_sends_while_earlier_rows_await_the_broker_but_holds_back_their_aggregates() -> None:
+    emitter = Emitter("/test", "r1")
+    async with fresh_database(MIGRATIONS) as (dsn, pool):
+        producer = HeldProducer()
+        relay = OutboxRelay(dsn, producer, poll_interval_s=0.05)  # type: ignore[arg-type]
+        relay_task = asyncio.create_task(relay.run())
+        try:
+            await _emit(emitter, pool, "b1", "1")
+            await _until(lambda: len(producer.sent) == 1)
+            await _emit(emitter, pool, "b2", "2")  # another aggregate: goes while 1 awaits its acknowledgement
+            await _emit(emitter, pool, "b1", "3")  # the same aggregate as 1: waits for it
+            await _until(lambda: len(producer.sent) == 2)
+            await asyncio.sleep(0.2)
+            assert producer.sent == [("b1", "1"), ("b2", "2")]
+            producer.acks[0].set_result(None)
+            await _until(lambda: len(producer.sent) == 3)
+            assert producer.sent[2] == ("b1", "3")
+            for ack in producer.acks[1:]:
+                ack.set_result(None)
+            await _until(lambda: relay.is_leader and not relay._in_flight)
+            assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+        finally:
+            relay_task.cancel()
+            await asyncio.gather(relay_task, return_exceptions=True)
+
+
+async def test_a_failed_send_is_sent_again_before_any_later_row_of_its_aggregate() -> None:
+    emitter = Emitter("/test", "r1")
+    async with fresh_database(MIGRATIONS) as (dsn, pool):
+        producer = HeldProducer()
+        relay = OutboxRelay(dsn, producer, poll_interval_s=0.05)  # type: ignore[arg-type]
+        relay_task = asyncio.create_task(relay.run())
+        try:
+            await _emit(emitter, pool, "b1", "1")
+            await _until(lambda: len(producer.sent) == 1)
+            await _emit(emitter, pool, "b1", "2")
+            await _emit(emitter, pool, "b2", "3")
+            await _until(lambda: len(producer.sent) == 2)
+            producer.acks[0].set_exception(KafkaTimeoutError())  # 1 never reached the broker
+            await _until(lambda: ("b1", "2") in producer.sent)
+            assert [image for key, image in producer.sent if key == "b1"] == ["1", "1", "2"]
+            for ack in producer.acks:
+                if not ack.done():
+                    ack.set_result(None)
+            await _until(lambda: not relay._in_flight and all(a.done() for a in producer.acks), 10)
+            await _until(lambda: relay._failure is None and not relay._in_flight)
+        finally:
+            relay_task.cancel()
+            await asyncio.gather(relay_task, return_exceptions=True)
