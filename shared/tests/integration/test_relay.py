@@ -3,7 +3,8 @@
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -122,52 +123,52 @@ async def _emit(emitter: Emitter, pool: asyncpg.Pool, key: str, image_id: str) -
         await emitter.emit(conn, BackupDeleted(backup_id=key, reason="user", image_id=image_id), project_id="p")
 
 
-async def test_relay_sends_while_earlier_rows_await_the_broker_but_holds_back_their_aggregates() -> None:
-    emitter = Emitter("/test", "r1")
+@asynccontextmanager
+async def _held_relay() -> AsyncIterator[tuple[HeldProducer, OutboxRelay, asyncpg.Pool]]:
+    """A relay over a new database whose producer's acknowledgements the test gives."""
     async with fresh_database(MIGRATIONS) as (dsn, pool):
         producer = HeldProducer()
         relay = OutboxRelay(dsn, producer, poll_interval_s=0.05)  # type: ignore[arg-type]
         relay_task = asyncio.create_task(relay.run())
         try:
-            await _emit(emitter, pool, "b1", "1")
-            await _until(lambda: len(producer.sent) == 1)
-            await _emit(emitter, pool, "b2", "2")  # another aggregate: goes while 1 awaits its acknowledgement
-            await _emit(emitter, pool, "b1", "3")  # the same aggregate as 1: waits for it
-            await _until(lambda: len(producer.sent) == 2)
-            await asyncio.sleep(0.2)
-            assert producer.sent == [("b1", "1"), ("b2", "2")]
-            producer.acks[0].set_result(None)
-            await _until(lambda: len(producer.sent) == 3)
-            assert producer.sent[2] == ("b1", "3")
-            for ack in producer.acks[1:]:
-                ack.set_result(None)
-            await _until(lambda: relay.is_leader and not relay._in_flight)
-            assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+            yield producer, relay, pool
         finally:
             relay_task.cancel()
             await asyncio.gather(relay_task, return_exceptions=True)
+
+
+async def test_relay_sends_while_earlier_rows_await_the_broker_but_holds_back_their_aggregates() -> None:
+    emitter = Emitter("/test", "r1")
+    async with _held_relay() as (producer, relay, pool):
+        await _emit(emitter, pool, "b1", "1")
+        await _until(lambda: len(producer.sent) == 1)
+        await _emit(emitter, pool, "b2", "2")  # another aggregate: goes while 1 awaits its acknowledgement
+        await _emit(emitter, pool, "b1", "3")  # the same aggregate as 1: waits for it
+        await _until(lambda: len(producer.sent) == 2)
+        await asyncio.sleep(0.2)
+        assert producer.sent == [("b1", "1"), ("b2", "2")]
+        producer.acks[0].set_result(None)
+        await _until(lambda: len(producer.sent) == 3)
+        assert producer.sent[2] == ("b1", "3")
+        for ack in producer.acks[1:]:
+            ack.set_result(None)
+        await _until(lambda: relay.is_leader and not relay._in_flight)
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
 
 
 async def test_a_failed_send_is_sent_again_before_any_later_row_of_its_aggregate() -> None:
     emitter = Emitter("/test", "r1")
-    async with fresh_database(MIGRATIONS) as (dsn, pool):
-        producer = HeldProducer()
-        relay = OutboxRelay(dsn, producer, poll_interval_s=0.05)  # type: ignore[arg-type]
-        relay_task = asyncio.create_task(relay.run())
-        try:
-            await _emit(emitter, pool, "b1", "1")
-            await _until(lambda: len(producer.sent) == 1)
-            await _emit(emitter, pool, "b1", "2")
-            await _emit(emitter, pool, "b2", "3")
-            await _until(lambda: len(producer.sent) == 2)
-            producer.acks[0].set_exception(KafkaTimeoutError())  # 1 never reached the broker
-            await _until(lambda: ("b1", "2") in producer.sent)
-            assert [image for key, image in producer.sent if key == "b1"] == ["1", "1", "2"]
-            for ack in producer.acks:
-                if not ack.done():
-                    ack.set_result(None)
-            await _until(lambda: not relay._in_flight and all(a.done() for a in producer.acks), 10)
-            await _until(lambda: relay._failure is None and not relay._in_flight)
-        finally:
-            relay_task.cancel()
-            await asyncio.gather(relay_task, return_exceptions=True)
+    async with _held_relay() as (producer, relay, pool):
+        await _emit(emitter, pool, "b1", "1")
+        await _until(lambda: len(producer.sent) == 1)
+        await _emit(emitter, pool, "b1", "2")
+        await _emit(emitter, pool, "b2", "3")
+        await _until(lambda: len(producer.sent) == 2)
+        producer.acks[0].set_exception(KafkaTimeoutError())  # 1 never reached the broker
+        await _until(lambda: ("b1", "2") in producer.sent)
+        assert [image for key, image in producer.sent if key == "b1"] == ["1", "1", "2"]
+        for ack in producer.acks:
+            if not ack.done():
+                ack.set_result(None)
+        await _until(lambda: all(a.done() for a in producer.acks) and not relay._in_flight, 10)
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
