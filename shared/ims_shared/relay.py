@@ -14,7 +14,6 @@ consumers keep an inbox), and no later row of its aggregate has been sent before
 
 import asyncio
 import time
-from collections import Counter
 from typing import Any
 
 import asyncpg
@@ -44,9 +43,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self.last_tick = time.monotonic()
         self.is_leader = False
-        self._in_flight: set[int] = set()  # ids sent whose acknowledgement is awaited
-        self._keys_in_flight: Counter[str] = Counter()
-        self._held_back = False
+        self._in_flight: dict[int, asyncpg.Record] = {}  # rows sent whose acknowledgement is awaited, by id
+        self._held_back = False  # a pass left rows for an aggregate in flight
         self._marking: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
         self._conn_lock = asyncio.Lock()  # one statement at a time on the relay's connection
@@ -99,7 +97,7 @@ class OutboxRelay:
             await asyncio.gather(*self._marking, return_exceptions=True)
             self._marking.clear()
             self._in_flight.clear()
-            self._keys_in_flight.clear()
+            self._held_back = False
             self._failure = None
             await conn.close(timeout=2)
 
@@ -115,15 +113,16 @@ class OutboxRelay:
                 self._batch_size,
                 list(self._in_flight),
             )
+        unpublished = [*self._in_flight.values(), *rows[:1]]  # rows in flight are not published yet either
+        OUTBOX_BACKLOG.set(len(self._in_flight) + len(rows))
+        OUTBOX_OLDEST_AGE.set(
+            max(0.0, time.time() - min(r["created_at"] for r in unpublished).timestamp()) if unpublished else 0
+        )
         if not rows:
-            OUTBOX_BACKLOG.set(0)
-            OUTBOX_OLDEST_AGE.set(0)
             return 0
-        OUTBOX_BACKLOG.set(len(rows))
-        OUTBOX_OLDEST_AGE.set(max(0.0, time.time() - rows[0]["created_at"].timestamp()))
         # A row whose aggregate (its key) has a row in flight waits for that one to be acknowledged and marked, so
         # that a failed send, sent again, can never land after a later event of the same aggregate.
-        waiting = set(self._keys_in_flight)
+        waiting = {row["key"] for row in self._in_flight.values()}
         sent: list[asyncpg.Record] = []
         sends = []
         for row in rows:
@@ -145,8 +144,7 @@ class OutboxRelay:
             sent.append(row)
         if not sent:
             return 0
-        self._in_flight.update(row["id"] for row in sent)
-        self._keys_in_flight.update(row["key"] for row in sent)
+        self._in_flight.update((row["id"], row) for row in sent)
         task = asyncio.create_task(self._mark_when_acknowledged(conn, sent, sends), name="outbox-marking")
         self._marking.add(task)
         task.add_done_callback(self._marking.discard)
@@ -166,9 +164,8 @@ class OutboxRelay:
             self._failure = exc  # the relay starts again: every row not marked is sent again, in order
             self._wake.set()
             return
-        self._in_flight.difference_update(ids)
-        self._keys_in_flight.subtract(row["key"] for row in rows)
-        self._keys_in_flight = +self._keys_in_flight  # drop the keys no longer in flight
+        for row_id in ids:
+            del self._in_flight[row_id]
         if self._held_back:
             self._held_back = False
             self._wake.set()  # rows held back for an aggregate in flight can go now

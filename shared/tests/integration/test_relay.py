@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaTimeoutError
+from prometheus_client import REGISTRY
 
 from ims_shared.emitter import Emitter
 from ims_shared.events import BackupDeleted
@@ -147,6 +148,7 @@ async def test_relay_sends_while_earlier_rows_await_the_broker_but_holds_back_th
         await _until(lambda: len(producer.sent) == 2)
         await asyncio.sleep(0.2)
         assert producer.sent == [("b1", "1"), ("b2", "2")]
+        assert REGISTRY.get_sample_value("ims_outbox_backlog") == 3  # two in flight, one held back: none published
         producer.acks[0].set_result(None)
         await _until(lambda: len(producer.sent) == 3)
         assert producer.sent[2] == ("b1", "3")
