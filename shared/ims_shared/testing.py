@@ -88,3 +88,10 @@ def consumer_record(
         serialized_value_size=len(value or b""),
         headers=headers or [],
     )
+
+
+async def rows_scanned(conn: asyncpg.Connection, table: str) -> int:
+    """The rows of ``table`` that sequential scans read in ``conn``'s current transaction: a statement that should
+    probe an index for the rows of its batch reads none."""
+    scanned = await conn.fetchval("SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = $1", table)
+    return int(scanned or 0)

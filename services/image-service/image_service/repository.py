@@ -1,4 +1,9 @@
-"""SQL of image-service."""
+"""SQL of image-service.
+
+A statement that joins a table to a batch it read from JSON or to rows a CTE returns names the batch's keys on that
+table again as an array, ``= ANY ($n)``: the planner takes such a set for 100 rows and, on a table of a few
+thousand, chose a hash join that read the whole table for every batch of a few events (docs/architecture.md).
+"""
 
 import json
 from datetime import datetime
@@ -192,9 +197,10 @@ async def create_jobs(
         "earliest AS (SELECT DISTINCT ON (job_id) job_id, account_id FROM given ORDER BY job_id, ordinality) "
         "SELECT job.*, a.state AS account_state, to_jsonb(b) AS backup FROM job "
         "JOIN earliest f ON f.job_id = job.job_id LEFT JOIN account_projection a ON a.account_id = f.account_id "
-        "LEFT JOIN backup_projection b ON b.backup_id = job.backup_id",
+        "LEFT JOIN backup_projection b ON b.backup_id = job.backup_id AND b.backup_id = ANY ($3::text[])",
         [{**job, "ordinality": n} for n, job in enumerate(jobs)],
         WHOLE_IMAGE_JOB,
+        [job["backup_id"] for job in jobs if job["backup_id"] is not None],
     )
     return {row["job_id"]: (row, row["account_state"], _backup_facts(row["backup"])) for row in rows}
 
@@ -304,9 +310,11 @@ async def insert_active_images(conn: asyncpg.Connection, images: list[dict[str, 
         f"WITH image AS (INSERT INTO images ({columns}) SELECT {columns} FROM "
         "jsonb_populate_recordset(NULL::images, $1::jsonb) WITH ORDINALITY AS i ORDER BY ordinality "
         "ON CONFLICT DO NOTHING RETURNING job_id, image_id), "
-        f"succeeded AS ({_JOB_SUCCEEDED} FROM image WHERE jobs.job_id = image.job_id) "
+        f"succeeded AS ({_JOB_SUCCEEDED} FROM image "
+        "WHERE jobs.job_id = image.job_id AND jobs.job_id = ANY ($2::text[])) "
         "SELECT image_id FROM image",
         images,
+        [image["job_id"] for image in images],
     )
     return {r["image_id"] for r in rows}
 

@@ -1,0 +1,79 @@
+"""A batch statement reads the rows of its batch through an index, not the whole table: with a few thousand
+rows stored, a run of a few events must not cost a scan of them all (the planner takes a batch for 100 rows)."""
+
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from image_service import repository
+from image_service.app import MIGRATIONS
+from image_service.creation import ImageContext, image_values
+from image_service.settings import ImageSettings
+from ims_shared.db import json_rows
+from ims_shared.emitter import Emitter
+from ims_shared.events import BackupCreated, BackupDisk, ServerInfo
+from ims_shared.tenants import load_tenants
+from ims_shared.testing import fresh_database, rows_scanned
+
+pytestmark = pytest.mark.integration
+PROJECT = "a0000000000000000000000000000001"
+STORED = 3000
+
+
+def _backup(n: int) -> BackupCreated:
+    return BackupCreated(
+        backup_id=f"b-{n}",
+        vault_id="vault-1",
+        name=f"backup {n}",
+        resource_id=f"ecs-{n}",
+        resource_type="OS::Nova::Server",
+        created_at=datetime(2026, 11, 1, tzinfo=UTC),
+        size_gb=60,
+        server=ServerInfo(os_type="Linux", os_version="Ubuntu 22.04 server 64bit", configured=True, state="ACTIVE"),
+        disks=[BackupDisk(volume_id=f"vol-{n}", device="/dev/vda", size_gb=40, bootable=True)],
+    )
+
+
+def _job(n: int) -> dict[str, object]:
+    return {
+        "job_id": f"job-{n}",
+        "project_id": PROJECT,
+        "image_id": f"image-{n}",
+        "image_name": f"image {n}",
+        "backup_id": f"b-{n}",
+        "request": {"name": f"image {n}", "backup_id": f"b-{n}"},
+        "correlation_id": None,
+        "account_id": PROJECT,
+    }
+
+
+async def _make_images(conn: asyncpg.Connection, ic: ImageContext, numbers: range) -> set[str]:
+    """What a run of ImageRequested does for backups already known: the jobs, then their images made at once."""
+    await repository.record_backups_and_waiting_jobs(conn, [(PROJECT, _backup(n)) for n in numbers])
+    created = await repository.create_jobs(conn, [_job(n) for n in numbers])
+    assert all(facts is not None for _, _, facts in created.values())
+    values = [image_values(ic, job, facts) for job, _, facts in created.values() if facts is not None]
+    return await repository.insert_active_images(conn, json_rows(values))
+
+
+async def test_a_run_of_a_few_events_reads_none_of_the_other_rows() -> None:
+    ic = ImageContext(ImageSettings(image_build_s=0), load_tenants(None), Emitter("/image-service", "cn-north-4"))
+    async with fresh_database(MIGRATIONS) as (_, pool), pool.acquire() as conn:
+        async with conn.transaction():
+            assert len(await _make_images(conn, ic, range(STORED))) == STORED
+        await conn.execute("ANALYZE")
+        async with conn.transaction():
+            tables = ("backup_projection", "jobs", "images")
+            before = {table: await rows_scanned(conn, table) for table in tables}
+            made = await _make_images(conn, ic, range(STORED, STORED + 3))
+            await repository.mark_images_deleted(conn, [(image_id, "backup_deleted") for image_id in made])
+            scanned = {table: await rows_scanned(conn, table) - before[table] for table in tables}
+            statuses = await conn.fetch(
+                "SELECT j.status AS job, i.status AS image FROM jobs j JOIN images i USING (job_id) "
+                "WHERE j.job_id = ANY ($1::text[])",
+                [f"job-{n}" for n in range(STORED, STORED + 3)],
+            )
+    assert made == {f"image-{n}" for n in range(STORED, STORED + 3)}
+    assert [tuple(r) for r in statuses] == [("SUCCESS", "deleted")] * 3
+    assert scanned == {"backup_projection": 0, "jobs": 0, "images": 0}
