@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -49,6 +49,27 @@ async def _raw_body(_: Any) -> None:
     # The processor parses and validates the raw bytes itself, so a bad record can be dead-lettered. Async, since
     # FastStream runs a plain function in a worker thread: a thread hand-off for every batch.
     return None
+
+
+class ConsumerOptions(TypedDict):
+    max_records: int
+    batch_timeout_ms: int
+    fetch_max_wait_ms: int
+    fetch_min_bytes: int
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+
+
+def consumer_options(s: ServiceSettings) -> ConsumerOptions:
+    """How a service's Kafka consumer fetches and batches, from its settings."""
+    return {
+        "max_records": s.kafka_max_batch,
+        "batch_timeout_ms": s.kafka_batch_timeout_ms,
+        "fetch_max_wait_ms": s.kafka_fetch_max_wait_ms,
+        "fetch_min_bytes": s.kafka_fetch_min_bytes,
+        "session_timeout_ms": s.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": s.kafka_heartbeat_interval_ms,
+    }
 
 
 class ServiceRuntime:
@@ -129,15 +150,11 @@ class ServiceRuntime:
             group_id=s.consumer_group,
             auto_offset_reset="earliest",
             batch=True,
-            max_records=s.kafka_max_batch,
-            batch_timeout_ms=s.kafka_batch_timeout_ms,
-            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
             # Offsets are committed by ``self.offsets`` once a batch's transaction has committed (never before, as
             # ACK_FIRST would), without waiting for the broker's answer; a failed batch is read again.
             ack_policy=AckPolicy.MANUAL,
             decoder=_raw_body,
-            session_timeout_ms=s.kafka_session_timeout_ms,
-            heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
+            **consumer_options(s),
         )
 
         context = self.broker.context

@@ -21,6 +21,9 @@ class ServiceSettings(BaseSettings):
     # consumer is caught up, and its inverse is what an idle stack costs (seven services on Tansu, measured on
     # 2 cores: 10 ms keeps a whole core busy, 50 ms a third of one, 500 ms a tenth).
     kafka_fetch_max_wait_ms: int = 50
+    # How many bytes a fetch waits for (up to the fetch wait) before the broker answers. 1 answers with the first
+    # record; more lets a consumer whose latency matters little take fewer, bigger batches.
+    kafka_fetch_min_bytes: int = 1
     # How long the consumer waits for a batch to fill before handling what it has (and pauses as long when idle).
     kafka_batch_timeout_ms: int = 10
     kafka_request_timeout_ms: int = 10_000
