@@ -63,8 +63,13 @@ def table(r: dict[str, Any]) -> str:
         "",
         f"Benchmark (scale {m['scale']:g}, {m['cpus']} CPUs, {m.get('cpu_busy_before', 0):.0%} busy before the start)"
         f" - {m['started']}",
-        "",
     ]
+    if "python_speed_ms" in m:
+        lines.append(
+            f"  this machine: the reference Python loop in {m['python_speed_ms']:g} ms, "
+            f"a PostgreSQL round trip {m['postgres_round_trip_us']:g} us"
+        )
+    lines.append("")
     lines.append(f"  {'throughput':<44}{'events':>9}{'seconds':>10}{'events/s':>11}{'images/s':>11}{'vs bare':>9}")
     bare = r["bare"]["events_per_s"]
     rows = [

@@ -18,9 +18,11 @@ KAFKA_MAX_BATCH the bare pipeline). BENCH_PROFILE=1 samples the services with py
 
 import asyncio
 import json
+import math
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -136,6 +138,38 @@ def busy_cpu(seconds: float = 2.0) -> float:
     time.sleep(seconds)
     total1, idle1 = sample()
     return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def python_speed_ms() -> float:
+    """A fixed piece of pure Python, timed (best of three, ms): how fast one core of this machine runs the
+    services' kind of work, so that runs on different machines can be told apart."""
+
+    def work() -> int:
+        total = 0
+        for i in range(2_000_000):
+            total += i % 7
+        return total
+
+    best = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
+async def postgres_round_trip_us(server: str, count: int = 1000) -> float:
+    """The median of ``SELECT 1`` round trips to PostgreSQL over the bench's connection (microseconds)."""
+    conn = await asyncpg.connect(server)
+    try:
+        samples = []
+        for _ in range(count):
+            started = time.perf_counter()
+            await conn.fetchval("SELECT 1")
+            samples.append(time.perf_counter() - started)
+    finally:
+        await conn.close()
+    return round(statistics.median(samples) * 1e6, 1)
 
 
 def database_url(server: str, name: str) -> str:
@@ -761,6 +795,14 @@ class Bench:
             broker = subprocess.run([str(tansu_binary()), "--version"], capture_output=True, text=True, check=False)
             self.results["meta"] = asyncio.run(self.meta(broker.stdout.strip()))
             self.results["meta"]["cpu_busy_before"] = round(busy, 3)
+            self.results["meta"]["python_speed_ms"] = python_speed_ms()
+            self.results["meta"]["postgres_round_trip_us"] = asyncio.run(
+                postgres_round_trip_us(self.stack.database_server or "")
+            )
+            log(
+                f"this machine: the reference Python loop in {self.results['meta']['python_speed_ms']} ms, "
+                f"PostgreSQL round trip {self.results['meta']['postgres_round_trip_us']} us"
+            )
             child = self.start_bare(asyncio.run(self.prepare_bare()))
             try:
                 self.results["bare"] = asyncio.run(self.bare())
