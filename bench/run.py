@@ -96,20 +96,19 @@ SERVICE_ENV = {
 # Latency-tuned where an event's path is measured: Tansu holds a fetch until its wait expires even when records
 # arrive (README: the fetch wait). image-service carries creation, the path every latency phase measures; backup-,
 # billing- and replication-service only follow what it publishes (and backup-service carries the arrears cascade,
-# measured as throughput), so they keep the default wait and ask for a full fetch (FETCH_MIN_BYTES): at 200/s they
+# measured as throughput), so they keep the default wait and ask for a full fetch (KAFKA_FETCH_MIN_BYTES): at 200/s they
 # take a batch per wait instead of a record or two per fetch, which spares the two cores (bench/README.md).
 FETCH_WAIT_MS = os.environ.get("KAFKA_FETCH_MAX_WAIT_MS")
-DEFAULT_WAIT_MS = str(ServiceSettings.model_fields["kafka_fetch_max_wait_ms"].default)
-FETCH_MIN_BYTES = "1000000"
+LATENCY_TUNED = {"KAFKA_FETCH_MAX_WAIT_MS": FETCH_WAIT_MS or "10"}
+FOLLOWER = {
+    "KAFKA_FETCH_MAX_WAIT_MS": FETCH_WAIT_MS or str(ServiceSettings.model_fields["kafka_fetch_max_wait_ms"].default),
+    "KAFKA_FETCH_MIN_BYTES": "1000000",
+}
 SERVICE_FETCH = {
-    service: {"KAFKA_FETCH_MAX_WAIT_MS": FETCH_WAIT_MS or wait}
-    | ({} if latency else {"KAFKA_FETCH_MIN_BYTES": FETCH_MIN_BYTES})
-    for service, wait, latency in (
-        ("image-service", "10", True),
-        ("backup-service", DEFAULT_WAIT_MS, False),
-        ("billing-service", DEFAULT_WAIT_MS, False),
-        ("replication-service", DEFAULT_WAIT_MS, False),
-    )
+    "image-service": LATENCY_TUNED,
+    "backup-service": FOLLOWER,
+    "billing-service": FOLLOWER,
+    "replication-service": FOLLOWER,
 }
 BARE_IN = {BACKUPS_TOPIC: "bench.bare.backups", IMAGES_TOPIC: "bench.bare.images"}
 BARE_OUT = "bench.bare.out"
@@ -796,8 +795,9 @@ class Bench:
             self.results["meta"] = asyncio.run(self.meta(broker.stdout.strip()))
             self.results["meta"]["cpu_busy_before"] = round(busy, 3)
             self.results["meta"]["python_speed_ms"] = python_speed_ms()
+            assert self.stack.database_server
             self.results["meta"]["postgres_round_trip_us"] = asyncio.run(
-                postgres_round_trip_us(self.stack.database_server or "")
+                postgres_round_trip_us(self.stack.database_server)
             )
             log(
                 f"this machine: the reference Python loop in {self.results['meta']['python_speed_ms']} ms, "

@@ -1,8 +1,10 @@
 """SQL of image-service.
 
 A statement that joins a table to a batch it read from JSON or to rows a CTE returns names the batch's keys on that
-table again as an array, ``= ANY ($n)``: the planner takes such a set for 100 rows and, on a table of a few
-thousand, chose a hash join that read the whole table for every batch of a few events (docs/architecture.md).
+table again as an array, ``= ANY ($n)``, which the planner probes in an index. Without it, it takes such a set for
+100 rows and, on a table of a few thousand, chose a hash join that read the whole table for every batch of a few
+events, or read every entry of a partial index, which keeps the entries of rows that left it until a vacuum
+(docs/architecture.md).
 """
 
 import json
@@ -78,8 +80,6 @@ async def record_backups_and_waiting_jobs(
         "earliest AS (SELECT DISTINCT ON (backup_id) * FROM given ORDER BY backup_id, ordinality) "
         "SELECT j.*, CASE WHEN r.backup_id IS NOT NULL THEN to_jsonb(f) END AS recorded_backup "
         "FROM jobs j JOIN earliest f ON f.backup_id = j.backup_id LEFT JOIN recorded r ON r.backup_id = j.backup_id "
-        # The ids again as an array: the planner then probes jobs_waiting_for_backup for each, where a join let it
-        # scan every entry of a partial index on INIT jobs, which keeps the jobs that left INIT until a vacuum.
         "WHERE j.backup_id = ANY ($2::text[]) AND j.status = 'INIT' ORDER BY j.begin_time FOR UPDATE OF j SKIP LOCKED",
         [_backup_row(project_id, b) for project_id, b in backups],
         [b.backup_id for _, b in backups],
