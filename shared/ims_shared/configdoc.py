@@ -49,6 +49,8 @@ DESCRIPTIONS: dict[str, str] = {
     "http_host": "Address the HTTP API, `/health`, `/ready`, `/metrics` and `/docs` listen on.",
     "http_port": "Port of the HTTP API.",
     "relay_poll_interval_s": "How often the outbox relay looks for committed events to publish.",
+    "outbox_retention_s": "How long a published event stays in the outbox, where it can be published again by hand.",
+    "outbox_prune_interval_s": "How often the outbox is pruned of events published longer ago than the retention.",
     "relay_batch_size": "Most outbox rows the relay publishes in one pass.",
     "handler_retry_limit_s": "How long a batch that fails transiently (database gone, deadlock) is retried before "
     "its partition is rewound and the batch delivered again.",

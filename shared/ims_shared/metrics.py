@@ -18,6 +18,7 @@ HANDLER_SECONDS = Histogram(
 )
 OUTBOX_BACKLOG = Gauge("ims_outbox_backlog", "Unpublished outbox rows")
 OUTBOX_OLDEST_AGE = Gauge("ims_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row")
+OUTBOX_PRUNED = Counter("ims_outbox_pruned_total", "Published outbox rows deleted once older than the retention")
 HTTP_REQUESTS = Counter("ims_http_requests_total", "HTTP requests by route and status", ["method", "route", "status"])
 CONSUMER_LAG = Gauge(
     "ims_consumer_lag",

@@ -9,7 +9,8 @@ background, and the next pass leaves out the rows still in flight, and holds bac
 that has one in flight. Waiting for every acknowledgement before the next pass held each row committed meanwhile for
 the broker's answer (7 ms at the median and 19 ms at p99 at the benchmark's 200 events/s). A send that fails ends
 the relay's connection: every row not marked yet is selected again and sent again, in id order (at least once;
-consumers keep an inbox), and no later row of its aggregate has been sent before it.
+consumers keep an inbox), and no later row of its aggregate has been sent before it. Marked rows stay until
+``ims_shared.outbox_retention`` prunes them, on a connection of its own.
 """
 
 import asyncio
@@ -25,7 +26,6 @@ from ims_shared.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_A
 log = get_logger(__name__)
 
 RELAY_LOCK_KEY = 0x1A5_0B0C
-PUBLISHED_RETENTION = "1 hour"
 
 
 class OutboxRelay:
@@ -72,19 +72,12 @@ class OutboxRelay:
                 self.last_tick = time.monotonic()
                 await asyncio.sleep(self._poll_interval_s)
             self.is_leader = True
-            passes = 0
             while True:
                 self.last_tick = time.monotonic()
                 self._wake.clear()
                 if self._failure is not None:
                     raise self._failure
                 sent = await self._publish_pass(conn)
-                passes += 1
-                if passes % 200 == 0:
-                    async with self._conn_lock:
-                        await conn.execute(
-                            f"DELETE FROM outbox WHERE published_at < now() - interval '{PUBLISHED_RETENTION}'"
-                        )
                 if sent < self._batch_size:
                     try:
                         await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)

@@ -33,6 +33,7 @@ from ims_shared.kafka import create_topics, make_producer, start_with_retry
 from ims_shared.logging import configure_logging, get_logger
 from ims_shared.metrics import CONSUMER_LAG, HTTP_REQUESTS
 from ims_shared.offsets import OffsetCommitter
+from ims_shared.outbox_retention import prune_published
 from ims_shared.relay import OutboxRelay
 from ims_shared.settings import ServiceSettings
 from ims_shared.tenants import TenantCatalog, load_tenants
@@ -171,6 +172,7 @@ class ServiceRuntime:
         await self.broker.start()
         self.periodic = self._periodic_factory(self) if self._periodic_factory else []
         self.periodic.append(PeriodicTask("consumer lag", s.lag_interval_s, self._measure_lag))
+        self.periodic.append(PeriodicTask("outbox retention", s.outbox_prune_interval_s, self._prune_outbox))
         self.tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay")]
         self.tasks += [asyncio.create_task(t.run(), name=t.name) for t in self.periodic]
         log.info("service started", http_port=s.http_port, topics=self.topics)
@@ -185,6 +187,9 @@ class ServiceRuntime:
                 continue
             position = await asyncio.wait_for(consumer.position(partition), 2)
             CONSUMER_LAG.labels(partition.topic, str(partition.partition)).set(max(0, high - position))
+
+    async def _prune_outbox(self) -> None:
+        await prune_published(self.db, self.settings.outbox_retention_s)
 
     async def stop(self) -> None:
         for task in self.tasks:

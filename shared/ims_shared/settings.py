@@ -1,5 +1,6 @@
 """Settings common to every service, read from the environment (pydantic-settings)."""
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ims_shared.regions import DEFAULT_DEPLOYED_REGIONS
@@ -42,6 +43,8 @@ class ServiceSettings(BaseSettings):
 
     relay_poll_interval_s: float = 0.5
     relay_batch_size: int = 500
+    outbox_retention_s: float = Field(default=3600.0, ge=0)
+    outbox_prune_interval_s: float = Field(default=60.0, gt=0)
     handler_retry_limit_s: float = 60.0
 
     tenants_file: str | None = None
