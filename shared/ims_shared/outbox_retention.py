@@ -24,9 +24,10 @@ async def prune_published(db: asyncpg.Pool | asyncpg.Connection, retention_s: fl
     while True:
         status = await db.execute(
             # The window as an array, probed in the primary key: joined as a set, it could be hash-joined to a
-            # scan of the whole table (docs/architecture.md, rule 1).
+            # scan of the whole table (docs/architecture.md, rule 1). Published is checked again on the row: one
+            # made unpublished meanwhile (to be published again by hand) stays.
             "DELETE FROM outbox WHERE id = ANY (ARRAY(SELECT id FROM outbox WHERE published_at IS NOT NULL "
-            "ORDER BY id LIMIT $2)) AND created_at < now() - make_interval(secs => $1)",
+            "ORDER BY id LIMIT $2)) AND published_at IS NOT NULL AND created_at < now() - make_interval(secs => $1)",
             retention_s,
             window,
         )

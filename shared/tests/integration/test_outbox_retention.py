@@ -1,5 +1,6 @@
 """Pruning the outbox over real PostgreSQL: which rows go, which stay, and what a pass reads."""
 
+import asyncio
 from pathlib import Path
 
 import asyncpg
@@ -51,3 +52,28 @@ async def test_a_pass_reads_the_old_rows_not_the_whole_outbox() -> None:
         async with conn.transaction():
             assert await prune_published(conn, HOUR_S, window=100) == 10
             assert await rows_scanned(conn, "outbox") == 0
+
+
+async def test_a_row_made_unpublished_while_a_pass_runs_stays() -> None:
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        async with pool.acquire() as conn:
+            await _add(conn, "old-", 3, age_s=2 * HOUR_S, published=True)
+        async with pool.acquire() as operator, operator.transaction():
+            # An operator republishes one old row; the pruning pass starts before that commits.
+            await operator.execute("UPDATE outbox SET published_at = NULL WHERE event_id = 'old-2'")
+            pruning = asyncio.create_task(prune_published(pool, HOUR_S))
+            await _until_waiting_for_a_lock(pool)
+        assert await pruning == 2
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT event_id FROM outbox WHERE published_at IS NULL") == "old-2"
+
+
+async def _until_waiting_for_a_lock(pool: asyncpg.Pool) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if waiting:
+                return
+            await asyncio.sleep(0.02)
