@@ -18,8 +18,8 @@ WINDOW = 1000
 
 
 async def prune_published(db: asyncpg.Pool | asyncpg.Connection, retention_s: float, window: int = WINDOW) -> int:
-    """Delete the outbox rows published and created more than ``retention_s`` ago; the number deleted. An old row
-    never published is kept (the relay still owes it) and does not stop the rows after it from being pruned."""
+    """Delete the published outbox rows created more than ``retention_s`` ago; the number deleted. An old row never
+    published is kept (the relay still owes it) and does not stop the rows after it from being pruned."""
     deleted = 0
     while True:
         status = await db.execute(
