@@ -6,8 +6,6 @@ event, each kind of row in one set-based statement; then produce the outputs, ma
 the offsets. The tables are image-service's own (its migrations and the shared outbox/inbox), so every index
 the system maintains is maintained here too.
 
-It runs on uvloop, the event loop the services run on (``ims_shared.server``).
-
 Run by bench/run.py as ``python -m bench.pipeline BOOTSTRAP DSN GROUP OUT_TOPIC MAX_BATCH FETCH_WAIT_MS TOPIC...``.
 """
 
@@ -20,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 CLAIM = (
@@ -191,4 +188,4 @@ async def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    uvloop.run(main(sys.argv[1:]))
+    asyncio.run(main(sys.argv[1:]))

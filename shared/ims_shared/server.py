@@ -25,7 +25,4 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
             f"{settings.service_name} ({settings.region}): port {settings.http_host}:{settings.http_port} "
             "is already in use; stop what holds it or set HTTP_PORT"
         )
-    # uvloop: every service is a loop of small socket reads and writes (Kafka fetches and produces, a PostgreSQL
-    # round trip per statement); on uvloop the services used about 6 % less CPU for the same images
-    # (bench/README.md).
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, loop="uvloop", log_config=None, access_log=False)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
