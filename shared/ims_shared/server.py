@@ -25,4 +25,9 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
             f"{settings.service_name} ({settings.region}): port {settings.http_host}:{settings.http_port} "
             "is already in use; stop what holds it or set HTTP_PORT"
         )
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    # asyncio's own loop, never uvloop (which uvicorn's default would take when it is installed): on uvloop a write
+    # to a connection the broker dropped raises RuntimeError inside aiokafka's fetcher, which then stops for good;
+    # a service cut off from Kafka and healed never consumed again (bench/README.md).
+    uvicorn.run(
+        app, host=settings.http_host, port=settings.http_port, loop="asyncio", log_config=None, access_log=False
+    )
