@@ -48,10 +48,10 @@ async def advance(
     conn: asyncpg.Connection,
     ic: ImageContext,
     job_id: str,
-    known: tuple[asyncpg.Record, str | None, BackupFacts | None] | None = None,
+    known: tuple[Mapping[str, Any], str | None, BackupFacts | None] | None = None,
 ) -> None:
     """Move a job in INIT forward: wait for its backup, fail it, or create its image. ``known`` is the job's row
-    with its account's state and its backup when the caller has just read them (``repository.create_jobs``)."""
+    with its account's state and its backup when the caller has just read them (``handlers.on_images_requested``)."""
     if known is None:
         job = await repository.lock_job(conn, job_id)
         if job is None or job["status"] != "INIT" or job["job_type"] != repository.WHOLE_IMAGE_JOB:
@@ -146,7 +146,9 @@ def active_at_once(
     return image_values(ic, job, backup)
 
 
-async def _create_image(conn: asyncpg.Connection, ic: ImageContext, job: asyncpg.Record, backup: BackupFacts) -> None:
+async def _create_image(
+    conn: asyncpg.Connection, ic: ImageContext, job: Mapping[str, Any], backup: BackupFacts
+) -> None:
     """Insert the job's image; with no build time the job succeeds in the same statement, without a second look at
     either row."""
     values = image_values(ic, job, backup)

@@ -1,6 +1,7 @@
 """Event handlers of image-service. Each runs inside the consumer's transaction with its inbox row."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -114,7 +115,7 @@ class _Request:
     rejection: ImsRejection | None
 
     def job(self) -> dict[str, Any]:
-        """The job to insert, as ``repository.create_jobs`` takes it."""
+        """The job to insert, as ``repository.insert_jobs`` takes it (without its ``wait_until``)."""
         return {
             "job_id": self.job_id,
             "project_id": self.ctx.event.projectid,
@@ -168,42 +169,97 @@ def _read_request(ic: ImageContext, ctx: HandlerContext, event: ImageRequested) 
     )
 
 
+@dataclass
+class _NewJob:
+    """A request whose job is new, and what becomes of it once inserted: its image made at once (``image``), a wait
+    for its backup (``wait_until``), a refusal, or ``advance`` with the facts read."""
+
+    request: _Request
+    account_state: str | None
+    backup: BackupFacts | None
+    image: dict[str, Any] | None = None
+    wait_until: datetime | None = None
+    then_advance: bool = False
+
+
+class JobAppeared(RuntimeError):
+    """A job id was taken between reading the batch's facts and inserting its jobs: the batch is handled again one
+    event at a time (``ims_shared.consumer``), and the event then finds the job."""
+
+
 @handlers.on_batch(ImageRequested)
 async def on_images_requested(run: list[tuple[HandlerContext, ImageRequested]]) -> None:
-    """Create the run's jobs with one statement and the images that can be made at once with another; anything
-    else (a job that existed already, a refusal, a wait for the backup) goes through ``advance`` event by event,
-    after the images before it are inserted, so the outcome is that of handling the events in order."""
+    """Read what the run's requests need with one statement, then insert their jobs, and the images that can be made
+    at once, with another: such a job is written once, in SUCCESS, and a job that waits for its backup is written
+    waiting. A job that existed already, and a new job ``advance`` moves on, go event by event, after the jobs
+    before them are inserted, so the outcome is that of handling the events in order."""
     ic = _ic(run[0][0])
     requests = [_read_request(ic, ctx, event) for ctx, event in run if ctx.for_this_region]
     if not requests:
         return
     conn = run[0][0].conn
-    created = await repository.create_jobs(conn, [r.job() for r in requests])
-    ready: list[tuple[HandlerContext, asyncpg.Record, dict[str, Any]]] = []
-    waits: list[str] = []
+    facts = await repository.request_facts(
+        conn,
+        [r.job_id for r in requests],
+        list({r.account_id for r in requests if r.account_id is not None}),
+        list({r.event.backup_id for r in requests}),
+    )
+    known_jobs = set(facts.existing_jobs)  # and, as they are met, the jobs of this run: a second event finds its job
+    pending: list[_NewJob] = []
     for request in requests:
-        known = created.pop(request.job_id, None)  # popped: a second event with its job id finds the job there
-        if known is not None and request.rejection is None:
-            values = active_at_once(ic, *known)
-            if values is not None:
-                ready.append((request.ctx, known[0], values))
-                continue
-            if waits_for_its_backup(*known):
-                waits.append(request.job_id)  # touches that job only: done with the others below
-                continue
-        await _insert_ready(conn, ic, ready)
+        if request.job_id in known_jobs:
+            await _insert_jobs(conn, ic, pending)
+            with request.ctx.activated():
+                await _advance_existing(request)
+            continue
+        known_jobs.add(request.job_id)
+        state = facts.account_states.get(request.account_id) if request.account_id else None
+        new = _NewJob(request, state, facts.backups.get(request.event.backup_id))
+        pending.append(new)
+        if request.rejection is not None:
+            continue
+        job = {**request.job(), "wait_until": None}
+        new.image = active_at_once(ic, job, state, new.backup)
+        if new.image is None and waits_for_its_backup(job, state, new.backup):
+            new.wait_until = backup_wait_deadline(ic)
+        elif new.image is None:
+            new.then_advance = True  # it may make an image: the ones after it wait for it
+            await _insert_jobs(conn, ic, pending)
+    await _insert_jobs(conn, ic, pending)
+
+
+async def _insert_jobs(conn: asyncpg.Connection, ic: ImageContext, pending: list[_NewJob]) -> None:
+    """Insert the pending new jobs with their images, then, in order, emit ImageCreated for each image made, fail
+    each job refused (or whose image a unique index refused, as ``advance`` would) and advance the others."""
+    if not pending:
+        return
+    inserted, succeeded = await repository.insert_jobs(
+        conn,
+        [{**new.request.job(), "wait_until": new.wait_until} for new in pending],
+        json_rows(new.image for new in pending if new.image is not None),
+    )
+    for new in pending:
+        request = new.request
+        if request.job_id not in inserted:
+            raise JobAppeared(f"job {request.job_id} was inserted by another transaction meanwhile")
+        job = {**request.job(), "job_type": repository.WHOLE_IMAGE_JOB, "wait_until": new.wait_until}
         with request.ctx.activated():
-            await _advance_request(request, known)
-    await _insert_ready(conn, ic, ready)
-    if waits:
-        await repository.wait_for_backups(conn, waits, backup_wait_deadline(ic))
+            if request.rejection is not None:
+                await fail_job(conn, ic, job, request.rejection)
+            elif new.image is not None and request.job_id in succeeded:
+                await emit_created(conn, ic, new.image, request.ctx.event.correlationid)
+            elif new.image is not None:
+                await fail_job(conn, ic, job, already_used(new.image["backup_id"]))
+            elif new.then_advance:
+                await advance(conn, ic, request.job_id, (job, new.account_state, new.backup))
+    pending.clear()
 
 
 async def _insert_ready(
     conn: asyncpg.Connection, ic: ImageContext, ready: list[tuple[HandlerContext, asyncpg.Record, dict[str, Any]]]
 ) -> None:
-    """Insert the images made at once (their jobs succeed with them) and emit ImageCreated for each, in order; an
-    image a unique index refuses fails its job, as ``advance`` would."""
+    """Insert the images made at once of waiting jobs (their jobs succeed with them) and emit ImageCreated for each,
+    in order; an image a unique index refuses fails its job, as ``advance`` would."""
     if not ready:
         return
     inserted = await repository.insert_active_images(conn, json_rows(values for _, _, values in ready))
@@ -216,16 +272,15 @@ async def _insert_ready(
     ready.clear()
 
 
-async def _advance_request(
-    request: _Request, known: tuple[asyncpg.Record, str | None, BackupFacts | None] | None
-) -> None:
+async def _advance_existing(request: _Request) -> None:
+    """An event naming a job that exists: a refusal fails it while it is in INIT; otherwise ``advance``."""
     ctx, ic = request.ctx, _ic(request.ctx)
     if request.rejection is not None:
-        job = known[0] if known else await repository.lock_job(ctx.conn, request.job_id)
+        job = await repository.lock_job(ctx.conn, request.job_id)
         if job is not None and job["status"] == "INIT":
             await fail_job(ctx.conn, ic, job, request.rejection)
         return
-    await advance(ctx.conn, ic, request.job_id, known)
+    await advance(ctx.conn, ic, request.job_id)
 
 
 @handlers.on(ServerBackupFailed)

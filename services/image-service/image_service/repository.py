@@ -8,12 +8,14 @@ events, or read every entry of a partial index, which keeps the entries of rows 
 """
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
 import asyncpg
 
 from image_service.domain import BackupFacts
+from ims_shared.db import json_rows
 from ims_shared.events import BackupCreated
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -180,29 +182,70 @@ async def insert_job(
     return inserted is not None
 
 
-async def create_jobs(
-    conn: asyncpg.Connection, jobs: list[dict[str, Any]]
-) -> dict[str, tuple[asyncpg.Record, str | None, BackupFacts | None]]:
-    """Insert whole-image jobs in INIT (each a dict of job_id, project_id, image_id, image_name, backup_id, request,
-    correlation_id, account_id) in their order, and read each one's account state and backup: one round trip. By
-    job id, the jobs this statement inserted (an existing job id is left alone), held by this transaction."""
+@dataclass(frozen=True)
+class RequestFacts:
+    """What a batch of image requests is decided on: the jobs that exist already, the accounts' states, the
+    backups known."""
+
+    existing_jobs: set[str]
+    account_states: dict[str, str]
+    backups: dict[str, BackupFacts]
+
+
+async def request_facts(
+    conn: asyncpg.Connection, job_ids: list[str], account_ids: list[str], backup_ids: list[str]
+) -> RequestFacts:
+    """``RequestFacts`` of the jobs, accounts and backups named: one round trip."""
     rows = await conn.fetch(
-        "WITH given AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS g(job_id text, project_id text, "
-        "image_id text, image_name text, backup_id text, request jsonb, correlation_id text, account_id text, "
-        "ordinality int)), "
-        "job AS (INSERT INTO jobs (job_id, project_id, job_type, status, image_id, image_name, backup_id, request, "
-        "correlation_id) SELECT job_id, project_id, $2, 'INIT', image_id, image_name, backup_id, request, "
-        "correlation_id FROM given ORDER BY ordinality ON CONFLICT (job_id) DO NOTHING RETURNING *), "
-        # Joins, not subqueries per job: a subquery over a CTE is a scan of the whole batch for every job.
-        "earliest AS (SELECT DISTINCT ON (job_id) job_id, account_id FROM given ORDER BY job_id, ordinality) "
-        "SELECT job.*, a.state AS account_state, to_jsonb(b) AS backup FROM job "
-        "JOIN earliest f ON f.job_id = job.job_id LEFT JOIN account_projection a ON a.account_id = f.account_id "
-        "LEFT JOIN backup_projection b ON b.backup_id = job.backup_id AND b.backup_id = ANY ($3::text[])",
-        [{**job, "ordinality": n} for n, job in enumerate(jobs)],
-        WHOLE_IMAGE_JOB,
-        [job["backup_id"] for job in jobs if job["backup_id"] is not None],
+        "SELECT 'job' AS kind, job_id AS id, NULL::jsonb AS facts FROM jobs WHERE job_id = ANY ($1::text[]) "
+        "UNION ALL SELECT 'account', account_id, to_jsonb(state) FROM account_projection "
+        "WHERE account_id = ANY ($2::text[]) "
+        "UNION ALL SELECT 'backup', backup_id, to_jsonb(b) FROM backup_projection b WHERE backup_id = ANY ($3::text[])",
+        job_ids,
+        account_ids,
+        backup_ids,
     )
-    return {row["job_id"]: (row, row["account_state"], _backup_facts(row["backup"])) for row in rows}
+    facts = RequestFacts(set(), {}, {})
+    for row in rows:
+        if row["kind"] == "job":
+            facts.existing_jobs.add(row["id"])
+        elif row["kind"] == "account":
+            facts.account_states[row["id"]] = row["facts"]
+        else:
+            backup = _backup_facts(row["facts"])
+            assert backup is not None
+            facts.backups[row["id"]] = backup
+    return facts
+
+
+async def insert_jobs(
+    conn: asyncpg.Connection, jobs: list[dict[str, Any]], images: list[dict[str, Any]]
+) -> tuple[set[str], set[str]]:
+    """Insert new whole-image jobs (each a dict of job_id, project_id, image_id, image_name, backup_id, request,
+    correlation_id, wait_until), and before them the ``images`` of those made at once (``images`` columns,
+    JSON-ready), in their order: one round trip. A job whose image is inserted is inserted in SUCCESS, written once;
+    the others in INIT, waiting until their ``wait_until`` (a job whose image a unique index refused waits for
+    nothing). Returns the ids of the jobs inserted (an existing job id is left alone) and of the jobs that
+    succeeded."""
+    columns = ", ".join(images[0]) if images else "image_id"
+    rows = await conn.fetch(
+        f"WITH image AS (INSERT INTO images ({columns}) SELECT {columns} FROM "
+        "jsonb_populate_recordset(NULL::images, $3::jsonb) WITH ORDINALITY AS i ORDER BY ordinality "
+        "ON CONFLICT DO NOTHING RETURNING job_id), "
+        "given AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS g(job_id text, project_id text, image_id text, "
+        "image_name text, backup_id text, request jsonb, correlation_id text, wait_until timestamptz, ordinality int)) "
+        "INSERT INTO jobs (job_id, project_id, job_type, status, image_id, image_name, backup_id, request, "
+        "correlation_id, wait_until, end_time) SELECT g.job_id, g.project_id, $2, "
+        "CASE WHEN i.job_id IS NULL THEN 'INIT' ELSE 'SUCCESS' END, g.image_id, g.image_name, g.backup_id, "
+        "g.request, g.correlation_id, CASE WHEN i.job_id IS NULL THEN g.wait_until END, "
+        "CASE WHEN i.job_id IS NOT NULL THEN now() END "
+        "FROM given g LEFT JOIN image i ON i.job_id = g.job_id ORDER BY g.ordinality "
+        "ON CONFLICT (job_id) DO NOTHING RETURNING job_id, status",
+        json_rows({**job, "ordinality": n} for n, job in enumerate(jobs)),
+        WHOLE_IMAGE_JOB,
+        images,
+    )
+    return {r["job_id"] for r in rows}, {r["job_id"] for r in rows if r["status"] == "SUCCESS"}
 
 
 async def lock_job(conn: asyncpg.Connection, job_id: str) -> asyncpg.Record | None:

@@ -49,12 +49,18 @@ def _job(n: int) -> dict[str, object]:
 
 
 async def _make_images(conn: asyncpg.Connection, ic: ImageContext, numbers: range) -> set[str]:
-    """What a run of ImageRequested does for backups already known: the jobs, then their images made at once."""
+    """What a run of ImageRequested does for backups already known: read them, then insert the jobs with their
+    images made at once."""
     await repository.record_backups_and_waiting_jobs(conn, [(PROJECT, _backup(n)) for n in numbers])
-    created = await repository.create_jobs(conn, [_job(n) for n in numbers])
-    assert all(facts is not None for _, _, facts in created.values())
-    values = [image_values(ic, job, facts) for job, _, facts in created.values() if facts is not None]
-    return await repository.insert_active_images(conn, json_rows(values))
+    jobs = [_job(n) for n in numbers]
+    facts = await repository.request_facts(conn, [f"job-{n}" for n in numbers], [PROJECT], [f"b-{n}" for n in numbers])
+    assert not facts.existing_jobs and len(facts.backups) == len(jobs)
+    images = [image_values(ic, job, facts.backups[f"b-{n}"]) for n, job in zip(numbers, jobs, strict=True)]
+    inserted, succeeded = await repository.insert_jobs(
+        conn, [{**job, "wait_until": None} for job in jobs], json_rows(images)
+    )
+    assert inserted == succeeded == {f"job-{n}" for n in numbers}
+    return {image["image_id"] for image in images}
 
 
 async def test_a_run_of_a_few_events_reads_none_of_the_other_rows() -> None:

@@ -10,9 +10,9 @@ import pytest
 from image_service import repository
 from image_service.app import MIGRATIONS
 from image_service.creation import ImageContext
-from image_service.handlers import handlers
+from image_service.handlers import handlers, on_backups_created, on_images_requested
 from image_service.settings import ImageSettings
-from ims_shared.consumer import EventProcessor
+from ims_shared.consumer import EventProcessor, HandlerContext
 from ims_shared.emitter import Emitter
 from ims_shared.events import (
     BackupCreated,
@@ -188,3 +188,70 @@ async def test_a_run_of_backup_deletions_deletes_their_images_as_one_by_one_woul
     ]
     deleted = [(k, data["reason"]) for t, k, data in as_runs["outbox"] if t == "ImageDeleted"]
     assert deleted == [("image-1", "arrears"), ("image-7", "backup_deleted"), ("image-6", "arrears")]
+
+
+async def _job_writes(conn: asyncpg.Connection) -> tuple[int, int]:
+    """Rows inserted into and updated in ``jobs`` by this transaction so far."""
+    row = await conn.fetchrow("SELECT n_tup_ins, n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'jobs'")
+    assert row is not None
+    return row["n_tup_ins"], row["n_tup_upd"]
+
+
+async def test_a_job_made_at_once_is_written_once_and_one_that_waits_twice() -> None:
+    """Every write of a job row is a new row version with an entry in each of its indexes: a job whose backup is known
+    is inserted in SUCCESS, and one whose backup is not is inserted waiting and written once more when it comes."""
+    emitter = Emitter("/image-service", REGION)
+    ic = ImageContext(ImageSettings(image_build_s=0, backup_wait_s=600), load_tenants(None), emitter)
+
+    def run(events: list[EventData]) -> list[tuple[HandlerContext, Any]]:
+        return [
+            (HandlerContext(conn, make_event(e, source="/t", region=REGION, project_id=ALPHA), emitter, ic), e)
+            for e in events
+        ]
+
+    async with fresh_database(MIGRATIONS) as (_, pool), pool.acquire() as conn, conn.transaction():
+        await on_backups_created(run([_backup("b-1")]))
+        await on_images_requested(run([_request(1, "b-1"), _request(2, "b-late")]))
+        assert await _job_writes(conn) == (2, 0)
+        waiting = await conn.fetch("SELECT job_id, status, wait_until IS NOT NULL AS waits FROM jobs ORDER BY 1")
+        assert [tuple(r) for r in waiting] == [("job-1", "SUCCESS", False), ("job-2", "INIT", True)]
+        await on_backups_created(run([_backup("b-late")]))
+        assert await _job_writes(conn) == (2, 1)
+        assert await conn.fetchval("SELECT status FROM jobs WHERE job_id = 'job-2'") == "SUCCESS"
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'ImageCreated'") == 2
+
+
+async def test_a_job_inserted_meanwhile_by_another_transaction_is_moved_on_not_doubled(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the run's read and its insert another transaction commits a job under a requested job id: the run is
+    handled again event by event, and the event moves that job on (one image, one ImageCreated)."""
+    read = repository.request_facts
+    raced: list[str] = []
+
+    async def read_then_race(conn: asyncpg.Connection, job_ids: list[str], *args: Any) -> repository.RequestFacts:
+        facts = await read(conn, job_ids, *args)
+        if not raced:
+            raced.append(job_ids[0])
+            async with pool.acquire() as other:
+                await repository.insert_job(
+                    other,
+                    job_id="job-9",
+                    project_id=ALPHA,
+                    image_id="image-9",
+                    image_name="image 9",
+                    backup_id="b-9",
+                    request={"name": "image 9", "backup_id": "b-9"},
+                    correlation_id=None,
+                )
+        return facts
+
+    monkeypatch.setattr(repository, "request_facts", read_then_race)
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        result = await _handle(
+            pool, kafka_bootstrap, [_records([(_backup("b-9"), ALPHA)]), _records([(_request(9, "b-9"), ALPHA)], 1)]
+        )
+    assert raced == ["job-9"]
+    assert ("job-9", "SUCCESS", None, False) in result["jobs"]
+    assert [i[:2] for i in result["images"]] == [("image-9", "b-9")]
+    assert [(t, k) for t, k, _ in result["outbox"]] == [("ImageCreated", "image-9")]
