@@ -3,7 +3,7 @@ behind a FastAPI app that also serves health, readiness and metrics."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -30,6 +30,7 @@ from ims_shared.errors import ErrorStyle, error_body, install_error_handlers
 from ims_shared.heap import freeze_start_up_objects
 from ims_shared.holes import OffsetHoles
 from ims_shared.kafka import create_topics, make_producer, start_with_retry
+from ims_shared.leading import leading_first
 from ims_shared.logging import configure_logging, get_logger
 from ims_shared.metrics import CONSUMER_LAG, HTTP_REQUESTS
 from ims_shared.offsets import OffsetCommitter
@@ -83,11 +84,13 @@ class ServiceRuntime:
         topics: list[str],
         periodic: Callable[["ServiceRuntime"], list[PeriodicTask]] | None = None,
         services: Any = None,
+        leading_topics: Collection[str] = (),
     ) -> None:
         self.settings = settings
         self.migrations = migrations
         self.handlers = handlers
         self.topics = topics
+        self.leading_topics = frozenset(leading_topics)
         self._periodic_factory = periodic
         self.services = services
         self.emitter = Emitter(settings.event_source, settings.region)
@@ -166,7 +169,7 @@ class ServiceRuntime:
             # resolves such a context parameter with a plain function in a worker thread, a hand-off per batch.
             msg: KafkaMessage = context.get_local("message")
             consumer: AIOKafkaConsumer = self._subscriber.consumer  # the aiokafka consumer that fetched the batch
-            batch = list(msg.raw_message)
+            batch = await leading_first(consumer, list(msg.raw_message), self.leading_topics)
             await self.offsets.handle(consumer, batch, await holes.admit(consumer, batch), processor.process)
 
         await self.broker.start()

@@ -48,6 +48,8 @@ def create_app(settings: ImageSettings | None = None) -> FastAPI:
             topic_for(TopicKind.REPLICATION, settings.region),
         ],
         periodic=_loops,
+        # A request's BackupCreated handled before it: its image is made at once instead of its job waiting.
+        leading_topics=[topic_for(TopicKind.BACKUPS, settings.region)],
     )
     runtime.services = ImageContext(settings, runtime.tenants, runtime.emitter)
     app = build_app(runtime, title="image-service (IMS API)", error_style="ims", bad_request_code="IMG.0001")
