@@ -80,15 +80,16 @@ async def apply_migrations(dsn: str, *directories: Path) -> int:
     return await asyncio.to_thread(_apply, dsn, directories)
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """``value`` as JSON text, as the connections send a jsonb parameter."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # orjson: the batches' jsonb parameters (``json_rows``) were a tenth of a consumer's time with the standard
     # library's encoder.
-    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=json_text, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json_text, decoder=orjson.loads, schema="pg_catalog")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

@@ -236,7 +236,7 @@ async def _insert_jobs(conn: asyncpg.Connection, ic: ImageContext, pending: list
     inserted, succeeded = await repository.insert_jobs(
         conn,
         [{**new.request.job(), "wait_until": new.wait_until} for new in pending],
-        json_rows(new.image for new in pending if new.image is not None),
+        [new.image for new in pending if new.image is not None],
     )
     for new in pending:
         request = new.request

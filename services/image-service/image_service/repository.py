@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from image_service.domain import BackupFacts
-from ims_shared.db import json_rows
+from ims_shared.db import json_text
 from ims_shared.events import BackupCreated
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -195,55 +195,111 @@ class RequestFacts:
 async def request_facts(
     conn: asyncpg.Connection, job_ids: list[str], account_ids: list[str], backup_ids: list[str]
 ) -> RequestFacts:
-    """``RequestFacts`` of the jobs, accounts and backups named: one round trip."""
-    rows = await conn.fetch(
-        "SELECT 'job' AS kind, job_id AS id, NULL::jsonb AS facts FROM jobs WHERE job_id = ANY ($1::text[]) "
-        "UNION ALL SELECT 'account', account_id, to_jsonb(state) FROM account_projection "
-        "WHERE account_id = ANY ($2::text[]) "
-        "UNION ALL SELECT 'backup', backup_id, to_jsonb(b) FROM backup_projection b WHERE backup_id = ANY ($3::text[])",
-        job_ids,
-        account_ids,
-        backup_ids,
+    """``RequestFacts`` of the jobs, accounts and backups named. Three plain reads: one statement that returned the
+    backups as JSON (``to_jsonb``, to share a round trip) took 5.4 ms for 500 requests, these 3.3 ms."""
+    jobs = await conn.fetch("SELECT job_id FROM jobs WHERE job_id = ANY ($1::text[])", job_ids)
+    accounts = await account_states(conn, account_ids) if account_ids else {}
+    backups = await conn.fetch("SELECT * FROM backup_projection WHERE backup_id = ANY ($1::text[])", backup_ids)
+    return RequestFacts(
+        {r["job_id"] for r in jobs},
+        accounts,
+        {r["backup_id"]: facts for r in backups if (facts := _backup_facts(r)) is not None},
     )
-    facts = RequestFacts(set(), {}, {})
-    for row in rows:
-        if row["kind"] == "job":
-            facts.existing_jobs.add(row["id"])
-        elif row["kind"] == "account":
-            facts.account_states[row["id"]] = row["facts"]
-        else:
-            backup = _backup_facts(row["facts"])
-            assert backup is not None
-            facts.backups[row["id"]] = backup
-    return facts
+
+
+# Columns of a new job and of an image made at once, with their types, in the order ``insert_jobs`` passes them as
+# arrays (a jsonb column travels as text): arrays cost PostgreSQL less to read than one JSON document of the rows,
+# whose keys repeat on every row (17.1 vs 14.9 ms for 500 jobs and images).
+_NEW_JOB_COLUMNS = (
+    ("job_id", "text"),
+    ("project_id", "text"),
+    ("image_id", "text"),
+    ("image_name", "text"),
+    ("backup_id", "text"),
+    ("request", "jsonb"),
+    ("correlation_id", "text"),
+    ("wait_until", "timestamptz"),
+)
+_NEW_IMAGE_COLUMNS = (
+    ("image_id", "text"),
+    ("project_id", "text"),
+    ("backup_id", "text"),
+    ("job_id", "text"),
+    ("name", "text"),
+    ("description", "text"),
+    ("status", "text"),
+    ("enterprise_project_id", "text"),
+    ("tags", "jsonb"),
+    ("min_ram", "int"),
+    ("max_ram", "int"),
+    ("os_type", "text"),
+    ("os_version", "text"),
+    ("min_disk", "int"),
+    ("size_gb", "int"),
+    ("disks", "jsonb"),
+    ("server_state", "text"),
+    ("resource_id", "text"),
+    ("shared_from_project_id", "text"),
+    ("replicated_from_region", "text"),
+    ("ready_at", "timestamptz"),
+    ("status_history", "jsonb"),
+    ("active_at", "timestamptz"),
+)
+
+
+def _unnest(columns: tuple[tuple[str, str], ...], first: int) -> tuple[str, str, str]:
+    """For ``unnest`` of one array per column from parameter ``$first`` on: the column list, the parameters (a
+    jsonb column's as text[]) and the select list (a jsonb column cast back)."""
+    names = ", ".join(name for name, _ in columns)
+    params = ", ".join(
+        f"${n}::{'text' if kind == 'jsonb' else kind}[]" for n, (_, kind) in enumerate(columns, start=first)
+    )
+    select = ", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in columns)
+    return names, params, select
+
+
+def _arrays(columns: tuple[tuple[str, str], ...], rows: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [None if row.get(name) is None else json_text(row[name]) for row in rows]
+        if kind == "jsonb"
+        else [row.get(name) for row in rows]
+        for name, kind in columns
+    ]
+
+
+_NEW_IMAGE_NAMES = {name for name, _ in _NEW_IMAGE_COLUMNS}
+_JOB_NAMES, _JOB_PARAMS, _JOB_SELECT = _unnest(_NEW_JOB_COLUMNS, 2)
+_IMAGE_NAMES, _IMAGE_PARAMS, _IMAGE_SELECT = _unnest(_NEW_IMAGE_COLUMNS, 2 + len(_NEW_JOB_COLUMNS))
+_INSERT_JOBS = (
+    f"WITH image AS (INSERT INTO images ({_IMAGE_NAMES}) SELECT {_IMAGE_SELECT} FROM unnest({_IMAGE_PARAMS}) "
+    f"WITH ORDINALITY AS i({_IMAGE_NAMES}, ordinality) ORDER BY ordinality ON CONFLICT DO NOTHING RETURNING job_id), "
+    f"given AS (SELECT {_JOB_SELECT}, ordinality FROM unnest({_JOB_PARAMS}) "
+    f"WITH ORDINALITY AS g({_JOB_NAMES}, ordinality)) "
+    "INSERT INTO jobs (job_id, project_id, job_type, status, image_id, image_name, backup_id, request, "
+    "correlation_id, wait_until, end_time) SELECT g.job_id, g.project_id, $1, "
+    "CASE WHEN i.job_id IS NULL THEN 'INIT' ELSE 'SUCCESS' END, g.image_id, g.image_name, g.backup_id, "
+    "g.request, g.correlation_id, CASE WHEN i.job_id IS NULL THEN g.wait_until END, "
+    "CASE WHEN i.job_id IS NOT NULL THEN now() END "
+    "FROM given g LEFT JOIN image i ON i.job_id = g.job_id ORDER BY g.ordinality "
+    "ON CONFLICT (job_id) DO NOTHING RETURNING job_id, status"
+)
 
 
 async def insert_jobs(
     conn: asyncpg.Connection, jobs: list[dict[str, Any]], images: list[dict[str, Any]]
 ) -> tuple[set[str], set[str]]:
     """Insert new whole-image jobs (each a dict of job_id, project_id, image_id, image_name, backup_id, request,
-    correlation_id, wait_until), and before them the ``images`` of those made at once (``images`` columns,
-    JSON-ready), in their order: one round trip. A job whose image is inserted is inserted in SUCCESS, written once;
-    the others in INIT, waiting until their ``wait_until`` (a job whose image a unique index refused waits for
-    nothing). Returns the ids of the jobs inserted (an existing job id is left alone) and of the jobs that
-    succeeded."""
-    columns = ", ".join(images[0]) if images else "image_id"
+    correlation_id, wait_until), and before them the ``images`` of those made at once (``creation.image_values``),
+    in their order: one round trip. A job whose image is inserted is inserted in SUCCESS, written once; the others
+    in INIT, waiting until their ``wait_until`` (a job whose image a unique index refused waits for nothing).
+    Returns the ids of the jobs inserted (an existing job id is left alone) and of the jobs that succeeded."""
+    unknown = {column for image in images[:1] for column in image} - _NEW_IMAGE_NAMES
+    assert not unknown, f"images columns insert_jobs does not pass: {unknown}"
     rows = await conn.fetch(
-        f"WITH image AS (INSERT INTO images ({columns}) SELECT {columns} FROM "
-        "jsonb_populate_recordset(NULL::images, $3::jsonb) WITH ORDINALITY AS i ORDER BY ordinality "
-        "ON CONFLICT DO NOTHING RETURNING job_id), "
-        "given AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS g(job_id text, project_id text, image_id text, "
-        "image_name text, backup_id text, request jsonb, correlation_id text, wait_until timestamptz, ordinality int)) "
-        "INSERT INTO jobs (job_id, project_id, job_type, status, image_id, image_name, backup_id, request, "
-        "correlation_id, wait_until, end_time) SELECT g.job_id, g.project_id, $2, "
-        "CASE WHEN i.job_id IS NULL THEN 'INIT' ELSE 'SUCCESS' END, g.image_id, g.image_name, g.backup_id, "
-        "g.request, g.correlation_id, CASE WHEN i.job_id IS NULL THEN g.wait_until END, "
-        "CASE WHEN i.job_id IS NOT NULL THEN now() END "
-        "FROM given g LEFT JOIN image i ON i.job_id = g.job_id ORDER BY g.ordinality "
-        "ON CONFLICT (job_id) DO NOTHING RETURNING job_id, status",
-        json_rows({**job, "ordinality": n} for n, job in enumerate(jobs)),
+        _INSERT_JOBS,
         WHOLE_IMAGE_JOB,
-        images,
+        *_arrays(_NEW_JOB_COLUMNS, jobs),
+        *_arrays(_NEW_IMAGE_COLUMNS, images),
     )
     return {r["job_id"] for r in rows}, {r["job_id"] for r in rows if r["status"] == "SUCCESS"}
 

@@ -10,7 +10,6 @@ from image_service import repository
 from image_service.app import MIGRATIONS
 from image_service.creation import ImageContext, image_values
 from image_service.settings import ImageSettings
-from ims_shared.db import json_rows
 from ims_shared.emitter import Emitter
 from ims_shared.events import BackupCreated, BackupDisk, ServerInfo
 from ims_shared.tenants import load_tenants
@@ -56,9 +55,7 @@ async def _make_images(conn: asyncpg.Connection, ic: ImageContext, numbers: rang
     facts = await repository.request_facts(conn, [f"job-{n}" for n in numbers], [PROJECT], [f"b-{n}" for n in numbers])
     assert not facts.existing_jobs and len(facts.backups) == len(jobs)
     images = [image_values(ic, job, facts.backups[f"b-{n}"]) for n, job in zip(numbers, jobs, strict=True)]
-    inserted, succeeded = await repository.insert_jobs(
-        conn, [{**job, "wait_until": None} for job in jobs], json_rows(images)
-    )
+    inserted, succeeded = await repository.insert_jobs(conn, [{**job, "wait_until": None} for job in jobs], images)
     assert inserted == succeeded == {f"job-{n}" for n in numbers}
     return {image["image_id"] for image in images}
 
