@@ -201,8 +201,8 @@ async def on_images_requested(run: list[tuple[HandlerContext, ImageRequested]]) 
     facts = await repository.request_facts(
         conn,
         [r.job_id for r in requests],
-        list({r.account_id for r in requests if r.account_id is not None}),
-        list({r.event.backup_id for r in requests}),
+        [r.account_id for r in requests],
+        [r.event.backup_id for r in requests],
     )
     known_jobs = set(facts.existing_jobs)  # and, as they are met, the jobs of this run: a second event finds its job
     pending: list[_NewJob] = []

@@ -193,18 +193,30 @@ class RequestFacts:
 
 
 async def request_facts(
-    conn: asyncpg.Connection, job_ids: list[str], account_ids: list[str], backup_ids: list[str]
+    conn: asyncpg.Connection, job_ids: list[str], account_ids: list[str | None], backup_ids: list[str]
 ) -> RequestFacts:
-    """``RequestFacts`` of the jobs, accounts and backups named. Three plain reads: one statement that returned the
-    backups as JSON (``to_jsonb``, to share a round trip) took 5.4 ms for 500 requests, these 3.3 ms."""
-    jobs = await conn.fetch("SELECT job_id FROM jobs WHERE job_id = ANY ($1::text[])", job_ids)
-    accounts = await account_states(conn, account_ids) if account_ids else {}
-    backups = await conn.fetch("SELECT * FROM backup_projection WHERE backup_id = ANY ($1::text[])", backup_ids)
-    return RequestFacts(
-        {r["job_id"] for r in jobs},
-        accounts,
-        {r["backup_id"]: facts for r in backups if (facts := _backup_facts(r)) is not None},
+    """``RequestFacts`` of a run of requests, given as aligned lists (a request's job id, its tenant's account, the
+    backup it names): one round trip, which matters at a low rate, where a run is an event or two. For 500 requests
+    it took 2.5 ms, where one statement that returned the backups as JSON (``to_jsonb``) took 5.4 ms."""
+    rows = await conn.fetch(
+        "SELECT g.job_id AS requested_job, EXISTS (SELECT 1 FROM jobs j WHERE j.job_id = g.job_id) AS job_exists, "
+        "g.account_id AS requested_account, a.state AS account_state, b.* "
+        "FROM unnest($1::text[], $2::text[], $3::text[]) AS g(job_id, account_id, backup_id) "
+        "LEFT JOIN account_projection a ON a.account_id = g.account_id "
+        "LEFT JOIN backup_projection b ON b.backup_id = g.backup_id AND b.backup_id = ANY ($3::text[])",
+        job_ids,
+        account_ids,
+        backup_ids,
     )
+    facts = RequestFacts(set(), {}, {})
+    for row in rows:
+        if row["job_exists"]:
+            facts.existing_jobs.add(row["requested_job"])
+        if row["account_state"] is not None:
+            facts.account_states[row["requested_account"]] = row["account_state"]
+        if row["backup_id"] is not None and (backup := _backup_facts(row)) is not None:
+            facts.backups[backup.backup_id] = backup
+    return facts
 
 
 # Columns of a new job and of an image made at once, with their types, in the order ``insert_jobs`` passes them as

@@ -52,7 +52,9 @@ async def _make_images(conn: asyncpg.Connection, ic: ImageContext, numbers: rang
     images made at once."""
     await repository.record_backups_and_waiting_jobs(conn, [(PROJECT, _backup(n)) for n in numbers])
     jobs = [_job(n) for n in numbers]
-    facts = await repository.request_facts(conn, [f"job-{n}" for n in numbers], [PROJECT], [f"b-{n}" for n in numbers])
+    facts = await repository.request_facts(
+        conn, [f"job-{n}" for n in numbers], [PROJECT] * len(numbers), [f"b-{n}" for n in numbers]
+    )
     assert not facts.existing_jobs and len(facts.backups) == len(jobs)
     images = [image_values(ic, job, facts.backups[f"b-{n}"]) for n, job in zip(numbers, jobs, strict=True)]
     inserted, succeeded = await repository.insert_jobs(conn, [{**job, "wait_until": None} for job in jobs], images)
