@@ -1,7 +1,6 @@
 """Event handlers of image-service. Each runs inside the consumer's transaction with its inbox row."""
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -115,7 +114,7 @@ class _Request:
     rejection: ImsRejection | None
 
     def job(self) -> dict[str, Any]:
-        """The job to insert, as ``repository.insert_jobs`` takes it (without its ``wait_until``)."""
+        """The job's row, as ``repository.insert_jobs`` takes it (without its type and ``wait_until``)."""
         return {
             "job_id": self.job_id,
             "project_id": self.ctx.event.projectid,
@@ -171,14 +170,15 @@ def _read_request(ic: ImageContext, ctx: HandlerContext, event: ImageRequested) 
 
 @dataclass
 class _NewJob:
-    """A request whose job is new, and what becomes of it once inserted: its image made at once (``image``), a wait
-    for its backup (``wait_until``), a refusal, or ``advance`` with the facts read."""
+    """A request whose job is new (``job``, as it is inserted), and what becomes of it once inserted: its image made
+    at once (``image``), a wait for its backup (the job's ``wait_until``), a refusal, or ``advance`` with the facts
+    read."""
 
     request: _Request
+    job: dict[str, Any]
     account_state: str | None
     backup: BackupFacts | None
     image: dict[str, Any] | None = None
-    wait_until: datetime | None = None
     then_advance: bool = False
 
 
@@ -214,14 +214,14 @@ async def on_images_requested(run: list[tuple[HandlerContext, ImageRequested]]) 
             continue
         known_jobs.add(request.job_id)
         state = facts.account_states.get(request.account_id) if request.account_id else None
-        new = _NewJob(request, state, facts.backups.get(request.event.backup_id))
+        job = {**request.job(), "job_type": repository.WHOLE_IMAGE_JOB, "wait_until": None}
+        new = _NewJob(request, job, state, facts.backups.get(request.event.backup_id))
         pending.append(new)
         if request.rejection is not None:
             continue
-        job = {**request.job(), "wait_until": None}
         new.image = active_at_once(ic, job, state, new.backup)
         if new.image is None and waits_for_its_backup(job, state, new.backup):
-            new.wait_until = backup_wait_deadline(ic)
+            job["wait_until"] = backup_wait_deadline(ic)
         elif new.image is None:
             new.then_advance = True  # it may make an image: the ones after it wait for it
             await _insert_jobs(conn, ic, pending)
@@ -235,14 +235,14 @@ async def _insert_jobs(conn: asyncpg.Connection, ic: ImageContext, pending: list
         return
     inserted, succeeded = await repository.insert_jobs(
         conn,
-        [{**new.request.job(), "wait_until": new.wait_until} for new in pending],
+        [new.job for new in pending],
         [new.image for new in pending if new.image is not None],
     )
     for new in pending:
         request = new.request
         if request.job_id not in inserted:
             raise JobAppeared(f"job {request.job_id} was inserted by another transaction meanwhile")
-        job = {**request.job(), "job_type": repository.WHOLE_IMAGE_JOB, "wait_until": new.wait_until}
+        job = new.job
         with request.ctx.activated():
             if request.rejection is not None:
                 await fail_job(conn, ic, job, request.rejection)

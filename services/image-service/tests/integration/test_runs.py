@@ -88,6 +88,20 @@ DELETIONS: list[tuple[EventData, str]] = [
 ]
 
 
+async def _api_job(conn: asyncpg.Connection, n: int, backup_id: str) -> None:
+    """Job ``job-<n>`` of ALPHA's image ``image-<n>`` from ``backup_id``, in INIT, as the API inserts it."""
+    await repository.insert_job(
+        conn,
+        job_id=f"job-{n}",
+        project_id=ALPHA,
+        image_id=f"image-{n}",
+        image_name=f"image {n}",
+        backup_id=backup_id,
+        request={"name": f"image {n}", "backup_id": backup_id},
+        correlation_id=None,
+    )
+
+
 async def _handle(pool: asyncpg.Pool, bootstrap: str, batches: list[list[Any]]) -> dict[str, Any]:
     settings = ImageSettings(image_build_s=0, backup_wait_s=600)
     producer = make_producer(bootstrap)
@@ -103,16 +117,7 @@ async def _handle(pool: asyncpg.Pool, bootstrap: str, batches: list[list[Any]]) 
     )
     try:
         async with pool.acquire() as conn:
-            await repository.insert_job(
-                conn,
-                job_id="job-6",
-                project_id=ALPHA,
-                image_id="image-6",
-                image_name="image 6",
-                backup_id="b-api",
-                request={"name": "image 6", "backup_id": "b-api"},
-                correlation_id=None,
-            )
+            await _api_job(conn, 6, "b-api")
         for batch in batches:
             await processor.process(batch)
     finally:
@@ -234,16 +239,7 @@ async def test_a_job_inserted_meanwhile_by_another_transaction_is_moved_on_not_d
         if not raced:
             raced.append(job_ids[0])
             async with pool.acquire() as other:
-                await repository.insert_job(
-                    other,
-                    job_id="job-9",
-                    project_id=ALPHA,
-                    image_id="image-9",
-                    image_name="image 9",
-                    backup_id="b-9",
-                    request={"name": "image 9", "backup_id": "b-9"},
-                    correlation_id=None,
-                )
+                await _api_job(other, 9, "b-9")
         return facts
 
     monkeypatch.setattr(repository, "request_facts", read_then_race)
