@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from fastapi import Request
 
-from ims_shared.errors import ApiError
+from ims_shared.refusal import Refusal
 from ims_shared.signing import SignatureError, SignedRequest, access_key_of, verify
 from ims_shared.tenants import Tenant, TenantCatalog
 
@@ -23,14 +23,14 @@ async def authenticate(request: Request, catalog: TenantCatalog, region: str, pr
     """Verify the signature and that the project belongs to the caller's tenant in this region."""
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "APIGW.0201", f"request body larger than {MAX_BODY_BYTES} bytes")
+        raise Refusal("APIGW.0201", f"request body larger than {MAX_BODY_BYTES} bytes", status=413)
     headers = dict(request.headers)
     access_key = access_key_of(headers)
     if access_key is None:
-        raise ApiError(401, "APIGW.0301", "missing or malformed Authorization header (SDK-HMAC-SHA256 expected)")
+        raise Refusal("APIGW.0301", "missing or malformed Authorization header (SDK-HMAC-SHA256 expected)", status=401)
     tenant = catalog.by_access_key(access_key)
     if tenant is None:
-        raise ApiError(401, "APIGW.0301", "unknown access key")
+        raise Refusal("APIGW.0301", "unknown access key", status=401)
     signed = SignedRequest(
         method=request.method,
         path=request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?")[0],
@@ -41,12 +41,12 @@ async def authenticate(request: Request, catalog: TenantCatalog, region: str, pr
     try:
         verify(signed, tenant.secret_key, datetime.now(UTC))
     except SignatureError as exc:
-        raise ApiError(401, "APIGW.0301", f"signature rejected: {exc.reason}") from exc
+        raise Refusal("APIGW.0301", f"signature rejected: {exc.reason}", status=401) from exc
     project = project_id or headers.get("x-project-id")
     if not project:
-        raise ApiError(403, "APIGW.0302", "no project id in the path or the X-Project-Id header")
+        raise Refusal("APIGW.0302", "no project id in the path or the X-Project-Id header", status=403)
     if headers.get("x-project-id") and headers["x-project-id"] != project:
-        raise ApiError(403, "APIGW.0302", "X-Project-Id does not match the project in the path")
+        raise Refusal("APIGW.0302", "X-Project-Id does not match the project in the path", status=403)
     if tenant.project_in(region) != project:
-        raise ApiError(403, "APIGW.0302", f"project {project} does not belong to this tenant in region {region}")
+        raise Refusal("APIGW.0302", f"project {project} does not belong to this tenant in region {region}", status=403)
     return Caller(tenant=tenant, project_id=project, region=region)

@@ -8,7 +8,7 @@ event rolls the attempt back; the batch is handled again with a savepoint per ev
 dead-lettered. A transient failure (database gone) retries the whole batch with backoff and, past the limit,
 rewinds the partition so the batch is delivered again.
 
-A type registered with ``EventHandlers.on_batch`` is handled a run at a time: consecutive new events of that type
+A type registered with ``EventHandlers.on_runs`` is handled a run at a time: consecutive new events of that type
 in a batch go to its handler together, so that it can write them with set-based statements (one round trip for the
 run instead of one or more per event). Such a handler must leave what handling the run's events one by one, in
 order, would leave; when events are isolated it is called with one event at a time.
@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -38,6 +38,9 @@ from ims_shared.tracing import span_from, trace_id
 
 log = get_logger(__name__)
 Accepted = tuple[ConsumerRecord[Any, Any], CloudEvent, EventData]
+S = TypeVar("S")
+"""A service's typed context, as its handlers see it."""
+E = TypeVar("E", bound=EventData)
 
 
 def _relayed_type(record: ConsumerRecord[Any, Any]) -> str | None:
@@ -58,13 +61,14 @@ class _Handled:
 
 
 @dataclass
-class HandlerContext:
-    """What a handler gets: the transaction's connection, the incoming event and a way to emit events."""
+class HandlerContext(Generic[S]):
+    """What a handler gets: the transaction's connection, the incoming event, a way to emit events, and its service's
+    typed context (``service``: what the service's ``app.bootstrap`` built from its settings)."""
 
     conn: asyncpg.Connection
     event: CloudEvent
     emitter: Emitter
-    services: Any = None
+    service: S
 
     @property
     def for_this_region(self) -> bool:
@@ -97,36 +101,64 @@ class HandlerContext:
             yield
 
 
-Handler = Callable[[HandlerContext, Any], Awaitable[None]]
-BatchHandler = Callable[[list[tuple[HandlerContext, Any]]], Awaitable[None]]
+Handler = Callable[[HandlerContext[S], E], Awaitable[None]]
+"""Handles one event of type ``E``."""
+RunHandler = Callable[[list[tuple[HandlerContext[S], E]]], Awaitable[None]]
+"""Handles a run of consecutive new events of type ``E`` (see the module's docstring)."""
 
 
-@dataclass
-class EventHandlers:
-    """The events a service consumes, by CloudEvent ``type``."""
+class EventHandlers(Generic[S]):
+    """The events a service consumes, by CloudEvent ``type``, each with its handler. Built by the service's
+    ``handlers.event_handlers()`` (``.on`` and ``.on_runs`` chained) and given to the runtime by its ``app``;
+    ``+`` joins the handlers of two modules (a type may be handled by one of them only)."""
 
-    handlers: dict[str, Handler] = field(default_factory=dict)
-    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.handlers: dict[str, Handler[S, EventData]] = {}
+        self.run_handlers: dict[str, RunHandler[S, EventData]] = {}
 
-    def on(self, event_type: type[EventData]) -> Callable[[Handler], Handler]:
-        def register(fn: Handler) -> Handler:
-            self.handlers[event_type.__name__] = fn
-            return fn
+    def on(self, event_type: type[E], handler: Handler[S, E]) -> "EventHandlers[S]":
+        """Handle each event of ``event_type`` with ``handler``."""
 
-        return register
+        async def one(ctx: HandlerContext[S], data: EventData) -> None:
+            assert isinstance(data, event_type)
+            await handler(ctx, data)
 
-    def on_batch(self, event_type: type[EventData]) -> Callable[[BatchHandler], BatchHandler]:
-        """Register a handler of a run of consecutive events of ``event_type`` (see the module's docstring)."""
+        self._add(event_type, one)
+        return self
 
-        def register(fn: BatchHandler) -> BatchHandler:
-            async def one(ctx: HandlerContext, data: Any) -> None:
-                await fn([(ctx, data)])
+    def on_runs(self, event_type: type[E], handler: RunHandler[S, E]) -> "EventHandlers[S]":
+        """Handle runs of consecutive new events of ``event_type`` with ``handler`` (one event at a time when the
+        consumer isolates events); it must leave what handling them one by one, in order, leaves."""
 
-            self.handlers[event_type.__name__] = one
-            self.batch_handlers[event_type.__name__] = fn
-            return fn
+        async def run(events: list[tuple[HandlerContext[S], EventData]]) -> None:
+            typed: list[tuple[HandlerContext[S], E]] = []
+            for ctx, data in events:
+                assert isinstance(data, event_type)
+                typed.append((ctx, data))
+            await handler(typed)
 
-        return register
+        async def one(ctx: HandlerContext[S], data: EventData) -> None:
+            await run([(ctx, data)])
+
+        self._add(event_type, one)
+        self.run_handlers[event_type.__name__] = run
+        return self
+
+    def _add(self, event_type: type[EventData], handler: Handler[S, EventData]) -> None:
+        name = event_type.__name__
+        if name in self.handlers:
+            raise ValueError(f"{name} has a handler already")
+        self.handlers[name] = handler
+
+    def __add__(self, other: "EventHandlers[S]") -> "EventHandlers[S]":
+        joined: EventHandlers[S] = EventHandlers()
+        for part in (self, other):
+            for name, handler in part.handlers.items():
+                if name in joined.handlers:
+                    raise ValueError(f"{name} has a handler in both")
+                joined.handlers[name] = handler
+            joined.run_handlers.update(part.run_handlers)
+        return joined
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -148,25 +180,25 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
-class EventProcessor:
+class EventProcessor(Generic[S]):
     def __init__(
         self,
         *,
         consumer_name: str,
-        handlers: EventHandlers,
+        handlers: EventHandlers[S],
+        service: S,
         pool: asyncpg.Pool,
         producer: AIOKafkaProducer,
         emitter: Emitter,
-        services: Any = None,
         retry_limit_s: float = 60.0,
     ) -> None:
         self.consumer_name = consumer_name
         self._handlers = handlers.handlers
-        self._batch_handlers = handlers.batch_handlers
+        self._run_handlers = handlers.run_handlers
         self._pool = pool
         self._producer = producer
         self._emitter = emitter
-        self._services = services
+        self._service = service
         self._retry_limit_s = retry_limit_s
         self.last_batch_at = time.monotonic()
 
@@ -248,7 +280,7 @@ class EventProcessor:
                     result.outcomes.append((envelope.type, "duplicate"))
                     continue
                 fresh.discard(envelope.id)  # a second copy in the same batch is a duplicate
-                if envelope.type in self._batch_handlers:
+                if envelope.type in self._run_handlers:
                     if run and run[0][1].type != envelope.type:
                         await self._handle_run(conn, run, result)
                     run.append((record, envelope, data))
@@ -287,7 +319,7 @@ class EventProcessor:
             await self.dead_letter(record, reason)
 
     async def _handle_one(self, conn: asyncpg.Connection, envelope: CloudEvent, data: EventData) -> None:
-        ctx = HandlerContext(conn, envelope, self._emitter, self._services)
+        ctx = HandlerContext(conn, envelope, self._emitter, self._service)
         with ctx.activated():
             await self._handlers[envelope.type](ctx, data)
             log.debug("event handled")
@@ -295,8 +327,8 @@ class EventProcessor:
     async def _handle_run(self, conn: asyncpg.Connection, run: list[Accepted], result: _Handled) -> None:
         """Hand a run of new events of one type to its batch handler (not isolated: a failure isolates them)."""
         try:
-            await self._batch_handlers[run[0][1].type](
-                [(HandlerContext(conn, envelope, self._emitter, self._services), data) for _, envelope, data in run]
+            await self._run_handlers[run[0][1].type](
+                [(HandlerContext(conn, envelope, self._emitter, self._service), data) for _, envelope, data in run]
             )
         except Exception as exc:
             if is_transient(exc):

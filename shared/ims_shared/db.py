@@ -1,7 +1,8 @@
 """PostgreSQL plumbing: database creation, migrations (yoyo) and the asyncpg pool."""
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -110,3 +111,49 @@ async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
     )
     assert pool is not None
     return pool
+
+
+class Database:
+    """A service's own PostgreSQL database, as its context holds it: built with the context, migrated and opened when
+    the service starts (``open``), closed when it stops. Routes and loops take a transaction with ``transaction()``;
+    the consumer uses ``pool``."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self.migrations_applied = False
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"database {database_name(self.url)} is not open: the service has not started")
+        return self._pool
+
+    @property
+    def is_open(self) -> bool:
+        return self._pool is not None
+
+    async def open(self, *migrations: Path) -> int:
+        """Apply the migrations in ``migrations`` (in order of the directories), then open the pool. Returns how many
+        migrations were new."""
+        applied = await apply_migrations(self.url, *migrations)
+        self.migrations_applied = True
+        self._pool = await create_pool(self.url, self.pool_size)
+        return applied
+
+    def attach(self, pool: asyncpg.Pool) -> None:
+        """Use a pool opened elsewhere (a test's database) instead of ``open``."""
+        self._pool = pool
+        self.migrations_applied = True
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection in a transaction, committed when the block ends without an error."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

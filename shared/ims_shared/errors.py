@@ -1,5 +1,10 @@
-"""API errors in Huawei's shapes: IMS answers ``{"error": {"code", "message"}}``, CBR and billing answer
-``{"error_code", "error_msg"}``. Every 4xx names what was wrong."""
+"""The HTTP edge's errors in Huawei's shapes: IMS and ECS answer ``{"error": {"code", "message"}}``, CBR and billing
+answer ``{"error_code", "error_msg"}``. Every 4xx names what was wrong.
+
+Routes and the domain code they call raise ``Refusal`` (``ims_shared.refusal``); the one handler installed here maps
+it to the service's error body and its status. Request validation, unknown routes and a database that is gone for a
+moment are mapped here too, so no route catches and translates errors itself.
+"""
 
 from typing import Literal
 
@@ -9,7 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ims_shared.refusal import Refusal
+
 ErrorStyle = Literal["ims", "cbr"]
+"""``ims``: ``{"error": {"code", "message"}}`` (IMS, ECS, EVS); ``cbr``: ``{"error_code", "error_msg"}`` (CBR,
+billing)."""
 UNAVAILABLE_CODE = "APIGW.0503"
 # Failures of the database connection rather than of the request: answered 503 with an error code, not 500.
 UNAVAILABLE: tuple[type[Exception], ...] = (
@@ -24,18 +33,6 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def not_found(code: str, what: str) -> ApiError:
-    return ApiError(404, code, f"{what} not found")
-
-
 def error_body(style: ErrorStyle, code: str, message: str) -> dict[str, object]:
     if style == "ims":
         return {"error": {"code": code, "message": message}}
@@ -43,8 +40,8 @@ def error_body(style: ErrorStyle, code: str, message: str) -> dict[str, object]:
 
 
 def install_error_handlers(app: FastAPI, style: ErrorStyle, bad_request_code: str) -> None:
-    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError)
+    async def on_refusal(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Refusal)
         return JSONResponse(error_body(style, exc.code, exc.message), status_code=exc.status)
 
     async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -64,7 +61,7 @@ def install_error_handlers(app: FastAPI, style: ErrorStyle, bad_request_code: st
         message = f"service temporarily unavailable ({type(exc).__name__}); retry later"
         return JSONResponse(error_body(style, UNAVAILABLE_CODE, message), status_code=503, headers={"Retry-After": "1"})
 
-    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(Refusal, on_refusal)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
 

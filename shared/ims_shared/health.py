@@ -2,29 +2,50 @@
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ims_shared.db import Database
 from ims_shared.kafka import reachable
+from ims_shared.settings import ServiceSettings
 
-if TYPE_CHECKING:
-    from ims_shared.service import ServiceRuntime
-
-router = APIRouter(include_in_schema=False)
 STALL_AFTER_S = 60.0
 
 
-def _runtime(request: Request) -> "ServiceRuntime":
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
+class Observed(Protocol):
+    """What health and readiness look at: the service runtime (``ims_shared.service.ServiceRuntime``)."""
+
+    settings: ServiceSettings
+    database: Database
+    tasks: list[asyncio.Task[None]]
+
+    def heartbeats(self) -> dict[str, tuple[float, float]]: ...
+
+    def subscriber_stopped(self) -> bool: ...
+
+    def assigned(self) -> bool: ...
 
 
-@router.get("/health")
-async def health(request: Request) -> JSONResponse:
-    runtime = _runtime(request)
+def router(runtime: Observed) -> APIRouter:
+    """``/health``, ``/ready`` and ``/metrics`` of the process that runs ``runtime``."""
+    routes = APIRouter(include_in_schema=False)
+
+    @routes.get("/health")
+    async def liveness() -> JSONResponse:
+        return await health(runtime)
+
+    @routes.get("/ready")
+    async def readiness() -> JSONResponse:
+        return await ready(runtime)
+
+    routes.add_api_route("/metrics", metrics, methods=["GET"])
+    return routes
+
+
+async def health(runtime: Observed) -> JSONResponse:
     problems = []
     for task in runtime.tasks:
         if task.done():
@@ -39,18 +60,16 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "fail" if problems else "ok", "problems": problems}, status_code=status)
 
 
-@router.get("/ready")
-async def ready(request: Request) -> JSONResponse:
-    runtime = _runtime(request)
+async def ready(runtime: Observed) -> JSONResponse:
     reasons = []
-    if not runtime.migrations_applied:
+    if not runtime.database.migrations_applied:
         reasons.append("migrations not applied yet")
-    if runtime.pool is None:
+    if not runtime.database.is_open:
         reasons.append("database pool not started")
     else:
         try:
             async with asyncio.timeout(2):
-                await runtime.pool.fetchval("SELECT 1")
+                await runtime.database.pool.fetchval("SELECT 1")
         except Exception as exc:
             reasons.append(f"PostgreSQL unreachable: {type(exc).__name__}: {exc}")
     if not await reachable(runtime.settings.kafka_bootstrap_servers):
@@ -61,6 +80,5 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse({"status": "not ready" if reasons else "ready", "reasons": reasons}, status_code=status)
 
 
-@router.get("/metrics")
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

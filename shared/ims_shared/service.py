@@ -3,15 +3,15 @@ behind a FastAPI app that also serves health, readiness and metrics."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -24,7 +24,7 @@ from ims_shared import health
 from ims_shared.auth import MAX_BODY_BYTES
 from ims_shared.background import PeriodicTask
 from ims_shared.consumer import EventHandlers, EventProcessor
-from ims_shared.db import apply_migrations, create_pool
+from ims_shared.db import Database
 from ims_shared.emitter import Emitter
 from ims_shared.errors import ErrorStyle, error_body, install_error_handlers
 from ims_shared.heap import freeze_start_up_objects
@@ -37,7 +37,7 @@ from ims_shared.offsets import OffsetCommitter
 from ims_shared.outbox_retention import prune_published
 from ims_shared.relay import OutboxRelay
 from ims_shared.settings import ServiceSettings
-from ims_shared.tenants import TenantCatalog, load_tenants
+from ims_shared.tenants import TenantCatalog
 from ims_shared.topics import all_topics
 from ims_shared.tracing import configure_tracing, span_from, trace_context, trace_id
 
@@ -45,6 +45,27 @@ log = get_logger(__name__)
 BODY_TOO_LARGE = "APIGW.0201"
 
 SHARED_MIGRATIONS = Path(str(resources.files("ims_shared").joinpath("migrations")))
+
+
+class ServiceContext(Protocol):
+    """What every service's typed context (the dataclass its ``app.bootstrap`` builds from its settings) has, and
+    what the runtime takes from it."""
+
+    @property
+    def settings(self) -> ServiceSettings: ...
+
+    @property
+    def database(self) -> Database: ...
+
+    @property
+    def emitter(self) -> Emitter: ...
+
+    @property
+    def tenants(self) -> TenantCatalog: ...
+
+
+S = TypeVar("S", bound=ServiceContext)
+C = TypeVar("C")
 
 
 async def _raw_body(_: Any) -> None:
@@ -62,6 +83,20 @@ class ConsumerOptions(TypedDict):
     heartbeat_interval_ms: int
 
 
+def service_dependency(kind: type[C]) -> Callable[[Request], C]:
+    """The FastAPI dependency that hands a route its service's typed context, the one ``build_app`` was given: a
+    service declares ``Annotated[ItsContext, Depends(service_dependency(ItsContext))]`` once and its routes take it
+    as a parameter."""
+
+    def provide(request: Request) -> C:
+        service = request.app.state.service
+        if not isinstance(service, kind):
+            raise TypeError(f"this app serves a {type(service).__name__}, not a {kind.__name__}")
+        return service
+
+    return provide
+
+
 def consumer_options(s: ServiceSettings) -> ConsumerOptions:
     """How a service's Kafka consumer fetches and batches, from its settings."""
     return {
@@ -74,42 +109,52 @@ def consumer_options(s: ServiceSettings) -> ConsumerOptions:
     }
 
 
-class ServiceRuntime:
+class ServiceRuntime(Generic[S]):
+    """One service process's plumbing around its typed context ``service``: the database's migrations and pool, the
+    producer, the outbox relay, the consumer of ``topics`` that hands events to ``handlers``, and the background
+    ``periodic`` tasks. Built once by the service's ``app.create_app`` from what its ``bootstrap`` made."""
+
     def __init__(
         self,
-        settings: ServiceSettings,
+        service: S,
         *,
         migrations: Path,
-        handlers: EventHandlers,
+        handlers: EventHandlers[S],
         topics: list[str],
-        periodic: Callable[["ServiceRuntime"], list[PeriodicTask]] | None = None,
-        services: Any = None,
+        periodic: Sequence[PeriodicTask] = (),
         leading_topics: Collection[str] = (),
+        on_started: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        settings = service.settings
         self.settings = settings
+        self.service = service
+        self.database = service.database
+        self.emitter = service.emitter
         self.migrations = migrations
         self.handlers = handlers
         self.topics = topics
         self.leading_topics = frozenset(leading_topics)
-        self._periodic_factory = periodic
-        self.services = services
-        self.emitter = Emitter(settings.event_source, settings.region)
-        self.tenants: TenantCatalog = load_tenants(settings.tenants_file)
-        self.pool: asyncpg.Pool | None = None
+        self._on_started = on_started
         self.producer: AIOKafkaProducer | None = None
         self.broker: KafkaBroker | None = None
         self.relay: OutboxRelay | None = None
-        self.processor: EventProcessor | None = None
+        self.processor: EventProcessor[S] | None = None
         self.offsets = OffsetCommitter(settings.kafka_commit_interval_ms / 1000)
-        self.periodic: list[PeriodicTask] = []
+        self.periodic: list[PeriodicTask] = [
+            *periodic,
+            PeriodicTask("consumer lag", settings.lag_interval_s, self._measure_lag),
+            PeriodicTask("outbox retention", settings.outbox_prune_interval_s, self._prune_outbox),
+        ]
         self.tasks: list[asyncio.Task[None]] = []
-        self.migrations_applied = False
         self._subscriber: Any = None
 
     @property
     def db(self) -> asyncpg.Pool:
-        assert self.pool is not None, "service not started"
-        return self.pool
+        return self.database.pool
+
+    @property
+    def migrations_applied(self) -> bool:
+        return self.database.migrations_applied
 
     def heartbeats(self) -> dict[str, tuple[float, float]]:
         """Last tick and expected interval of every background loop."""
@@ -129,10 +174,8 @@ class ServiceRuntime:
         s = self.settings
         configure_logging(s.service_name, s.region, s.log_format, s.log_level)
         configure_tracing(s.service_name, s.region, s.tracing_exporter)
-        applied = await apply_migrations(s.database_url, self.migrations, SHARED_MIGRATIONS)
-        self.migrations_applied = True
+        applied = await self.database.open(self.migrations, SHARED_MIGRATIONS)
         log.info("migrations applied", new=applied)
-        self.pool = await create_pool(s.database_url, s.database_pool_size)
         self.producer = make_producer(s.kafka_bootstrap_servers, s.kafka_request_timeout_ms)
         await start_with_retry(self.producer)
         await create_topics(s.kafka_bootstrap_servers, all_topics(s.regions))
@@ -140,10 +183,10 @@ class ServiceRuntime:
         self.processor = EventProcessor(
             consumer_name=s.consumer_group,
             handlers=self.handlers,
-            pool=self.pool,
+            service=self.service,
+            pool=self.db,
             producer=self.producer,
             emitter=self.emitter,
-            services=self.services,
             retry_limit_s=s.handler_retry_limit_s,
         )
         self.broker = KafkaBroker(s.kafka_bootstrap_servers, logger=None, request_timeout_ms=s.kafka_request_timeout_ms)
@@ -173,9 +216,8 @@ class ServiceRuntime:
             await self.offsets.handle(consumer, batch, await holes.admit(consumer, batch), processor.process)
 
         await self.broker.start()
-        self.periodic = self._periodic_factory(self) if self._periodic_factory else []
-        self.periodic.append(PeriodicTask("consumer lag", s.lag_interval_s, self._measure_lag))
-        self.periodic.append(PeriodicTask("outbox retention", s.outbox_prune_interval_s, self._prune_outbox))
+        if self._on_started is not None:
+            await self._on_started()
         self.tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay")]
         self.tasks += [asyncio.create_task(t.run(), name=t.name) for t in self.periodic]
         log.info("service started", http_port=s.http_port, topics=self.topics)
@@ -204,8 +246,7 @@ class ServiceRuntime:
         await self.offsets.stop()
         if self.producer is not None:
             await self.producer.stop()
-        if self.pool is not None:
-            await self.pool.close()
+        await self.database.close()
         log.info("service stopped")
 
 
@@ -254,7 +295,17 @@ class BodyLimit:
         await answer(scope, receive, send)
 
 
-def build_app(runtime: ServiceRuntime, *, title: str, error_style: ErrorStyle, bad_request_code: str) -> FastAPI:
+def build_app(
+    runtime: ServiceRuntime[S],
+    *,
+    title: str,
+    error_style: ErrorStyle,
+    bad_request_code: str,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """The service's FastAPI app: ``runtime`` started and stopped with it, health, readiness and metrics, the one
+    error mapping, and ``routers``, whose routes receive the service's context through ``service_dependency``."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -265,10 +316,12 @@ def build_app(runtime: ServiceRuntime, *, title: str, error_style: ErrorStyle, b
             await runtime.stop()
 
     app = FastAPI(title=title, lifespan=lifespan)
-    app.state.runtime = runtime
+    app.state.service = runtime.service
     install_error_handlers(app, error_style, bad_request_code)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, style=error_style)
-    app.include_router(health.router)
+    app.include_router(health.router(runtime))
+    for router in routers:
+        app.include_router(router)
 
     @app.middleware("http")
     async def observe_requests(request: Request, call_next: Callable[[Request], Any]) -> Response:

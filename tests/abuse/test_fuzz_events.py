@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ims_shared.consumer import EventHandlers, EventProcessor
-from ims_shared.emitter import Emitter
 from ims_shared.events import EVENT_TYPES
 from ims_shared.events.registry import MAX_EVENT_BYTES
 from ims_shared.tenants import load_tenants
@@ -47,34 +46,28 @@ class DeadLetters:
         return done
 
 
-def _service(name: str) -> tuple[EventHandlers, Any, Path]:
-    """A service's handlers (all of them registered), what they need, and its migrations."""
-    emitter = Emitter(f"/{CN}/{name}", CN)
+def _service(name: str) -> tuple[EventHandlers[Any], Any, Path]:
+    """A service's handlers (all of them registered), its context as its ``app.bootstrap`` builds it, and its
+    migrations."""
     if name == "image-service":
-        from image_service import app
-        from image_service.creation import ImageContext
+        from image_service import app as image_app
         from image_service.settings import ImageSettings
 
-        return app.handlers, ImageContext(ImageSettings(region=CN), TENANTS, emitter), app.MIGRATIONS
+        return image_app.event_handlers(), image_app.bootstrap(ImageSettings(region=CN)), image_app.MIGRATIONS
     if name == "backup-service":
-        from backup_service import app
+        from backup_service import app as backup_app
         from backup_service.settings import BackupSettings
 
-        return app.handlers, BackupSettings(region=CN), app.MIGRATIONS
+        return backup_app.event_handlers(), backup_app.bootstrap(BackupSettings(region=CN)), backup_app.MIGRATIONS
     if name == "billing-service":
-        from billing_service import app
-        from billing_service.clock import SystemClock
-        from billing_service.context import Billing
+        from billing_service import app as billing_app
         from billing_service.settings import BillingSettings
 
-        s = BillingSettings(region=CN)
-        billing = Billing(SystemClock(), s.tariff, s.arrears_policy, TENANTS, s.initial_balance)
-        return app.handlers, billing, app.MIGRATIONS
+        return billing_app.event_handlers(), billing_app.bootstrap(BillingSettings(region=CN)), billing_app.MIGRATIONS
     from replication_service import app
-    from replication_service.context import Replicator
     from replication_service.settings import ReplicationSettings
 
-    return app.handlers, Replicator(ReplicationSettings(region=CN), TENANTS, emitter), app.MIGRATIONS
+    return app.event_handlers(), app.bootstrap(ReplicationSettings(region=CN)), app.MIGRATIONS
 
 
 # -- values from the contract's JSON schemas -----------------------------------------------------------------
@@ -187,8 +180,8 @@ async def test_fuzzed_events_never_crash_a_consumer_and_are_never_lost(service: 
             handlers=handlers,
             pool=pool,
             producer=dead,  # type: ignore[arg-type]
-            emitter=Emitter(f"/{CN}/{service}", CN),
-            services=context,
+            emitter=context.emitter,
+            service=context,
             retry_limit_s=2,
         )
         offset = 0

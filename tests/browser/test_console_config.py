@@ -1,14 +1,13 @@
 """The console's pages and configuration as image-service serves them, and backup-service's CORS for the console.
 No browser and no running system: the apps are called in-process."""
 
-from types import SimpleNamespace
-
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from backup_service.app import create_app as create_backup_app
 from backup_service.settings import BackupSettings
+from image_service.app import bootstrap
 from image_service.console import router
 from image_service.settings import ImageSettings
 from ims_shared.errors import install_error_handlers
@@ -23,8 +22,10 @@ def client_of(app: FastAPI, base_url: str = "http://127.0.0.1:8101") -> httpx.As
 def console_app(region: str = "cn-north-4", http_port: int = 8101) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app, "ims", "IMG.0001")
-    settings = ImageSettings(region=region, deployed_regions="cn-north-4,ap-southeast-1", http_port=http_port)
-    app.state.runtime = SimpleNamespace(settings=settings, tenants=load_tenants(str(TENANTS_FILE)))
+    settings = ImageSettings(
+        region=region, deployed_regions="cn-north-4,ap-southeast-1", http_port=http_port, tenants_file=str(TENANTS_FILE)
+    )
+    app.state.service = bootstrap(settings)  # what build_app does, without the runtime: no database, no Kafka
     app.include_router(router)
     return app
 

@@ -13,7 +13,6 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from ims_shared.consumer import EventProcessor
-from ims_shared.emitter import Emitter
 from ims_shared.events import EventData, ImageCreated, ImageDeleted, make_event
 from ims_shared.events.billing import BackupArrears
 from ims_shared.testing import consumer_record, fresh_database
@@ -39,13 +38,14 @@ async def _backup_after(first: EventData, backup: Any) -> dict[str, Any]:
     from backup_service.settings import BackupSettings
 
     async with fresh_database(app.MIGRATIONS, prefix="ims_faults") as (_, pool):
+        service = app.bootstrap(BackupSettings(region=CN))
         processor = EventProcessor(
             consumer_name="backup-service.cn-north-4",
-            handlers=app.handlers,
+            handlers=app.event_handlers(),
+            service=service,
             pool=pool,
-            producer=NoDeadLetters(),
-            emitter=Emitter(f"/{CN}/backup-service", CN),  # type: ignore[arg-type]
-            services=BackupSettings(region=CN),
+            producer=NoDeadLetters(),  # type: ignore[arg-type]
+            emitter=service.emitter,
         )
         await processor.process([_record(first, 1)])
         await processor.process([_record(backup, 2)])

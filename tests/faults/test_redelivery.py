@@ -35,11 +35,8 @@ from tests.faults.tools import read_topic, report, size
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 NOTES = Path(__file__).resolve().parents[2] / "shared" / "tests" / "integration" / "migrations"
 
-handlers = EventHandlers()
 
-
-@handlers.on(BackupDeleted)
-async def note_deletion(ctx: HandlerContext, event: BackupDeleted) -> None:
+async def note_deletion(ctx: HandlerContext[None], event: BackupDeleted) -> None:
     """A counting effect plus an emitted event: both must happen once per event, whatever the redeliveries."""
     await ctx.conn.execute(
         "INSERT INTO notes (backup_id) VALUES ($1) "
@@ -49,6 +46,9 @@ async def note_deletion(ctx: HandlerContext, event: BackupDeleted) -> None:
     await ctx.emit(
         ImageCreated(image_id=event.backup_id, job_id="j", backup_id=event.backup_id, name="n", min_disk=1, size_gb=1)
     )
+
+
+handlers = EventHandlers[None]().on(BackupDeleted, note_deletion)
 
 
 class DiesAfterPublishing:
@@ -111,7 +111,7 @@ async def test_relay_killed_between_publishing_and_marking_changes_nothing(kafka
 
         # Everything (copies included) through a consumer: each event has its effect once.
         processor = EventProcessor(
-            consumer_name="faults", handlers=handlers, pool=pool, producer=producer, emitter=emitter
+            consumer_name="faults", handlers=handlers, service=None, pool=pool, producer=producer, emitter=emitter
         )
         producer = make_producer(kafka_bootstrap)
         await producer.start()
@@ -170,13 +170,13 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_changes_nothi
 
         async with fresh_database(NOTES, prefix="ims_faults") as (_, pool):
             processor = EventProcessor(
-                consumer_name="faults", handlers=handlers, pool=pool, producer=producer, emitter=emitter
+                consumer_name="faults", handlers=handlers, service=None, pool=pool, producer=producer, emitter=emitter
             )
             first = await one_consumer_life(commit=False)
             effects = await pool.fetchval("SELECT count(*) FROM notes")
             outbox = await pool.fetchval("SELECT count(*) FROM outbox")
             processor = EventProcessor(
-                consumer_name="faults", handlers=handlers, pool=pool, producer=producer, emitter=emitter
+                consumer_name="faults", handlers=handlers, service=None, pool=pool, producer=producer, emitter=emitter
             )
             again = await one_consumer_life(commit=True)
             assert (first, again) == (n, n), "the group redelivers every uncommitted record"

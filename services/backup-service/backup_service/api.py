@@ -3,30 +3,17 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from backup_service import repository
-from backup_service.checkpoints import SERVER_UNKNOWN, CheckpointRefused, start_checkpoint
+from backup_service.checkpoints import start_checkpoint
+from backup_service.context import Service, Who
 from backup_service.deleting import request_deletion
-from backup_service.domain import BackupInUse
-from backup_service.settings import BackupSettings
-from ims_shared.auth import Caller, authenticate
-from ims_shared.errors import ApiError
 from ims_shared.events.envelope import INT4_MAX
-from ims_shared.service import ServiceRuntime
+from ims_shared.refusal import Refusal
 
 router = APIRouter()
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-async def caller(request: Request, project_id: str) -> Caller:
-    runtime = runtime_of(request)
-    return await authenticate(request, runtime.tenants, runtime.settings.region, project_id)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -80,18 +67,18 @@ def backup_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/v3/{project_id}/backups/{backup_id}")
-async def show_backup(request: Request, project_id: str, backup_id: str) -> dict[str, Any]:
-    who = await caller(request, project_id)
-    row = await repository.get_backup(runtime_of(request).db, who.project_id, backup_id)
+async def show_backup(project_id: str, backup_id: str, service: Service, who: Who) -> dict[str, Any]:
+    row = await repository.get_backup(service.database.pool, who.project_id, backup_id)
     if row is None:
-        raise ApiError(404, "BackupService.6301", f"backup {backup_id} not found")
+        raise Refusal("BackupService.6301", f"backup {backup_id} not found", status=404)
     return {"backup": backup_view(row)}
 
 
 @router.get("/v3/{project_id}/backups")
 async def list_backups(
-    request: Request,
     project_id: str,
+    service: Service,
+    who: Who,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=INT4_MAX)] = 0,  # past any count; beyond bigint it failed with a 500
     vault_id: str | None = None,
@@ -101,7 +88,6 @@ async def list_backups(
     name: str | None = None,
     image_id: str | None = None,
 ) -> dict[str, Any]:
-    who = await caller(request, project_id)
     filters = {
         "vault_id": vault_id,
         "resource_id": resource_id,
@@ -111,23 +97,18 @@ async def list_backups(
         "image_id": image_id,
     }
     rows, total = await repository.list_backups(
-        runtime_of(request).db, who.project_id, limit=limit, offset=offset, filters=filters
+        service.database.pool, who.project_id, limit=limit, offset=offset, filters=filters
     )
     return {"backups": [backup_view(r) for r in rows], "count": total, "limit": limit, "offset": offset}
 
 
 @router.delete("/v3/{project_id}/backups/{backup_id}", status_code=204)
-async def delete_backup(request: Request, project_id: str, backup_id: str) -> Response:
-    who = await caller(request, project_id)
-    runtime = runtime_of(request)
-    async with runtime.db.acquire() as conn, conn.transaction():
+async def delete_backup(project_id: str, backup_id: str, service: Service, who: Who) -> Response:
+    async with service.database.transaction() as conn:
         backup = await repository.lock_backup(conn, backup_id)
         if backup is None or backup.deleted or backup.project_id != who.project_id:
-            raise ApiError(404, "BackupService.6301", f"backup {backup_id} not found")
-        try:
-            await request_deletion(conn, runtime.emitter, runtime.services, backup, "user")
-        except BackupInUse as exc:
-            raise ApiError(400, "BackupService.6334", str(exc)) from exc
+            raise Refusal("BackupService.6301", f"backup {backup_id} not found", status=404)
+        await request_deletion(conn, service.emitter, service.settings, backup, "user")
     return Response(status_code=204)
 
 
@@ -149,30 +130,23 @@ class CheckpointBody(BaseModel):
 
 
 @router.post("/v3/{project_id}/checkpoints")
-async def create_checkpoint(request: Request, project_id: str, body: CheckpointBody) -> dict[str, Any]:
+async def create_checkpoint(project_id: str, body: CheckpointBody, service: Service, who: Who) -> dict[str, Any]:
     """Back up ECSs (CBR CreateCheckpoint): each becomes a 'protecting' backup, then BackupCreated."""
-    who = await caller(request, project_id)
-    runtime = runtime_of(request)
-    settings: BackupSettings = runtime.services
     params = body.checkpoint.parameters
     server_ids = params.resources or [str(d.get("id")) for d in params.resource_details if d.get("id")]
     if not server_ids:
-        raise ApiError(400, "BackupService.6201", "parameters.resources must name at least one ECS")
+        raise Refusal("BackupService.6201", "parameters.resources must name at least one ECS")
     backups = []
-    async with runtime.db.acquire() as conn, conn.transaction():
+    async with service.database.transaction() as conn:
         for server_id in server_ids:
-            try:
-                backup_id = await start_checkpoint(
-                    conn,
-                    project_id=who.project_id,
-                    server_id=server_id,
-                    vault_id=body.checkpoint.vault_id,
-                    name=params.name or "",
-                    duration_s=settings.checkpoint_s,
-                )
-            except CheckpointRefused as refused:
-                status = 404 if refused.code == SERVER_UNKNOWN else 400
-                raise ApiError(status, refused.code, refused.message) from refused
+            backup_id = await start_checkpoint(
+                conn,
+                project_id=who.project_id,
+                server_id=server_id,
+                vault_id=body.checkpoint.vault_id,
+                name=params.name or "",
+                duration_s=service.settings.checkpoint_s,
+            )
             backups.append(
                 {"id": server_id, "type": "OS::Nova::Server", "backup_id": backup_id, "protect_status": "protecting"}
             )

@@ -1,4 +1,4 @@
-"""Wiring of backup-service."""
+"""Wiring of backup-service: ``bootstrap`` builds its context from its settings once, ``create_app`` runs it."""
 
 from pathlib import Path
 
@@ -6,61 +6,80 @@ import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from backup_service import held, replication  # noqa: F401 - replication registers its handlers
+from backup_service import handlers, held, replication
 from backup_service.api import router
 from backup_service.checkpoints import finish_checkpoints
+from backup_service.context import BackupService
 from backup_service.deleting import retry_deletions
-from backup_service.handlers import handlers
 from backup_service.settings import BackupSettings
 from ims_shared.background import PeriodicTask
+from ims_shared.consumer import EventHandlers
+from ims_shared.db import Database
+from ims_shared.emitter import Emitter
 from ims_shared.service import ServiceRuntime, build_app
+from ims_shared.tenants import load_tenants
 from ims_shared.topics import TopicKind, topic_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = structlog.get_logger("backup_service")
 
 
-def _loops(runtime: ServiceRuntime) -> list[PeriodicTask]:
-    settings: BackupSettings = runtime.services
+def bootstrap(settings: BackupSettings) -> BackupService:
+    return BackupService(
+        settings=settings,
+        tenants=load_tenants(settings.tenants_file),
+        emitter=Emitter(settings.event_source, settings.region),
+        database=Database(settings.database_url, settings.database_pool_size),
+    )
 
-    async def checkpoints() -> None:
-        async with runtime.db.acquire() as conn, conn.transaction():
-            await finish_checkpoints(conn, runtime.emitter)
 
-    async def deletions() -> None:
-        async with runtime.db.acquire() as conn, conn.transaction():
-            await retry_deletions(conn, runtime.emitter, settings)
-            purged = await held.purge_stale(conn, settings.held_event_ttl_s)
-            if purged:
-                log.warning("held events purged: their backups never arrived", count=purged)
+def event_handlers() -> EventHandlers[BackupService]:
+    """Every event backup-service consumes, with its handler."""
+    return handlers.event_handlers() + replication.event_handlers()
 
-    return [
-        PeriodicTask("checkpoint completion", settings.checkpoint_interval_s, checkpoints),
-        PeriodicTask("backup deletion retries", settings.deleter_interval_s, deletions),
-    ]
+
+async def complete_checkpoints(service: BackupService) -> None:
+    async with service.database.transaction() as conn:
+        await finish_checkpoints(conn, service.emitter)
+
+
+async def retry_and_purge(service: BackupService) -> None:
+    async with service.database.transaction() as conn:
+        await retry_deletions(conn, service.emitter, service.settings)
+        purged = await held.purge_stale(conn, service.settings.held_event_ttl_s)
+        if purged:
+            log.warning("held events purged: their backups never arrived", count=purged)
 
 
 def create_app(settings: BackupSettings | None = None) -> FastAPI:
-    settings = settings or BackupSettings()
+    service = bootstrap(settings or BackupSettings())
+    s = service.settings
     runtime = ServiceRuntime(
-        settings,
+        service,
         migrations=MIGRATIONS,
-        handlers=handlers,
+        handlers=event_handlers(),
         topics=[
-            topic_for(TopicKind.BACKUPS, settings.region),
-            topic_for(TopicKind.IMAGES, settings.region),
-            topic_for(TopicKind.BILLING, settings.region),
-            topic_for(TopicKind.REPLICATION, settings.region),
+            topic_for(TopicKind.BACKUPS, s.region),
+            topic_for(TopicKind.IMAGES, s.region),
+            topic_for(TopicKind.BILLING, s.region),
+            topic_for(TopicKind.REPLICATION, s.region),
         ],
-        periodic=_loops,
-        services=settings,
+        periodic=[
+            PeriodicTask("checkpoint completion", s.checkpoint_interval_s, lambda: complete_checkpoints(service)),
+            PeriodicTask("backup deletion retries", s.deleter_interval_s, lambda: retry_and_purge(service)),
+        ],
     )
-    app = build_app(runtime, title="backup-service (CBR API)", error_style="cbr", bad_request_code="BackupService.6201")
-    app.include_router(router)
+    app = build_app(
+        runtime,
+        title="backup-service (CBR API)",
+        error_style="cbr",
+        bad_request_code="BackupService.6201",
+        routers=[router],
+    )
     # The IMS console (served by image-service) lists backups from the browser, with AK/SK-signed requests.
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=settings.cors_origins,
+        allow_origins=s.cors_origins,
         allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "X-Sdk-Date", "X-Project-Id"],
         max_age=600,

@@ -10,16 +10,10 @@ import asyncpg
 from ims_shared.emitter import Emitter
 from ims_shared.events import BackupCreated, BackupDisk, ServerInfo
 from ims_shared.events.backups import ECS_RESOURCE_TYPE
+from ims_shared.refusal import Refusal
 
 SERVER_BEING_BACKED_UP = "IMG.0136"
 SERVER_UNKNOWN = "BackupService.6302"
-
-
-class CheckpointRefused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 async def register_server(conn: asyncpg.Connection, project_id: str, server: dict[str, Any]) -> None:
@@ -54,12 +48,12 @@ async def start_checkpoint(
     backup_id: str | None = None,
     job_id: str | None = None,
 ) -> str:
-    """Begin backing up ``server_id``; raises CheckpointRefused when it is unknown or already being backed up."""
+    """Begin backing up ``server_id``; raises a ``Refusal`` when it is unknown or already being backed up."""
     server = await conn.fetchrow(
         "SELECT * FROM servers WHERE server_id = $1 AND project_id = $2", server_id, project_id
     )
     if server is None:
-        raise CheckpointRefused(SERVER_UNKNOWN, f"ECS {server_id} is not known in this project")
+        raise Refusal(SERVER_UNKNOWN, f"ECS {server_id} is not known in this project", status=404)
     backup_id = backup_id or str(uuid.uuid4())
     disks: list[dict[str, Any]] = server["disks"] or []
     now = datetime.now(UTC)
@@ -89,7 +83,7 @@ async def start_checkpoint(
                 job_id,
             )
     except asyncpg.UniqueViolationError as exc:
-        raise CheckpointRefused(
+        raise Refusal(
             SERVER_BEING_BACKED_UP, f"ECS {server_id} is already being backed up; wait for that backup to finish"
         ) from exc
     return backup_id

@@ -34,7 +34,7 @@ async def request_deletion(
     reason: BackupDeletionReason,
     correlation_id: str | None = None,
 ) -> None:
-    """Delete ``backup`` for ``reason`` (raises BackupInUse for a user deleting a backup with an image)."""
+    """Delete ``backup`` for ``reason`` (a user deleting a backup with an image is refused)."""
     deleted = deletion(backup, reason)
     if deleted is None:
         return

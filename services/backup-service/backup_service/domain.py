@@ -4,17 +4,9 @@ from dataclasses import dataclass
 
 from ims_shared.events import BackupDeleted
 from ims_shared.events.backups import BackupDeletionReason
+from ims_shared.refusal import Refusal
 
-
-class BackupInUse(Exception):
-    """A backup that still has a full-ECS image cannot be deleted by its owner: delete the image first."""
-
-    def __init__(self, backup_id: str, image_id: str) -> None:
-        super().__init__(
-            f"backup {backup_id} is used by full-ECS image {image_id}; delete the image first "
-            "(optionally with its backup)"
-        )
-        self.image_id = image_id
+BACKUP_IN_USE = "BackupService.6334"
 
 
 @dataclass(frozen=True)
@@ -30,13 +22,17 @@ class BackupState:
 def deletion(backup: BackupState, reason: BackupDeletionReason) -> BackupDeleted | None:
     """The event that deleting ``backup`` for ``reason`` produces, or None when it is already gone.
 
-    A user may not delete a backup that still has its full-ECS image; deletion for arrears or because the
-    image was deleted with its backup goes ahead regardless.
+    A user may not delete a backup that still has its full-ECS image (a ``Refusal``); deletion for arrears or because
+    the image was deleted with its backup goes ahead regardless.
     """
     if backup.deleted or backup.status == "deleting":
         return None
     if reason == "user" and backup.image_id:
-        raise BackupInUse(backup.backup_id, backup.image_id)
+        raise Refusal(
+            BACKUP_IN_USE,
+            f"backup {backup.backup_id} is used by full-ECS image {backup.image_id}; delete the image first "
+            "(optionally with its backup)",
+        )
     return BackupDeleted(backup_id=backup.backup_id, reason=reason, image_id=backup.image_id)
 
 

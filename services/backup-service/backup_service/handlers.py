@@ -1,11 +1,11 @@
 """Event handlers of backup-service. Each runs inside the consumer's transaction with its inbox row."""
 
 from backup_service import held, repository
-from backup_service.checkpoints import CheckpointRefused, register_server, set_server_state, start_checkpoint
+from backup_service.checkpoints import register_server, set_server_state, start_checkpoint
+from backup_service.context import BackupService
 from backup_service.deleting import request_deletion, set_vault_lock
 from backup_service.domain import deletion
 from backup_service.held import HeldEvent
-from backup_service.settings import BackupSettings
 from ims_shared.consumer import EventHandlers, HandlerContext
 from ims_shared.events import (
     BackupArrears,
@@ -19,12 +19,26 @@ from ims_shared.events import (
     ServerStateChanged,
 )
 from ims_shared.events.backups import BackupDeletionReason, VaultLockChanged
+from ims_shared.refusal import Refusal
 
-handlers = EventHandlers()
+
+def event_handlers() -> EventHandlers[BackupService]:
+    """The events of the region's backups, their images, arrears and servers (``replication.event_handlers`` has the
+    replicas')."""
+    return (
+        EventHandlers[BackupService]()
+        .on_runs(BackupCreated, on_backups_created)
+        .on_runs(ImageCreated, on_images_created)
+        .on_runs(ImageDeleted, on_images_deleted)
+        .on_runs(BackupArrears, on_backups_in_arrears)
+        .on(VaultLockChanged, on_vault_lock_changed)
+        .on(ServerRegistered, on_server_registered)
+        .on(ServerStateChanged, on_server_state_changed)
+        .on(ServerBackupRequested, on_server_backup_requested)
+    )
 
 
-@handlers.on_batch(BackupCreated)
-async def on_backups_created(run: list[tuple[HandlerContext, BackupCreated]]) -> None:
+async def on_backups_created(run: list[tuple[HandlerContext[BackupService], BackupCreated]]) -> None:
     """Record the run's backups of this region with one statement, then apply what was held for each new one."""
     mine = [(ctx, event) for ctx, event in run if ctx.for_this_region]
     if not mine:
@@ -38,8 +52,7 @@ async def on_backups_created(run: list[tuple[HandlerContext, BackupCreated]]) ->
                 await _apply(ctx, early)  # the backup is known now: it was recorded in this transaction
 
 
-@handlers.on_batch(ImageCreated)
-async def on_images_created(run: list[tuple[HandlerContext, ImageCreated]]) -> None:
+async def on_images_created(run: list[tuple[HandlerContext[BackupService], ImageCreated]]) -> None:
     """Name each backup's image with one statement; an event whose backup is not known yet (or a run naming a
     backup twice, where order decides) goes through ``_apply_or_hold`` one by one."""
     backups = [event.backup_id for _, event in run]
@@ -53,8 +66,7 @@ async def on_images_created(run: list[tuple[HandlerContext, ImageCreated]]) -> N
                 await _apply_or_hold(ctx, held_event)
 
 
-@handlers.on_batch(ImageDeleted)
-async def on_images_deleted(run: list[tuple[HandlerContext, ImageDeleted]]) -> None:
+async def on_images_deleted(run: list[tuple[HandlerContext[BackupService], ImageDeleted]]) -> None:
     """Forget each backup's image with one statement; an event whose backup is not known yet, or that deletes its
     backup too (or a run naming a backup twice, where order decides), goes through ``_apply_or_hold`` one by one."""
     backups = [event.backup_id for _, event in run]
@@ -72,8 +84,7 @@ async def on_images_deleted(run: list[tuple[HandlerContext, ImageDeleted]]) -> N
                 await _apply_or_hold(ctx, held_event)
 
 
-@handlers.on_batch(BackupArrears)
-async def on_backups_in_arrears(run: list[tuple[HandlerContext, BackupArrears]]) -> None:
+async def on_backups_in_arrears(run: list[tuple[HandlerContext[BackupService], BackupArrears]]) -> None:
     """Delete the run's backups of this region: those known, whose vault is not locked, with one statement; the
     others (unknown yet, in a locked vault, or named twice in the run) through ``_apply_or_hold`` one by one."""
     mine = [(ctx, event) for ctx, event in run if ctx.for_this_region]
@@ -82,7 +93,7 @@ async def on_backups_in_arrears(run: list[tuple[HandlerContext, BackupArrears]])
     conn = mine[0][0].conn
     backups = [event.backup_id for _, event in mine]
     states = await repository.lock_backups(conn, backups) if len(set(backups)) == len(backups) else {}
-    deleted: list[tuple[HandlerContext, str, BackupDeleted]] = []
+    deleted: list[tuple[HandlerContext[BackupService], str, BackupDeleted]] = []
     for ctx, event in mine:
         state, vault_locked = states.get(event.backup_id, (None, True))
         if state is None or vault_locked:
@@ -100,7 +111,7 @@ async def on_backups_in_arrears(run: list[tuple[HandlerContext, BackupArrears]])
             await ctx.emitter.emit(conn, gone, project_id=project_id, correlation_id=ctx.event.correlationid)
 
 
-async def _apply_or_hold(ctx: HandlerContext, event: HeldEvent) -> None:
+async def _apply_or_hold(ctx: HandlerContext[BackupService], event: HeldEvent) -> None:
     """Apply ``event`` to its backup, or hold it until the backup is recorded. The backup's held-events lock
     orders this against ``on_backups_created``: whichever commits first, the other sees it."""
     if await _apply(ctx, event):
@@ -110,7 +121,7 @@ async def _apply_or_hold(ctx: HandlerContext, event: HeldEvent) -> None:
         await held.hold(ctx.conn, event, ctx.event.id)
 
 
-async def _apply(ctx: HandlerContext, event: HeldEvent) -> bool:
+async def _apply(ctx: HandlerContext[BackupService], event: HeldEvent) -> bool:
     """Apply ``event``; False (and nothing done) when its backup is not known."""
     if event.kind == "image_created":
         assert event.image_id is not None
@@ -126,44 +137,38 @@ async def _apply(ctx: HandlerContext, event: HeldEvent) -> bool:
 
 
 async def delete_backup(
-    ctx: HandlerContext, backup_id: str, reason: BackupDeletionReason, correlation_id: str | None = None
+    ctx: HandlerContext[BackupService], backup_id: str, reason: BackupDeletionReason, correlation_id: str | None = None
 ) -> bool:
     """Delete the backup for ``reason``; False when it is not known."""
     backup = await repository.lock_backup(ctx.conn, backup_id)
     if backup is None:
         return False
-    settings: BackupSettings = ctx.services
     correlation = correlation_id or ctx.event.correlationid
-    await request_deletion(ctx.conn, ctx.emitter, settings, backup, reason, correlation)
+    await request_deletion(ctx.conn, ctx.emitter, ctx.service.settings, backup, reason, correlation)
     return True
 
 
-@handlers.on(VaultLockChanged)
-async def on_vault_lock_changed(ctx: HandlerContext, event: VaultLockChanged) -> None:
+async def on_vault_lock_changed(ctx: HandlerContext[BackupService], event: VaultLockChanged) -> None:
     if ctx.for_this_region:
         await set_vault_lock(ctx.conn, event.vault_id, event.locked)
 
 
-@handlers.on(ServerRegistered)
-async def on_server_registered(ctx: HandlerContext, event: ServerRegistered) -> None:
+async def on_server_registered(ctx: HandlerContext[BackupService], event: ServerRegistered) -> None:
     if ctx.for_this_region:
         await register_server(ctx.conn, ctx.event.projectid, event.model_dump(mode="json"))
 
 
-@handlers.on(ServerStateChanged)
-async def on_server_state_changed(ctx: HandlerContext, event: ServerStateChanged) -> None:
+async def on_server_state_changed(ctx: HandlerContext[BackupService], event: ServerStateChanged) -> None:
     if ctx.for_this_region:
         await set_server_state(ctx.conn, event.server_id, event.state)
 
 
-@handlers.on(ServerBackupRequested)
-async def on_server_backup_requested(ctx: HandlerContext, event: ServerBackupRequested) -> None:
+async def on_server_backup_requested(ctx: HandlerContext[BackupService], event: ServerBackupRequested) -> None:
     """Back up an ECS for a full-ECS image job; a refusal is told back so the job fails with its reason."""
     if not ctx.for_this_region:
         return
     if await repository.backup_exists(ctx.conn, event.backup_id):
         return
-    settings: BackupSettings = ctx.services
     try:
         await start_checkpoint(
             ctx.conn,
@@ -171,11 +176,11 @@ async def on_server_backup_requested(ctx: HandlerContext, event: ServerBackupReq
             server_id=event.server_id,
             vault_id=event.vault_id,
             name=event.name,
-            duration_s=settings.checkpoint_s,
+            duration_s=ctx.service.settings.checkpoint_s,
             backup_id=event.backup_id,
             job_id=event.job_id,
         )
-    except CheckpointRefused as refused:
+    except Refusal as refused:
         await ctx.emit(
             ServerBackupFailed(
                 server_id=event.server_id,

@@ -9,14 +9,18 @@ goes here (a locked vault defers it).
 import asyncpg
 
 from backup_service import repository
-from backup_service.handlers import delete_backup, handlers
-from ims_shared.consumer import HandlerContext
-from ims_shared.events.replication import (
-    REPLICA_CONFLICT,
-    ReplicaBackupRecorded,
-    ReplicaFailed,
-    ReplicaRequested,
-)
+from backup_service.context import BackupService
+from backup_service.handlers import delete_backup
+from ims_shared.consumer import EventHandlers, HandlerContext
+from ims_shared.events.replication import ReplicaBackupRecorded, ReplicaFailed, ReplicaRequested
+from ims_shared.replication_rules import REPLICA_CONFLICT
+
+
+def event_handlers() -> EventHandlers[BackupService]:
+    """The destination region's side of a replication: the backup copy, and its rollback."""
+    return (
+        EventHandlers[BackupService]().on(ReplicaRequested, on_replica_requested).on(ReplicaFailed, on_replica_failed)
+    )
 
 
 async def _copy_of(
@@ -33,8 +37,7 @@ async def _copy_of(
     )
 
 
-@handlers.on(ReplicaRequested)
-async def on_replica_requested(ctx: HandlerContext, event: ReplicaRequested) -> None:
+async def on_replica_requested(ctx: HandlerContext[BackupService], event: ReplicaRequested) -> None:
     if not ctx.for_this_region:
         return
     project_id = ctx.event.projectid
@@ -63,8 +66,7 @@ async def on_replica_requested(ctx: HandlerContext, event: ReplicaRequested) -> 
     await ctx.emit(ReplicaBackupRecorded.model_validate(event.model_dump()))
 
 
-@handlers.on(ReplicaFailed)
-async def on_replica_failed(ctx: HandlerContext, event: ReplicaFailed) -> None:
+async def on_replica_failed(ctx: HandlerContext[BackupService], event: ReplicaFailed) -> None:
     """Roll back the backup copy of a failed replication (whatever failed: the image, or the whole job in time)."""
     if ctx.for_this_region and await _copy_of(ctx.conn, event, ctx.event.projectid) is not None:
         await delete_backup(ctx, event.replica_backup_id, "replication_rollback")

@@ -12,38 +12,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from billing_service import repository
-from billing_service.context import Billing
+from billing_service.context import BillingService, Service, Who
 from billing_service.domain import Account, grace_ends_at, release_at
-from billing_service.ledger import IdempotencyConflict, top_up
-from billing_service.money import InvalidAmount, parse_top_up, show
-from ims_shared.auth import Caller, authenticate
-from ims_shared.errors import ApiError
-from ims_shared.service import ServiceRuntime
+from billing_service.errors import ACCOUNT_NOT_FOUND, BAD_REQUEST
+from billing_service.ledger import top_up
+from billing_service.money import parse_top_up, show
+from ims_shared.auth import Caller
+from ims_shared.refusal import Refusal
 
 router = APIRouter()
 
-BAD_REQUEST = "BSS.0400"
-ACCOUNT_NOT_FOUND = "BSS.0404"
-IDEMPOTENCY_CONFLICT = "BSS.0409"
 IDEMPOTENCY_HEADER = "idempotency-key"
 MAX_IDEMPOTENCY_KEY = 64
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-def billing_of(runtime: ServiceRuntime) -> Billing:
-    billing: Billing = runtime.services
-    return billing
-
-
-async def caller(request: Request, project_id: str) -> Caller:
-    runtime = runtime_of(request)
-    region = runtime.tenants.region_of(project_id) or runtime.settings.region
-    return await authenticate(request, runtime.tenants, region, project_id)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -52,7 +33,7 @@ def _time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def account_view(account: Account, currency: str, billing: Billing) -> dict[str, Any]:
+def account_view(account: Account, currency: str, billing: BillingService) -> dict[str, Any]:
     ends = release_at(account, billing.policy)
     return {
         "account_id": account.account_id,
@@ -88,51 +69,40 @@ def line_view(row: dict[str, Any], currency: str) -> dict[str, Any]:
     }
 
 
-async def _account(runtime: ServiceRuntime, who: Caller) -> tuple[Account, str]:
-    found = await repository.get_account(runtime.db, who.tenant.account_id)
+async def _account(service: BillingService, who: Caller) -> tuple[Account, str]:
+    found = await repository.get_account(service.database.pool, who.tenant.account_id)
     if found is None:
-        raise ApiError(404, ACCOUNT_NOT_FOUND, f"account {who.tenant.account_id} not found")
+        raise Refusal(ACCOUNT_NOT_FOUND, f"account {who.tenant.account_id} not found", status=404)
     return found
 
 
 @router.get("/v1/{project_id}/billing/account")
-async def show_account(request: Request, project_id: str) -> dict[str, Any]:
-    who = await caller(request, project_id)
-    runtime = runtime_of(request)
-    account, currency = await _account(runtime, who)
-    return {"account": account_view(account, currency, billing_of(runtime))}
+async def show_account(project_id: str, service: Service, who: Who) -> dict[str, Any]:
+    account, currency = await _account(service, who)
+    return {"account": account_view(account, currency, service)}
 
 
 @router.post("/v1/{project_id}/billing/account/top-ups")
-async def add_top_up(request: Request, project_id: str) -> JSONResponse:
-    who = await caller(request, project_id)
-    runtime = runtime_of(request)
-    billing = billing_of(runtime)
-    try:
-        amount = parse_top_up(await request.body())
-    except InvalidAmount as exc:
-        raise ApiError(400, BAD_REQUEST, str(exc)) from exc
+async def add_top_up(request: Request, project_id: str, service: Service, who: Who) -> JSONResponse:
+    amount = parse_top_up(await request.body())
     key = request.headers.get(IDEMPOTENCY_HEADER) or None
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
-        raise ApiError(400, BAD_REQUEST, f"the Idempotency-Key header is longer than {MAX_IDEMPOTENCY_KEY} characters")
-    await _account(runtime, who)
-    async with runtime.db.acquire() as conn, conn.transaction():
-        try:
-            credit, replayed = await top_up(
-                conn,
-                runtime.emitter,
-                billing,
-                account_id=who.tenant.account_id,
-                project_id=who.project_id,
-                amount=amount,
-                idempotency_key=key,
-            )
-        except IdempotencyConflict as exc:
-            raise ApiError(409, IDEMPOTENCY_CONFLICT, str(exc)) from exc
-    account, currency = await _account(runtime, who)
+        raise Refusal(BAD_REQUEST, f"the Idempotency-Key header is longer than {MAX_IDEMPOTENCY_KEY} characters")
+    await _account(service, who)
+    async with service.database.transaction() as conn:
+        credit, replayed = await top_up(
+            conn,
+            service.emitter,
+            service,
+            account_id=who.tenant.account_id,
+            project_id=who.project_id,
+            amount=amount,
+            idempotency_key=key,
+        )
+    account, currency = await _account(service, who)
     body = {
         "top_up": {"id": str(credit.id), "amount": show(credit.amount), "created_at": _time(credit.created_at)},
-        "account": account_view(account, currency, billing),
+        "account": account_view(account, currency, service),
     }
     return JSONResponse(body, status_code=200 if replayed else 201)
 
@@ -141,7 +111,7 @@ def _page_size(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_PAGE
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
-        raise ApiError(400, BAD_REQUEST, f"limit must be an integer from 1 to {MAX_PAGE}; got {raw!r}")
+        raise Refusal(BAD_REQUEST, f"limit must be an integer from 1 to {MAX_PAGE}; got {raw!r}")
     return int(raw)
 
 
@@ -149,27 +119,24 @@ def _marker(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise ApiError(400, BAD_REQUEST, f"marker must be the id of a bill line; got {raw!r}")
+        raise Refusal(BAD_REQUEST, f"marker must be the id of a bill line; got {raw!r}")
     return int(raw)
 
 
 @router.get("/v1/{project_id}/billing/lines")
 async def list_lines(
-    request: Request, project_id: str, limit: str | None = None, marker: str | None = None
+    project_id: str, service: Service, who: Who, limit: str | None = None, marker: str | None = None
 ) -> dict[str, Any]:
-    who = await caller(request, project_id)
-    runtime = runtime_of(request)
     size, after = _page_size(limit), _marker(marker)
-    _, currency = await _account(runtime, who)
-    rows = await repository.list_lines(runtime.db, who.tenant.account_id, limit=size, marker=after)
+    _, currency = await _account(service, who)
+    rows = await repository.list_lines(service.database.pool, who.tenant.account_id, limit=size, marker=after)
     next_marker = str(rows[-1]["id"]) if len(rows) == size else None
     return {"lines": [line_view(r, currency) for r in rows], "next_marker": next_marker}
 
 
 @router.get("/v1/{project_id}/billing/prices")
-async def show_prices(request: Request, project_id: str) -> dict[str, Any]:
-    await caller(request, project_id)
-    tariff = billing_of(runtime_of(request)).tariff
+async def show_prices(project_id: str, service: Service, who: Who) -> dict[str, Any]:
+    tariff = service.tariff
     return {
         "currency": tariff.currency,
         "rating_period_s": int(tariff.period.total_seconds()),

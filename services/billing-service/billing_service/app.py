@@ -1,17 +1,21 @@
-"""Wiring of billing-service (global: it meters backups in every deployed region)."""
+"""Wiring of billing-service (global: it meters backups in every deployed region): ``bootstrap`` builds its context
+from its settings once, ``create_app`` runs it."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from billing_service import repository
-from billing_service.api import BAD_REQUEST, router
+from billing_service.api import router
 from billing_service.clock import Clock, SystemClock
-from billing_service.context import Billing
+from billing_service.context import BillingService
 from billing_service.cycles import arrears_pass, rating_pass
-from billing_service.handlers import handlers
+from billing_service.errors import BAD_REQUEST
+from billing_service.handlers import event_handlers
 from billing_service.settings import BillingSettings
 from ims_shared.background import PeriodicTask
+from ims_shared.db import Database
+from ims_shared.emitter import Emitter
 from ims_shared.logging import get_logger
 from ims_shared.service import ServiceRuntime, build_app
 from ims_shared.tenants import load_tenants
@@ -21,30 +25,31 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
 
 
-class BillingRuntime(ServiceRuntime):
-    """The service runtime that also opens an account for every tenant of the catalog at start-up."""
+def bootstrap(settings: BillingSettings, clock: Clock | None = None) -> BillingService:
+    return BillingService(
+        settings=settings,
+        tenants=load_tenants(settings.tenants_file),
+        emitter=Emitter(settings.event_source, settings.region),
+        database=Database(settings.database_url, settings.database_pool_size),
+        clock=clock or SystemClock(),
+        tariff=settings.tariff,
+        policy=settings.arrears_policy,
+        initial_balance=settings.initial_balance,
+    )
 
-    @property
-    def billing(self) -> Billing:
-        billing: Billing = self.services
-        return billing
 
-    async def start(self) -> None:
-        await super().start()
-        await self.open_accounts()
-
-    async def open_accounts(self) -> list[str]:
-        billing = self.billing
-        opened = await repository.open_accounts(
-            self.db,
-            sorted({t.account_id for t in billing.tenants.tenants}),
-            billing.initial_balance,
-            billing.tariff.currency,
-            billing.clock.now(),
-        )
-        if opened:
-            log.info("accounts opened", accounts=opened, balance=str(billing.initial_balance))
-        return opened
+async def open_accounts(service: BillingService) -> list[str]:
+    """Open an account for every tenant of the catalog that has none yet (at start-up)."""
+    opened = await repository.open_accounts(
+        service.database.pool,
+        sorted({t.account_id for t in service.tenants.tenants}),
+        service.initial_balance,
+        service.tariff.currency,
+        service.clock.now(),
+    )
+    if opened:
+        log.info("accounts opened", accounts=opened, balance=str(service.initial_balance))
+    return opened
 
 
 def topics_of(settings: BillingSettings) -> list[str]:
@@ -54,35 +59,30 @@ def topics_of(settings: BillingSettings) -> list[str]:
     return topics
 
 
-def create_runtime(settings: BillingSettings, clock: Clock | None = None) -> BillingRuntime:
-    billing = Billing(
-        clock=clock or SystemClock(),
-        tariff=settings.tariff,
-        policy=settings.arrears_policy,
-        tenants=load_tenants(settings.tenants_file),
-        initial_balance=settings.initial_balance,
-    )
+def create_runtime(service: BillingService) -> ServiceRuntime[BillingService]:
+    s = service.settings
 
-    def cycles(rt: ServiceRuntime) -> list[PeriodicTask]:
-        return [
-            PeriodicTask("rating cycle", settings.rating_interval_s, lambda: rating_pass(rt.db, rt.emitter, billing)),
-            PeriodicTask(
-                "arrears sweep", settings.arrears_interval_s, lambda: arrears_pass(rt.db, rt.emitter, billing)
-            ),
-        ]
+    async def rate() -> None:
+        await rating_pass(service.database.pool, service.emitter, service)
 
-    return BillingRuntime(
-        settings,
+    async def sweep() -> None:
+        await arrears_pass(service.database.pool, service.emitter, service)
+
+    return ServiceRuntime(
+        service,
         migrations=MIGRATIONS,
-        handlers=handlers,
-        topics=topics_of(settings),
-        periodic=cycles,
-        services=billing,
+        handlers=event_handlers(),
+        topics=topics_of(s),
+        periodic=[
+            PeriodicTask("rating cycle", s.rating_interval_s, rate),
+            PeriodicTask("arrears sweep", s.arrears_interval_s, sweep),
+        ],
+        on_started=lambda: open_accounts(service),
     )
 
 
 def create_app(settings: BillingSettings | None = None, clock: Clock | None = None) -> FastAPI:
-    runtime = create_runtime(settings or BillingSettings(), clock)
-    app = build_app(runtime, title="billing-service", error_style="cbr", bad_request_code=BAD_REQUEST)
-    app.include_router(router)
-    return app
+    runtime = create_runtime(bootstrap(settings or BillingSettings(), clock))
+    return build_app(
+        runtime, title="billing-service", error_style="cbr", bad_request_code=BAD_REQUEST, routers=[router]
+    )

@@ -8,7 +8,7 @@ same cycle at once serialise on that lock; due meters another transaction holds 
 import asyncpg
 
 from billing_service import repository
-from billing_service.context import Billing
+from billing_service.context import BillingService
 from billing_service.domain import ZERO
 from billing_service.ledger import change_balance, charge, send_arrears_notices, settle
 from ims_shared.emitter import Emitter
@@ -17,7 +17,7 @@ from ims_shared.logging import get_logger
 log = get_logger(__name__)
 
 
-async def rating_pass(pool: asyncpg.Pool, emitter: Emitter, billing: Billing) -> int:
+async def rating_pass(pool: asyncpg.Pool, emitter: Emitter, billing: BillingService) -> int:
     """Charge every period that has ended; returns how many meters were charged."""
     now = billing.clock.now()
     charged = 0
@@ -40,7 +40,7 @@ async def rating_pass(pool: asyncpg.Pool, emitter: Emitter, billing: Billing) ->
     return charged
 
 
-async def arrears_pass(pool: asyncpg.Pool, emitter: Emitter, billing: Billing) -> int:
+async def arrears_pass(pool: asyncpg.Pool, emitter: Emitter, billing: BillingService) -> int:
     """Move accounts in arrears along grace, frozen and released; returns how many BackupArrears were sent."""
     now = billing.clock.now()
     sent = 0

@@ -2,7 +2,7 @@
 redelivered event changes nothing; each is also idempotent on its own (an event re-emitted under a new id)."""
 
 from billing_service import repository
-from billing_service.context import Billing, aware
+from billing_service.context import BillingService, aware
 from billing_service.domain import Meter, next_due_at
 from billing_service.ledger import end_meters
 from ims_shared.consumer import EventHandlers, HandlerContext
@@ -10,15 +10,19 @@ from ims_shared.events import BackupArrears, BackupCreated, BackupDeleted, Image
 from ims_shared.logging import get_logger
 
 log = get_logger(__name__)
-handlers = EventHandlers()
 
 
-def _billing(ctx: HandlerContext) -> Billing:
-    billing: Billing = ctx.services
-    return billing
+def event_handlers() -> EventHandlers[BillingService]:
+    return (
+        EventHandlers[BillingService]()
+        .on_runs(BackupCreated, on_backups_created)
+        .on_runs(BackupDeleted, on_backups_deleted)
+        .on_runs(ImageCreated, on_images_created)
+        .on_runs(BackupArrears, on_backups_in_arrears)
+    )
 
 
-async def _paying_account(ctx: HandlerContext, billing: Billing) -> str | None:
+async def _paying_account(ctx: HandlerContext[BillingService], billing: BillingService) -> str | None:
     """The account of the event's project, opened if billing has not seen its tenant yet."""
     account_id = billing.account_of(ctx.event.projectid)
     if account_id is None:
@@ -36,10 +40,9 @@ async def _paying_account(ctx: HandlerContext, billing: Billing) -> str | None:
     return account_id
 
 
-@handlers.on_batch(BackupCreated)
-async def on_backups_created(run: list[tuple[HandlerContext, BackupCreated]]) -> None:
+async def on_backups_created(run: list[tuple[HandlerContext[BillingService], BackupCreated]]) -> None:
     """Start metering each backup's storage from its creation time (one statement for the run)."""
-    billing = _billing(run[0][0])
+    billing = run[0][0].service
     meters = []
     for ctx, event in run:
         if event.shared_from_project_id:
@@ -62,19 +65,17 @@ async def on_backups_created(run: list[tuple[HandlerContext, BackupCreated]]) ->
         await repository.start_meters(run[0][0].conn, meters)
 
 
-@handlers.on_batch(BackupDeleted)
-async def on_backups_deleted(run: list[tuple[HandlerContext, BackupDeleted]]) -> None:
+async def on_backups_deleted(run: list[tuple[HandlerContext[BillingService], BackupDeleted]]) -> None:
     """Stop metering, charging each backup's last period pro rata up to its deletion (the event's time)."""
     ctx = run[0][0]
     deleted = [(event.backup_id, aware(c.event.time)) for c, event in run]
-    await end_meters(ctx.conn, ctx.emitter, _billing(ctx), deleted)
+    await end_meters(ctx.conn, ctx.emitter, ctx.service, deleted)
 
 
-@handlers.on_batch(ImageCreated)
-async def on_images_created(run: list[tuple[HandlerContext, ImageCreated]]) -> None:
+async def on_images_created(run: list[tuple[HandlerContext[BillingService], ImageCreated]]) -> None:
     """A full-ECS image is free: a zero-rated line names the backup whose storage is what the user pays (one
     statement for the run)."""
-    billing = _billing(run[0][0])
+    billing = run[0][0].service
     lines = []
     for ctx, event in run:
         account_id = await _paying_account(ctx, billing)
@@ -94,8 +95,7 @@ async def on_images_created(run: list[tuple[HandlerContext, ImageCreated]]) -> N
         await repository.add_image_lines(run[0][0].conn, lines)
 
 
-@handlers.on_batch(BackupArrears)
-async def on_backups_in_arrears(run: list[tuple[HandlerContext, BackupArrears]]) -> None:
+async def on_backups_in_arrears(run: list[tuple[HandlerContext[BillingService], BackupArrears]]) -> None:
     """backup-service deletes the backup. Billing only records the notice, ours coming back or one from an
     outside billing system, so that it never asks for the same backup twice; charges stop at BackupDeleted."""
     notices = [(event.backup_id, event.account_id, ctx.event.source) for ctx, event in run]

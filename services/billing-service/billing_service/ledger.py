@@ -12,7 +12,7 @@ from decimal import Decimal
 import asyncpg
 
 from billing_service import repository
-from billing_service.context import Billing
+from billing_service.context import BillingService
 from billing_service.domain import (
     ZERO,
     Account,
@@ -24,18 +24,18 @@ from billing_service.domain import (
     rated,
     transitions,
 )
+from billing_service.errors import IDEMPOTENCY_CONFLICT
 from billing_service.money import show
 from ims_shared.emitter import Emitter
 from ims_shared.events import AccountStateChanged, BackupArrears, derived_id
+from ims_shared.refusal import Refusal
 
 ARREARS_SOURCE = "billing-service"
 
 
-class IdempotencyConflict(Exception):
-    """A top-up retried with the same idempotency key but another amount."""
-
-
-async def charge(conn: asyncpg.Connection, billing: Billing, meter: Meter, now: datetime) -> tuple[Meter, Decimal]:
+async def charge(
+    conn: asyncpg.Connection, billing: BillingService, meter: Meter, now: datetime
+) -> tuple[Meter, Decimal]:
     """Charge the meter's periods that ended by ``now``; the meter must be locked. Returns the meter as saved
     and the amount newly put on the bill."""
     charges = due_charges(meter, billing.tariff, now, billing.periods_per_meter)
@@ -46,7 +46,7 @@ async def charge(conn: asyncpg.Connection, billing: Billing, meter: Meter, now: 
 
 
 async def end_meters(
-    conn: asyncpg.Connection, emitter: Emitter, billing: Billing, deleted: list[tuple[str, datetime]]
+    conn: asyncpg.Connection, emitter: Emitter, billing: BillingService, deleted: list[tuple[str, datetime]]
 ) -> None:
     """Stop metering deleted backups (backup id, reported deletion time), in their order, and charge each up to
     its deletion time: what ending them one by one does, with one round trip per kind of statement. A backup not
@@ -85,21 +85,21 @@ async def end_meters(
 
 
 async def change_balance(
-    conn: asyncpg.Connection, emitter: Emitter, billing: Billing, account_id: str, delta: Decimal, now: datetime
+    conn: asyncpg.Connection, emitter: Emitter, billing: BillingService, account_id: str, delta: Decimal, now: datetime
 ) -> Account:
     account = await repository.add_to_balance(conn, account_id, delta)
     return await settle(conn, emitter, billing, account, now)
 
 
 async def settle(
-    conn: asyncpg.Connection, emitter: Emitter, billing: Billing, account: Account, now: datetime
+    conn: asyncpg.Connection, emitter: Emitter, billing: BillingService, account: Account, now: datetime
 ) -> Account:
     """Move the (locked) account through the states due by ``now``, announcing each one."""
     return await _announce_states(conn, emitter, billing, account, now, write=True)
 
 
 async def _announce_states(
-    conn: asyncpg.Connection, emitter: Emitter, billing: Billing, account: Account, now: datetime, *, write: bool
+    conn: asyncpg.Connection, emitter: Emitter, billing: BillingService, account: Account, now: datetime, *, write: bool
 ) -> Account:
     """Announce each state the account passes through by ``now``; ``write`` saves each one as it goes (else the
     caller saves the last)."""
@@ -139,7 +139,7 @@ async def send_arrears_notices(conn: asyncpg.Connection, emitter: Emitter, accou
 async def top_up(
     conn: asyncpg.Connection,
     emitter: Emitter,
-    billing: Billing,
+    billing: BillingService,
     *,
     account_id: str,
     project_id: str,
@@ -156,9 +156,11 @@ async def top_up(
         earlier = await repository.top_up_by_key(conn, account_id, idempotency_key)
         assert earlier is not None
         if earlier.amount != amount:
-            raise IdempotencyConflict(
+            raise Refusal(
+                IDEMPOTENCY_CONFLICT,
                 f"idempotency key {idempotency_key!r} was used for a top-up of {show(earlier.amount)}, "
-                f"not {show(amount)}"
+                f"not {show(amount)}",
+                status=409,
             )
         return earlier, True
     await change_balance(conn, emitter, billing, account_id, amount, now)

@@ -18,12 +18,13 @@ from aiokafka.structs import ConsumerRecord
 from billing_service import repository
 from billing_service.app import MIGRATIONS
 from billing_service.clock import ManualClock
-from billing_service.context import Billing
+from billing_service.context import BillingService
 from billing_service.cycles import arrears_pass, rating_pass
 from billing_service.domain import Account, ArrearsPolicy, Tariff
-from billing_service.handlers import handlers
+from billing_service.handlers import event_handlers
+from billing_service.settings import BillingSettings
 from ims_shared.consumer import EventProcessor
-from ims_shared.db import create_pool
+from ims_shared.db import Database, create_pool
 from ims_shared.emitter import Emitter
 from ims_shared.events import EventData, make_event
 from ims_shared.tenants import TenantCatalog, load_tenants
@@ -55,7 +56,7 @@ class Books:
     dsn: str
     pool: asyncpg.Pool
     clock: ManualClock
-    billing: Billing
+    billing: BillingService
     emitter: Emitter
     dead_letters: DeadLetters
     processor: EventProcessor = field(init=False)
@@ -106,11 +107,11 @@ class Books:
         """A new consumer over the same database and consumer group, as after a restart of billing-service."""
         self.processor = EventProcessor(
             consumer_name=CONSUMER,
-            handlers=handlers,
+            handlers=event_handlers(),
             pool=self.pool,
             producer=cast(AIOKafkaProducer, self.dead_letters),
             emitter=self.emitter,
-            services=self.billing,
+            service=self.billing,
             retry_limit_s=10,
         )
 
@@ -169,15 +170,20 @@ async def open_books(
 ) -> AsyncIterator[Books]:
     """A fresh billing database whose tenants' accounts are open, with a manual clock standing at ``start``."""
     clock = ManualClock(start)
-    billing = Billing(
-        clock=clock,
-        tariff=Tariff(price_per_gb_hour, period, "CNY"),
-        policy=ArrearsPolicy(grace, retention),
-        tenants=load_tenants(None),
-        initial_balance=initial_balance,
-    )
     emitter = Emitter("/cn-north-4/billing-service", "cn-north-4")
     async with fresh_database(MIGRATIONS, prefix="billing_test") as (dsn, pool):
+        database = Database(dsn)
+        database.attach(pool)
+        billing = BillingService(
+            settings=BillingSettings(),
+            tenants=load_tenants(None),
+            emitter=emitter,
+            database=database,
+            clock=clock,
+            tariff=Tariff(price_per_gb_hour, period, "CNY"),
+            policy=ArrearsPolicy(grace, retention),
+            initial_balance=initial_balance,
+        )
         account_ids = sorted(t.account_id for t in billing.tenants.tenants)
         await repository.open_accounts(pool, account_ids, initial_balance, "CNY", clock.now())
         books = Books(dsn, pool, clock, billing, emitter, DeadLetters())

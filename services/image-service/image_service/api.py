@@ -5,25 +5,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from image_service import repository
-from image_service.creation import ImageContext
+from image_service.context import ImageService, Service, Who
 from image_service.domain import ImageRequest, check_account, check_backup, resolve_enterprise_project, validate_request
 from image_service.errors import (
     BACKUP_ALREADY_USED,
     IMAGE_NOT_FOUND,
     JOB_NOT_FOUND,
     SERVER_BEING_BACKED_UP,
-    ImsRejection,
 )
 from image_service.handlers import delete_image
 from image_service.views import image_view, job_view
-from ims_shared.auth import Caller, authenticate
-from ims_shared.errors import ApiError
+from ims_shared.auth import Caller
 from ims_shared.events import ImageRequested, ImageTag, ServerBackupRequested
-from ims_shared.service import ServiceRuntime
+from ims_shared.refusal import Refusal
 
 router = APIRouter()
 
@@ -55,39 +53,18 @@ class DeleteImageBody(BaseModel):
     delete_backup: bool = False
 
 
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-def context_of(request: Request) -> ImageContext:
-    ic: ImageContext = runtime_of(request).services
-    return ic
-
-
-async def caller(request: Request, project_id: str | None = None) -> Caller:
-    runtime = runtime_of(request)
-    return await authenticate(request, runtime.tenants, runtime.settings.region, project_id)
-
-
-def _reject(rejection: ImsRejection) -> ApiError:
-    return ApiError(400, rejection.code, rejection.message)
-
-
 async def _check_known_backup(conn: asyncpg.Connection, backup_id: str, project_id: str) -> None:
     """Reject at once what the projection already decides; an unknown backup is waited for by the job."""
     backup = await repository.get_backup(conn, backup_id)
     if backup is not None:
         check_backup(backup, project_id)
         if await repository.live_image_of_backup(conn, backup_id):
-            raise ImsRejection(
-                BACKUP_ALREADY_USED, f"backup {backup_id} has already been used to create a full-ECS image"
-            )
+            raise Refusal(BACKUP_ALREADY_USED, f"backup {backup_id} has already been used to create a full-ECS image")
 
 
 async def _request_image(
     conn: asyncpg.Connection,
-    runtime: ServiceRuntime,
+    service: ImageService,
     who: Caller,
     image_id: str,
     job_id: str,
@@ -108,14 +85,13 @@ async def _request_image(
         min_ram=body.min_ram or 0,
         max_ram=body.max_ram or 0,
     )
-    emitted = await runtime.emitter.emit(conn, event, project_id=who.project_id)
+    emitted = await service.emitter.emit(conn, event, project_id=who.project_id)
     return emitted.id
 
 
 async def _request_server_backup(
     conn: asyncpg.Connection,
-    runtime: ServiceRuntime,
-    ic: ImageContext,
+    service: ImageService,
     who: Caller,
     job_id: str,
     server_id: str,
@@ -125,19 +101,16 @@ async def _request_server_backup(
 ) -> str:
     """Creating from an ECS: backup-service first backs it up (a CBR checkpoint), then the job goes on."""
     if await repository.server_backup_in_progress(conn, who.project_id, server_id):
-        raise ImsRejection(SERVER_BEING_BACKED_UP, f"ECS {server_id} is already being backed up for another image")
+        raise Refusal(SERVER_BEING_BACKED_UP, f"ECS {server_id} is already being backed up for another image")
     event = ServerBackupRequested(
         server_id=server_id, backup_id=backup_id, vault_id=vault_id, job_id=job_id, name=f"{name}-backup"
     )
-    emitted = await runtime.emitter.emit(conn, event, project_id=who.project_id)
+    emitted = await service.emitter.emit(conn, event, project_id=who.project_id)
     return emitted.id
 
 
 @router.post("/v1/cloudimages/wholeimages/action")
-async def create_whole_image(request: Request, body: CreateWholeImageBody) -> dict[str, str]:
-    who = await caller(request)
-    runtime = runtime_of(request)
-    ic = context_of(request)
+async def create_whole_image(body: CreateWholeImageBody, service: Service, who: Who) -> dict[str, str]:
     image_request = ImageRequest(
         name=body.name,
         backup_id=body.backup_id,
@@ -152,11 +125,8 @@ async def create_whole_image(request: Request, body: CreateWholeImageBody) -> di
         max_ram=body.max_ram,
     )
     tenant = who.tenant
-    try:
-        tags = validate_request(image_request, policy=tenant.tag_policy, enterprise_projects=tenant.enterprise_projects)
-        enterprise_project = resolve_enterprise_project(body.enterprise_project_id, tenant.enterprise_projects)
-    except ImsRejection as rejection:
-        raise _reject(rejection) from rejection
+    tags = validate_request(image_request, policy=tenant.tag_policy, enterprise_projects=tenant.enterprise_projects)
+    enterprise_project = resolve_enterprise_project(body.enterprise_project_id, tenant.enterprise_projects)
     job_id = str(uuid.uuid4())
     image_id = str(uuid.uuid4())
     backup_id = body.backup_id or str(uuid.uuid4())
@@ -170,19 +140,16 @@ async def create_whole_image(request: Request, body: CreateWholeImageBody) -> di
         "min_ram": body.min_ram or 0,
         "max_ram": body.max_ram or 0,
     }
-    async with runtime.db.acquire() as conn, conn.transaction():
-        try:
-            check_account(await ic.account_state_of(conn, who.project_id))
-            if body.backup_id:
-                await _check_known_backup(conn, body.backup_id, who.project_id)
-                correlation = await _request_image(conn, runtime, who, image_id, job_id, body, enterprise_project, tags)
-            else:
-                assert body.instance_id and body.vault_id
-                correlation = await _request_server_backup(
-                    conn, runtime, ic, who, job_id, body.instance_id, body.vault_id, backup_id, body.name
-                )
-        except ImsRejection as rejection:
-            raise _reject(rejection) from rejection
+    async with service.database.transaction() as conn:
+        check_account(await service.account_state_of(conn, who.project_id))
+        if body.backup_id:
+            await _check_known_backup(conn, body.backup_id, who.project_id)
+            correlation = await _request_image(conn, service, who, image_id, job_id, body, enterprise_project, tags)
+        else:
+            assert body.instance_id and body.vault_id
+            correlation = await _request_server_backup(
+                conn, service, who, job_id, body.instance_id, body.vault_id, backup_id, body.name
+            )
         await repository.insert_job(
             conn,
             job_id=job_id,
@@ -195,33 +162,31 @@ async def create_whole_image(request: Request, body: CreateWholeImageBody) -> di
         )
         if body.instance_id and not body.backup_id:
             await repository.wait_for_backup(
-                conn, job_id, datetime.now(UTC) + timedelta(seconds=ic.settings.server_backup_wait_s)
+                conn, job_id, datetime.now(UTC) + timedelta(seconds=service.settings.server_backup_wait_s)
             )
     return {"job_id": job_id}
 
 
-async def _job(request: Request, project_id: str, job_id: str) -> dict[str, Any]:
-    row = await repository.get_job(runtime_of(request).db, project_id, job_id)
+async def _job(service: ImageService, project_id: str, job_id: str) -> dict[str, Any]:
+    row = await repository.get_job(service.database.pool, project_id, job_id)
     if row is None:
-        raise ApiError(404, JOB_NOT_FOUND, f"job {job_id} not found")
+        raise Refusal(JOB_NOT_FOUND, f"job {job_id} not found", status=404)
     return job_view(row)
 
 
 @router.get("/v1/{project_id}/jobs/{job_id}")
-async def show_job(request: Request, project_id: str, job_id: str) -> dict[str, Any]:
-    who = await caller(request, project_id)
-    return await _job(request, who.project_id, job_id)
+async def show_job(project_id: str, job_id: str, service: Service, who: Who) -> dict[str, Any]:
+    return await _job(service, who.project_id, job_id)
 
 
 @router.get("/v1/cloudimages/job/{job_id}")
-async def show_job_progress(request: Request, job_id: str) -> dict[str, Any]:
-    who = await caller(request)
-    return await _job(request, who.project_id, job_id)
+async def show_job_progress(job_id: str, service: Service, who: Who) -> dict[str, Any]:
+    return await _job(service, who.project_id, job_id)
 
 
-async def _visible_image(request: Request, who: Caller, image_id: str) -> Any:
+async def _visible_image(service: ImageService, who: Caller, image_id: str) -> Any:
     """The owner's image, or one shared with the caller's project that it has not rejected."""
-    db = runtime_of(request).db
+    db = service.database.pool
     row = await repository.get_image(db, image_id)
     shared_with_caller = ("pending", "accepted")
     if (
@@ -231,32 +196,32 @@ async def _visible_image(request: Request, who: Caller, image_id: str) -> Any:
     ):
         row = None
     if row is None:
-        raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
+        raise Refusal(IMAGE_NOT_FOUND, f"image {image_id} not found", status=404)
     return row
 
 
 @router.get("/v2/images/{image_id}")
-async def glance_show_image(request: Request, image_id: str) -> dict[str, Any]:
-    who = await caller(request)
-    return image_view(await _visible_image(request, who, image_id), viewer_project=who.project_id)
+async def glance_show_image(image_id: str, service: Service, who: Who) -> dict[str, Any]:
+    return image_view(await _visible_image(service, who, image_id), viewer_project=who.project_id)
 
 
 ListLimit = Annotated[int, Query(ge=1, le=1000)]
 
 
 async def _list(
-    request: Request, who: Caller, limit: int, marker: str | None, filters: dict[str, Any]
+    service: ImageService, who: Caller, limit: int, marker: str | None, filters: dict[str, Any]
 ) -> list[dict[str, Any]]:
     imagetype = filters.pop("imagetype", None)
     if imagetype not in (None, "private", "shared"):
         return []
-    rows = await repository.list_images(runtime_of(request).db, who.project_id, filters, limit, marker, imagetype)
+    rows = await repository.list_images(service.database.pool, who.project_id, filters, limit, marker, imagetype)
     return [image_view(r, viewer_project=who.project_id) for r in rows]
 
 
 @router.get("/v2/cloudimages")
 async def list_images(
-    request: Request,
+    service: Service,
+    who: Who,
     limit: ListLimit = 500,
     marker: str | None = None,
     name: str | None = None,
@@ -267,7 +232,6 @@ async def list_images(
     os_type: Annotated[str | None, Query(alias="__os_type")] = None,
     backup_id: Annotated[str | None, Query(alias="__backup_id")] = None,
 ) -> dict[str, Any]:
-    who = await caller(request)
     filters = {
         "name": name,
         "status": status,
@@ -277,14 +241,15 @@ async def list_images(
         "os_type": os_type,
         "backup_id": backup_id,
     }
-    images = await _list(request, who, limit, marker, filters)
+    images = await _list(service, who, limit, marker, filters)
     page_info = {"next_marker": images[-1]["id"]} if len(images) == limit else {}
     return {"images": images, "page_info": page_info}
 
 
 @router.get("/v2/images")
 async def glance_list_images(
-    request: Request,
+    service: Service,
+    who: Who,
     limit: ListLimit = 25,
     marker: str | None = None,
     name: str | None = None,
@@ -293,9 +258,8 @@ async def glance_list_images(
     imagetype: Annotated[str | None, Query(alias="__imagetype")] = None,
     os_type: Annotated[str | None, Query(alias="__os_type")] = None,
 ) -> dict[str, Any]:
-    who = await caller(request)
     filters = {"name": name, "status": status, "image_id": id, "imagetype": imagetype, "os_type": os_type}
-    images = await _list(request, who, limit, marker, filters)
+    images = await _list(service, who, limit, marker, filters)
     result: dict[str, Any] = {"images": images, "first": f"/v2/images?limit={limit}", "schema": "/v2/schemas/images"}
     if len(images) == limit:
         result["next"] = f"/v2/images?limit={limit}&marker={images[-1]['id']}"
@@ -303,14 +267,12 @@ async def glance_list_images(
 
 
 @router.delete("/v2/images/{image_id}", status_code=204)
-async def glance_delete_image(request: Request, image_id: str, body: DeleteImageBody | None = None) -> Response:
-    who = await caller(request)
-    runtime = runtime_of(request)
-    async with runtime.db.acquire() as conn, conn.transaction():
+async def glance_delete_image(
+    image_id: str, service: Service, who: Who, body: DeleteImageBody | None = None
+) -> Response:
+    async with service.database.transaction() as conn:
         image = await repository.lock_image(conn, image_id)
         if image is None or image["deleted_at"] is not None or image["project_id"] != who.project_id:
-            raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
-        await delete_image(
-            conn, context_of(request), image, delete_backup=bool(body and body.delete_backup), reason="user"
-        )
+            raise Refusal(IMAGE_NOT_FOUND, f"image {image_id} not found", status=404)
+        await delete_image(conn, service, image, delete_backup=bool(body and body.delete_backup), reason="user")
     return Response(status_code=204)

@@ -4,17 +4,17 @@ import uuid
 from typing import Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from image_service import members, repository
-from image_service.api import caller, context_of, runtime_of
+from image_service.context import ImageService, Service, Who
 from image_service.domain import check_account
-from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER, MEMBER_NOT_FOUND, ImsRejection
+from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER, MEMBER_NOT_FOUND
 from ims_shared.auth import Caller
-from ims_shared.errors import ApiError
 from ims_shared.events import EventData
 from ims_shared.events.images import ImageMemberStatusChanged, ImageShared, ImageUnshared
+from ims_shared.refusal import Refusal
 
 router = APIRouter()
 
@@ -43,7 +43,7 @@ class UpdateMemberBody(BaseModel):
 async def _owned_image(conn: asyncpg.Connection, who: Caller, image_id: str) -> asyncpg.Record:
     image = await repository.lock_image(conn, image_id)
     if image is None or image["deleted_at"] is not None or image["project_id"] != who.project_id:
-        raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
+        raise Refusal(IMAGE_NOT_FOUND, f"image {image_id} not found", status=404)
     return image
 
 
@@ -51,12 +51,12 @@ async def _shared_image(conn: asyncpg.Connection, who: Caller, image_id: str) ->
     image = await repository.lock_image(conn, image_id)
     member = await members.get_member(conn, image_id, who.project_id) if image else None
     if image is None or image["deleted_at"] is not None or member is None:
-        raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} is not shared with project {who.project_id}")
+        raise Refusal(IMAGE_NOT_FOUND, f"image {image_id} is not shared with project {who.project_id}", status=404)
     return image
 
 
-async def _emit(request: Request, conn: asyncpg.Connection, data: EventData, project_id: str) -> None:
-    await runtime_of(request).emitter.emit(conn, data, project_id=project_id)
+async def _emit(service: ImageService, conn: asyncpg.Connection, data: EventData, project_id: str) -> None:
+    await service.emitter.emit(conn, data, project_id=project_id)
 
 
 async def _finished_job(conn: asyncpg.Connection, who: Caller, job_type: str, image_id: str) -> str:
@@ -76,8 +76,10 @@ async def _finished_job(conn: asyncpg.Connection, who: Caller, job_type: str, im
     return job_id
 
 
-async def _share(request: Request, conn: asyncpg.Connection, who: Caller, image_id: str, projects: list[str]) -> None:
-    ic = context_of(request)
+async def _share(
+    service: ImageService, conn: asyncpg.Connection, who: Caller, image_id: str, projects: list[str]
+) -> None:
+    ic = service
     image = await _owned_image(conn, who, image_id)
     check_account(await ic.account_state_of(conn, who.project_id))
     members.check_shareable(image, who.project_id)
@@ -85,7 +87,7 @@ async def _share(request: Request, conn: asyncpg.Connection, who: Caller, image_
         members.check_recipient(ic.tenants, who.project_id, project, who.region)
         if await members.add_member(conn, image_id, project):
             await _emit(
-                request,
+                service,
                 conn,
                 ImageShared(image_id=image_id, member_project_id=project, owner_project_id=who.project_id),
                 who.project_id,
@@ -93,14 +95,14 @@ async def _share(request: Request, conn: asyncpg.Connection, who: Caller, image_
 
 
 async def _answer(
-    request: Request, conn: asyncpg.Connection, who: Caller, image_id: str, status: str, vault_id: str | None
+    service: ImageService, conn: asyncpg.Connection, who: Caller, image_id: str, status: str, vault_id: str | None
 ) -> asyncpg.Record:
     await _shared_image(conn, who, image_id)
     if status == "accepted" and not vault_id:
-        raise ImsRejection(INVALID_PARAMETER, "vault_id is required to accept a shared full-ECS image")
+        raise Refusal(INVALID_PARAMETER, "vault_id is required to accept a shared full-ECS image")
     await members.set_member_status(conn, image_id, who.project_id, status, vault_id)
     await _emit(
-        request,
+        service,
         conn,
         ImageMemberStatusChanged(
             image_id=image_id,
@@ -115,109 +117,85 @@ async def _answer(
     return member
 
 
-async def _unshare(request: Request, conn: asyncpg.Connection, who: Caller, image_id: str, project: str) -> None:
+async def _unshare(service: ImageService, conn: asyncpg.Connection, who: Caller, image_id: str, project: str) -> None:
     await _owned_image(conn, who, image_id)
     if not await members.remove_member(conn, image_id, project):
-        raise ApiError(404, MEMBER_NOT_FOUND, f"project {project} is not a member of image {image_id}")
-    await _emit(request, conn, ImageUnshared(image_id=image_id, member_project_id=project), who.project_id)
-
-
-def _rejected(rejection: ImsRejection) -> ApiError:
-    return ApiError(400, rejection.code, rejection.message)
+        raise Refusal(MEMBER_NOT_FOUND, f"project {project} is not a member of image {image_id}", status=404)
+    await _emit(service, conn, ImageUnshared(image_id=image_id, member_project_id=project), who.project_id)
 
 
 @router.post("/v1/cloudimages/members")
-async def batch_add_members(request: Request, body: BatchMembersBody) -> dict[str, str]:
-    who = await caller(request)
+async def batch_add_members(body: BatchMembersBody, service: Service, who: Who) -> dict[str, str]:
     if not body.projects:
-        raise ApiError(400, INVALID_PARAMETER, "projects must name at least one project")
-    async with runtime_of(request).db.acquire() as conn, conn.transaction():
-        try:
-            for image_id in body.images:
-                await _share(request, conn, who, image_id, body.projects)
-        except ImsRejection as rejection:
-            raise _rejected(rejection) from rejection
+        raise Refusal(INVALID_PARAMETER, "projects must name at least one project")
+    async with service.database.transaction() as conn:
+        for image_id in body.images:
+            await _share(service, conn, who, image_id, body.projects)
         return {"job_id": await _finished_job(conn, who, "imsBatchAddMembersJob", body.images[0])}
 
 
 @router.put("/v1/cloudimages/members")
-async def batch_update_members(request: Request, body: BatchUpdateMemberBody) -> dict[str, str]:
-    who = await caller(request)
+async def batch_update_members(body: BatchUpdateMemberBody, service: Service, who: Who) -> dict[str, str]:
     if body.project_id != who.project_id:
-        raise ApiError(403, "APIGW.0302", "only the recipient project can accept or reject a shared image")
-    async with runtime_of(request).db.acquire() as conn, conn.transaction():
-        try:
-            for image_id in body.images:
-                await _answer(request, conn, who, image_id, body.status, body.vault_id)
-        except ImsRejection as rejection:
-            raise _rejected(rejection) from rejection
+        raise Refusal("APIGW.0302", "only the recipient project can accept or reject a shared image", status=403)
+    async with service.database.transaction() as conn:
+        for image_id in body.images:
+            await _answer(service, conn, who, image_id, body.status, body.vault_id)
         return {"job_id": await _finished_job(conn, who, "imsBatchUpdateMembersJob", body.images[0])}
 
 
 @router.delete("/v1/cloudimages/members")
-async def batch_delete_members(request: Request, body: BatchMembersBody) -> dict[str, str]:
-    who = await caller(request)
-    async with runtime_of(request).db.acquire() as conn, conn.transaction():
+async def batch_delete_members(body: BatchMembersBody, service: Service, who: Who) -> dict[str, str]:
+    async with service.database.transaction() as conn:
         for image_id in body.images:
             for project in body.projects:
-                await _unshare(request, conn, who, image_id, project)
+                await _unshare(service, conn, who, image_id, project)
         return {"job_id": await _finished_job(conn, who, "imsBatchDeleteMembersJob", body.images[0])}
 
 
 @router.post("/v2/images/{image_id}/members")
-async def glance_add_member(request: Request, image_id: str, body: AddMemberBody) -> dict[str, Any]:
-    who = await caller(request)
-    async with runtime_of(request).db.acquire() as conn, conn.transaction():
-        try:
-            await _share(request, conn, who, image_id, [body.member])
-        except ImsRejection as rejection:
-            raise _rejected(rejection) from rejection
+async def glance_add_member(image_id: str, body: AddMemberBody, service: Service, who: Who) -> dict[str, Any]:
+    async with service.database.transaction() as conn:
+        await _share(service, conn, who, image_id, [body.member])
         member = await members.get_member(conn, image_id, body.member)
         assert member is not None
         return members.member_view(member)
 
 
 @router.get("/v2/images/{image_id}/members")
-async def glance_list_members(request: Request, image_id: str) -> dict[str, Any]:
-    who = await caller(request)
-    db = runtime_of(request).db
+async def glance_list_members(image_id: str, service: Service, who: Who) -> dict[str, Any]:
+    db = service.database.pool
     image = await repository.get_image(db, image_id)
     if image is None or image["project_id"] != who.project_id:
-        raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
+        raise Refusal(IMAGE_NOT_FOUND, f"image {image_id} not found", status=404)
     rows = await members.list_members(db, image_id)
     return {"members": [members.member_view(r) for r in rows], "schema": "/v2/schemas/members"}
 
 
 @router.get("/v2/images/{image_id}/members/{member_id}")
-async def glance_show_member(request: Request, image_id: str, member_id: str) -> dict[str, Any]:
-    who = await caller(request)
-    db = runtime_of(request).db
+async def glance_show_member(image_id: str, member_id: str, service: Service, who: Who) -> dict[str, Any]:
+    db = service.database.pool
     image = await repository.get_image(db, image_id)
     member = await members.get_member(db, image_id, member_id) if image else None
     visible = image is not None and who.project_id in (image["project_id"], member_id)
     if member is None or not visible:
-        raise ApiError(404, MEMBER_NOT_FOUND, f"member {member_id} of image {image_id} not found")
+        raise Refusal(MEMBER_NOT_FOUND, f"member {member_id} of image {image_id} not found", status=404)
     return members.member_view(member)
 
 
 @router.put("/v2/images/{image_id}/members/{member_id}")
 async def glance_update_member(
-    request: Request, image_id: str, member_id: str, body: UpdateMemberBody
+    image_id: str, member_id: str, body: UpdateMemberBody, service: Service, who: Who
 ) -> dict[str, Any]:
-    who = await caller(request)
     if member_id != who.project_id:
-        raise ApiError(403, "APIGW.0302", "only the recipient project can accept or reject a shared image")
-    async with runtime_of(request).db.acquire() as conn, conn.transaction():
-        try:
-            member = await _answer(request, conn, who, image_id, body.status, body.vault_id)
-        except ImsRejection as rejection:
-            raise _rejected(rejection) from rejection
+        raise Refusal("APIGW.0302", "only the recipient project can accept or reject a shared image", status=403)
+    async with service.database.transaction() as conn:
+        member = await _answer(service, conn, who, image_id, body.status, body.vault_id)
         return members.member_view(member)
 
 
 @router.delete("/v2/images/{image_id}/members/{member_id}", status_code=204)
-async def glance_delete_member(request: Request, image_id: str, member_id: str) -> Response:
-    who = await caller(request)
-    async with runtime_of(request).db.acquire() as conn, conn.transaction():
-        await _unshare(request, conn, who, image_id, member_id)
+async def glance_delete_member(image_id: str, member_id: str, service: Service, who: Who) -> Response:
+    async with service.database.transaction() as conn:
+        await _unshare(service, conn, who, image_id, member_id)
     return Response(status_code=204)

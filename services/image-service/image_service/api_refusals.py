@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from image_service import repository
-from image_service.api import caller, runtime_of
+from image_service.context import ImageService, Service, Who
 from image_service.domain import validate_description, validate_name
 from image_service.errors import (
     EXPORT_REFUSED,
@@ -15,11 +15,10 @@ from image_service.errors import (
     IN_REGION_COPY_REFUSED,
     INVALID_PARAMETER,
     MARKET_PUBLISH_REFUSED,
-    ImsRejection,
 )
 from image_service.views import image_view
 from ims_shared.auth import Caller
-from ims_shared.errors import ApiError
+from ims_shared.refusal import Refusal
 
 router = APIRouter()
 
@@ -27,57 +26,50 @@ MARKET_ATTRIBUTES = {"/__productcode", "/__system_support_market", "/__is_offshe
 UPDATABLE = {"/name", "/__description", "/min_ram", "/max_ram"}
 
 
-async def _own_image(request: Request, who: Caller, image_id: str) -> Any:
-    image = await repository.get_image(runtime_of(request).db, image_id)
+async def _own_image(service: ImageService, who: Caller, image_id: str) -> Any:
+    image = await repository.get_image(service.database.pool, image_id)
     if image is None or image["project_id"] != who.project_id:
-        raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
+        raise Refusal(IMAGE_NOT_FOUND, f"image {image_id} not found", status=404)
     return image
 
 
 @router.post("/v1/cloudimages/{image_id}/file")
-async def export_image(request: Request, image_id: str) -> dict[str, str]:
-    who = await caller(request)
-    await _own_image(request, who, image_id)
-    raise ApiError(400, EXPORT_REFUSED, "a full-ECS image cannot be exported")
+async def export_image(image_id: str, service: Service, who: Who) -> dict[str, str]:
+    await _own_image(service, who, image_id)
+    raise Refusal(EXPORT_REFUSED, "a full-ECS image cannot be exported")
 
 
 @router.post("/v1/cloudimages/{image_id}/copy")
-async def copy_image_in_region(request: Request, image_id: str) -> dict[str, str]:
-    who = await caller(request)
-    await _own_image(request, who, image_id)
-    raise ApiError(
-        400,
+async def copy_image_in_region(image_id: str, service: Service, who: Who) -> dict[str, str]:
+    await _own_image(service, who, image_id)
+    raise Refusal(
         IN_REGION_COPY_REFUSED,
         "a full-ECS image cannot be replicated within a region; replicate it across regions where the route allows",
     )
 
 
 @router.patch("/v2/cloudimages/{image_id}")
-async def update_image(request: Request, image_id: str) -> dict[str, Any]:
+async def update_image(request: Request, image_id: str, service: Service, who: Who) -> dict[str, Any]:
     """JSON-patch an image's name, description or RAM limits. Publishing it in KooGallery is refused."""
-    who = await caller(request)
-    image = await _own_image(request, who, image_id)
+    image = await _own_image(service, who, image_id)
     try:
         operations = json.loads(await request.body())
     except ValueError as exc:
-        raise ApiError(400, INVALID_PARAMETER, "the body must be a JSON list of patch operations") from exc
+        raise Refusal(INVALID_PARAMETER, "the body must be a JSON list of patch operations") from exc
     if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
-        raise ApiError(400, INVALID_PARAMETER, "the body must be a JSON list of {op, path, value} operations")
+        raise Refusal(INVALID_PARAMETER, "the body must be a JSON list of {op, path, value} operations")
     changes: dict[str, Any] = {}
     for op in operations:
         path = str(op.get("path", ""))
         if path in MARKET_ATTRIBUTES or path.startswith("/__market"):
-            raise ApiError(400, MARKET_PUBLISH_REFUSED, "a full-ECS image cannot be published in KooGallery")
+            raise Refusal(MARKET_PUBLISH_REFUSED, "a full-ECS image cannot be published in KooGallery")
         if path not in UPDATABLE or op.get("op") not in ("replace", "add"):
-            raise ApiError(400, INVALID_PARAMETER, f"cannot {op.get('op')} {path!r}; updatable: {sorted(UPDATABLE)}")
+            raise Refusal(INVALID_PARAMETER, f"cannot {op.get('op')} {path!r}; updatable: {sorted(UPDATABLE)}")
         changes[path] = op.get("value")
-    try:
-        values = _validated(changes)
-    except ImsRejection as rejection:
-        raise ApiError(400, rejection.code, rejection.message) from rejection
+    values = _validated(changes)
     if values:
-        await repository.update_image_fields(runtime_of(request).db, image["image_id"], values)
-    return image_view(await _own_image(request, who, image_id), viewer_project=who.project_id)
+        await repository.update_image_fields(service.database.pool, image["image_id"], values)
+    return image_view(await _own_image(service, who, image_id), viewer_project=who.project_id)
 
 
 def _validated(changes: dict[str, Any]) -> dict[str, Any]:
@@ -93,5 +85,5 @@ def _validated(changes: dict[str, Any]) -> dict[str, Any]:
             try:
                 values[key] = int(changes[f"/{key}"])
             except (TypeError, ValueError) as exc:
-                raise ImsRejection(INVALID_PARAMETER, f"{key} must be an integer") from exc
+                raise Refusal(INVALID_PARAMETER, f"{key} must be an integer") from exc
     return values

@@ -1,61 +1,79 @@
-"""Wiring of image-service."""
+"""Wiring of image-service: ``bootstrap`` builds its context from its settings once, ``create_app`` runs it."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from image_service import api_members, api_refusals, replication
-from image_service.api import router
-from image_service.console import router as console_router
-from image_service.creation import ImageContext, expire_waits, finish_ready_images
-from image_service.handlers import handlers
+from image_service import api, api_members, api_refusals, console, handlers, replication
+from image_service.context import ImageService
+from image_service.creation import expire_waits, finish_ready_images
 from image_service.settings import ImageSettings
 from ims_shared.background import PeriodicTask
+from ims_shared.consumer import EventHandlers
+from ims_shared.db import Database
+from ims_shared.emitter import Emitter
+from ims_shared.replication_rules import ReplicationPolicy
 from ims_shared.service import ServiceRuntime, build_app
+from ims_shared.tenants import load_tenants
 from ims_shared.topics import TopicKind, topic_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _loops(runtime: ServiceRuntime) -> list[PeriodicTask]:
-    ic: ImageContext = runtime.services
-    settings: ImageSettings = ic.settings
+def bootstrap(settings: ImageSettings) -> ImageService:
+    return ImageService(
+        settings=settings,
+        tenants=load_tenants(settings.tenants_file),
+        emitter=Emitter(settings.event_source, settings.region),
+        database=Database(settings.database_url, settings.database_pool_size),
+        replication=ReplicationPolicy.of(
+            settings.replication_routes,
+            settings.regions,
+            settings.replication_max_image_gb,
+            settings.replication_max_in_flight,
+        ),
+    )
 
-    async def builder() -> None:
-        async with runtime.db.acquire() as conn, conn.transaction():
-            await finish_ready_images(conn, ic)
 
-    async def waits() -> None:
-        async with runtime.db.acquire() as conn, conn.transaction():
-            await expire_waits(conn, ic)
+def event_handlers() -> EventHandlers[ImageService]:
+    """Every event image-service consumes, with its handler."""
+    return handlers.event_handlers() + replication.event_handlers()
 
-    return [
-        PeriodicTask("image builder", settings.builder_interval_s, builder),
-        PeriodicTask("backup wait expiry", 1.0, waits),
-    ]
+
+async def build_images(service: ImageService) -> None:
+    async with service.database.transaction() as conn:
+        await finish_ready_images(conn, service)
+
+
+async def expire_backup_waits(service: ImageService) -> None:
+    async with service.database.transaction() as conn:
+        await expire_waits(conn, service)
 
 
 def create_app(settings: ImageSettings | None = None) -> FastAPI:
-    settings = settings or ImageSettings()
+    service = bootstrap(settings or ImageSettings())
+    region = service.settings.region
     runtime = ServiceRuntime(
-        settings,
+        service,
         migrations=MIGRATIONS,
-        handlers=handlers,
+        handlers=event_handlers(),
         topics=[
-            topic_for(TopicKind.BACKUPS, settings.region),
-            topic_for(TopicKind.IMAGES, settings.region),
-            topic_for(TopicKind.BILLING, settings.region),
-            topic_for(TopicKind.REPLICATION, settings.region),
+            topic_for(TopicKind.BACKUPS, region),
+            topic_for(TopicKind.IMAGES, region),
+            topic_for(TopicKind.BILLING, region),
+            topic_for(TopicKind.REPLICATION, region),
         ],
-        periodic=_loops,
+        periodic=[
+            PeriodicTask("image builder", service.settings.builder_interval_s, lambda: build_images(service)),
+            PeriodicTask("backup wait expiry", 1.0, lambda: expire_backup_waits(service)),
+        ],
         # A request's BackupCreated handled before it: its image is made at once instead of its job waiting.
-        leading_topics=[topic_for(TopicKind.BACKUPS, settings.region)],
+        leading_topics=[topic_for(TopicKind.BACKUPS, region)],
     )
-    runtime.services = ImageContext(settings, runtime.tenants, runtime.emitter)
-    app = build_app(runtime, title="image-service (IMS API)", error_style="ims", bad_request_code="IMG.0001")
-    app.include_router(router)
-    app.include_router(api_members.router)
-    app.include_router(api_refusals.router)
-    app.include_router(replication.router)
-    app.include_router(console_router)
-    return app
+    return build_app(
+        runtime,
+        title="image-service (IMS API)",
+        error_style="ims",
+        bad_request_code="IMG.0001",
+        routers=[api.router, api_members.router, api_refusals.router, replication.router, console.router],
+    )

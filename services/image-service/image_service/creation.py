@@ -3,13 +3,13 @@ becomes active (or the job fails with the IMS code). Used by the event handlers 
 every function runs inside the caller's transaction."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from image_service import repository
+from image_service.context import ImageService
 from image_service.domain import (
     BackupFacts,
     already_used,
@@ -18,26 +18,9 @@ from image_service.domain import (
     check_configured,
     min_disk_of,
 )
-from image_service.errors import BACKUP_NOT_FOUND, ImsRejection
-from image_service.settings import ImageSettings
-from ims_shared.emitter import Emitter
+from image_service.errors import BACKUP_NOT_FOUND
 from ims_shared.events import ImageCreated, ImageCreationFailed
-from ims_shared.tenants import TenantCatalog
-
-
-@dataclass(frozen=True)
-class ImageContext:
-    settings: ImageSettings
-    tenants: TenantCatalog
-    emitter: Emitter
-
-    def account_of(self, project_id: str) -> str | None:
-        tenant = self.tenants.by_project(project_id)
-        return tenant.account_id if tenant else None
-
-    async def account_state_of(self, conn: asyncpg.Connection, project_id: str) -> str | None:
-        account_id = self.account_of(project_id)
-        return await repository.account_state(conn, account_id) if account_id else None
+from ims_shared.refusal import Refusal
 
 
 def _now() -> datetime:
@@ -46,7 +29,7 @@ def _now() -> datetime:
 
 async def advance(
     conn: asyncpg.Connection,
-    ic: ImageContext,
+    ic: ImageService,
     job_id: str,
     known: tuple[Mapping[str, Any], str | None, BackupFacts | None] | None = None,
 ) -> None:
@@ -69,13 +52,13 @@ async def advance(
             return
         check_backup(backup, job["project_id"])
         check_configured(backup)
-    except ImsRejection as rejection:
+    except Refusal as rejection:
         await fail_job(conn, ic, job, rejection)
         return
     await _create_image(conn, ic, job, backup)
 
 
-def image_values(ic: ImageContext, job: Mapping[str, Any], backup: BackupFacts) -> dict[str, Any]:
+def image_values(ic: ImageService, job: Mapping[str, Any], backup: BackupFacts) -> dict[str, Any]:
     """The ``images`` row of a job's image: queued and saved at once (status ``saving`` until ``ready_at``); with no
     build time (IMAGE_BUILD_S=0) active at once, its history listing every status it passed through."""
     request: dict[str, Any] = job["request"]
@@ -114,7 +97,7 @@ def image_values(ic: ImageContext, job: Mapping[str, Any], backup: BackupFacts) 
     return values
 
 
-def backup_wait_deadline(ic: ImageContext) -> datetime:
+def backup_wait_deadline(ic: ImageService) -> datetime:
     """Until when a job whose backup is not known yet waits for its BackupCreated."""
     return _now() + timedelta(seconds=ic.settings.backup_wait_s)
 
@@ -125,13 +108,13 @@ def waits_for_its_backup(job: Mapping[str, Any], account_state: str | None, back
         return False
     try:
         check_account(account_state)
-    except ImsRejection:
+    except Refusal:
         return False
     return True
 
 
 def active_at_once(
-    ic: ImageContext, job: Mapping[str, Any], account_state: str | None, backup: BackupFacts | None
+    ic: ImageService, job: Mapping[str, Any], account_state: str | None, backup: BackupFacts | None
 ) -> dict[str, Any] | None:
     """The image row of a new job whose image can be made and is active at once (no build time), or None when
     ``advance`` has anything else to do (wait for the backup, fail the job, build for a while)."""
@@ -141,13 +124,13 @@ def active_at_once(
         check_account(account_state)
         check_backup(backup, job["project_id"])
         check_configured(backup)
-    except ImsRejection:
+    except Refusal:
         return None
     return image_values(ic, job, backup)
 
 
 async def _create_image(
-    conn: asyncpg.Connection, ic: ImageContext, job: Mapping[str, Any], backup: BackupFacts
+    conn: asyncpg.Connection, ic: ImageService, job: Mapping[str, Any], backup: BackupFacts
 ) -> None:
     """Insert the job's image; with no build time the job succeeds in the same statement, without a second look at
     either row."""
@@ -164,7 +147,7 @@ async def _create_image(
     await emit_created(conn, ic, values, job["correlation_id"])
 
 
-async def complete(conn: asyncpg.Connection, ic: ImageContext, image: asyncpg.Record) -> None:
+async def complete(conn: asyncpg.Connection, ic: ImageService, image: asyncpg.Record) -> None:
     """The image's data is saved: it becomes active ("Normal") and its job succeeds."""
     await repository.set_image_status(conn, image["image_id"], "active", active_at=_now())
     await repository.job_succeeded(conn, image["job_id"])
@@ -173,7 +156,7 @@ async def complete(conn: asyncpg.Connection, ic: ImageContext, image: asyncpg.Re
 
 
 async def emit_created(
-    conn: asyncpg.Connection, ic: ImageContext, image: Mapping[str, Any], correlation_id: str | None
+    conn: asyncpg.Connection, ic: ImageService, image: Mapping[str, Any], correlation_id: str | None
 ) -> None:
     await ic.emitter.emit(
         conn,
@@ -191,7 +174,7 @@ async def emit_created(
     )
 
 
-async def fail_job(conn: asyncpg.Connection, ic: ImageContext, job: Mapping[str, Any], rejection: ImsRejection) -> None:
+async def fail_job(conn: asyncpg.Connection, ic: ImageService, job: Mapping[str, Any], rejection: Refusal) -> None:
     await repository.job_failed(conn, job["job_id"], rejection.code, rejection.message)
     await ic.emitter.emit(
         conn,
@@ -207,14 +190,14 @@ async def fail_job(conn: asyncpg.Connection, ic: ImageContext, job: Mapping[str,
     )
 
 
-async def finish_ready_images(conn: asyncpg.Connection, ic: ImageContext) -> int:
+async def finish_ready_images(conn: asyncpg.Connection, ic: ImageService) -> int:
     images = await repository.ready_images(conn)
     for image in images:
         await complete(conn, ic, image)
     return len(images)
 
 
-async def expire_waits(conn: asyncpg.Connection, ic: ImageContext) -> int:
+async def expire_waits(conn: asyncpg.Connection, ic: ImageService) -> int:
     """Resume the waiting jobs whose backup has arrived meanwhile, then fail those that waited too long.
 
     Resuming closes a race between two image-service processes of one consumer group: one handles the
@@ -230,7 +213,7 @@ async def expire_waits(conn: asyncpg.Connection, ic: ImageContext) -> int:
             conn,
             ic,
             job,
-            ImsRejection(
+            Refusal(
                 BACKUP_NOT_FOUND,
                 f"the CBR backup {job['backup_id']} does not exist (no BackupCreated within "
                 f"{ic.settings.backup_wait_s:g} s)",

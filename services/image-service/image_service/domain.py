@@ -15,9 +15,9 @@ from image_service.errors import (
     NO_SYSTEM_DISK,
     NOT_SERVER_BACKUP,
     SERVER_NOT_CONFIGURED,
-    ImsRejection,
 )
 from ims_shared.events.backups import ECS_RESOURCE_TYPE
+from ims_shared.refusal import Refusal
 from ims_shared.tenants import TagPolicy
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9\-_. \u4e00-\u9fa5]{1,128}$")
@@ -64,8 +64,8 @@ class ImageRequest:
     max_ram: int | None = None
 
 
-def _invalid(message: str) -> ImsRejection:
-    return ImsRejection(INVALID_PARAMETER, message)
+def _invalid(message: str) -> Refusal:
+    return Refusal(INVALID_PARAMETER, message)
 
 
 def validate_name(name: str) -> None:
@@ -144,7 +144,7 @@ def validate_request(
 ) -> list[dict[str, str]]:
     """Check everything that can be decided from the request alone. Returns the normalized tags."""
     if not request.backup_id and not request.instance_id:
-        raise ImsRejection(NO_SOURCE, "either backup_id or instance_id is required to create a full-ECS image")
+        raise Refusal(NO_SOURCE, "either backup_id or instance_id is required to create a full-ECS image")
     if request.backup_id and request.whole_image_type not in ("CBR", None):
         raise _invalid("whole_image_type must be CBR for a CBR backup")
     if request.instance_id and not request.backup_id and not request.vault_id:
@@ -160,35 +160,33 @@ def validate_request(
 
 def check_account(state: str | None) -> None:
     if state in FROZEN_STATES:
-        raise ImsRejection(
-            ACCOUNT_FROZEN, "the account is frozen for arrears: top up the balance before creating images"
-        )
+        raise Refusal(ACCOUNT_FROZEN, "the account is frozen for arrears: top up the balance before creating images")
 
 
 def check_backup(backup: BackupFacts | None, project_id: str) -> BackupFacts:
     """The backup may make a full-ECS image for ``project_id``; raises the IMS rejection otherwise."""
     if backup is None or backup.deleted or backup.project_id != project_id:
-        raise ImsRejection(BACKUP_NOT_FOUND, "the CBR backup does not exist")
+        raise Refusal(BACKUP_NOT_FOUND, "the CBR backup does not exist")
     if backup.resource_type != ECS_RESOURCE_TYPE:
-        raise ImsRejection(NOT_SERVER_BACKUP, f"backup {backup.backup_id} is not an ECS (server) backup")
+        raise Refusal(NOT_SERVER_BACKUP, f"backup {backup.backup_id} is not an ECS (server) backup")
     if backup.status != "available":
-        raise ImsRejection(BACKUP_NOT_AVAILABLE, f"backup {backup.backup_id} is {backup.status}, not available")
+        raise Refusal(BACKUP_NOT_AVAILABLE, f"backup {backup.backup_id} is {backup.status}, not available")
     server = backup.server or {}
     if backup.system_disk is None or not server.get("os_type"):
-        raise ImsRejection(NO_SYSTEM_DISK, f"backup {backup.backup_id} has no system disk or no OS")
+        raise Refusal(NO_SYSTEM_DISK, f"backup {backup.backup_id} has no system disk or no OS")
     return backup
 
 
 def check_configured(backup: BackupFacts) -> None:
     if not (backup.server or {}).get("configured", True):
-        raise ImsRejection(
+        raise Refusal(
             SERVER_NOT_CONFIGURED,
             f"the source ECS of backup {backup.backup_id} was not configured: {CONFIGURE_ECS_GUIDE}",
         )
 
 
-def already_used(backup_id: str) -> ImsRejection:
-    return ImsRejection(BACKUP_ALREADY_USED, f"backup {backup_id} has already been used to create a full-ECS image")
+def already_used(backup_id: str) -> Refusal:
+    return Refusal(BACKUP_ALREADY_USED, f"backup {backup_id} has already been used to create a full-ECS image")
 
 
 def min_disk_of(backup: BackupFacts) -> int:

@@ -1,18 +1,5 @@
-"""IMS error codes used by image-service, each with the meaning it has in Huawei's IMS."""
-
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class ImsRejection(Exception):
-    """A rule of full-ECS image creation was broken. It becomes a 400 or a job's FAIL with this code."""
-
-    code: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
-
+"""IMS error codes used by image-service, each with the meaning it has in Huawei's IMS. A rule broken raises
+``ims_shared.refusal.Refusal`` with one of them: a 4xx from the API, or a job's FAIL code."""
 
 INVALID_PARAMETER = "IMG.0001"
 NO_SOURCE = "IMG.0019"

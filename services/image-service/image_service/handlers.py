@@ -6,8 +6,8 @@ from typing import Any
 import asyncpg
 
 from image_service import repository
+from image_service.context import ImageService
 from image_service.creation import (
-    ImageContext,
     active_at_once,
     advance,
     backup_wait_deadline,
@@ -16,7 +16,7 @@ from image_service.creation import (
     waits_for_its_backup,
 )
 from image_service.domain import BackupFacts, ImageRequest, already_used, resolve_enterprise_project, validate_request
-from image_service.errors import SERVER_STARTED, ImsRejection
+from image_service.errors import SERVER_STARTED
 from ims_shared.consumer import EventHandlers, HandlerContext
 from ims_shared.db import json_rows
 from ims_shared.events import (
@@ -30,29 +30,35 @@ from ims_shared.events import (
     derived_id,
 )
 from ims_shared.events.images import ImageDeletionReason
-
-handlers = EventHandlers()
-
-
-def _ic(ctx: HandlerContext) -> ImageContext:
-    ic: ImageContext = ctx.services
-    return ic
+from ims_shared.refusal import Refusal
 
 
-@handlers.on_batch(BackupCreated)
-async def on_backups_created(run: list[tuple[HandlerContext, BackupCreated]]) -> None:
+def event_handlers() -> EventHandlers[ImageService]:
+    """The events of full-ECS image creation and deletion (``replication.event_handlers`` has the replicas')."""
+    return (
+        EventHandlers[ImageService]()
+        .on_runs(BackupCreated, on_backups_created)
+        .on_runs(BackupDeleted, on_backups_deleted)
+        .on_runs(ImageRequested, on_images_requested)
+        .on(ServerBackupFailed, on_server_backup_failed)
+        .on(AccountStateChanged, on_account_state_changed)
+        .on(ServerStateChanged, on_server_state_changed)
+    )
+
+
+async def on_backups_created(run: list[tuple[HandlerContext[ImageService], BackupCreated]]) -> None:
     """Record the run's backups of this region with one statement, then move on the jobs waiting for them."""
     mine = [(ctx, event) for ctx, event in run if ctx.for_this_region]
     if not mine:
         return
-    conn, ic = mine[0][0].conn, _ic(mine[0][0])
+    conn, ic = mine[0][0].conn, mine[0][0].service
     waiting = await repository.record_backups_and_waiting_jobs(conn, [(c.event.projectid, e) for c, e in mine])
     if not waiting:
         return
     by_backup = {event.backup_id: ctx for ctx, event in reversed(mine)}  # the first event of each backup
     accounts = {job["project_id"]: ic.account_of(job["project_id"]) for job, _ in waiting}
     states = await repository.account_states(conn, [a for a in set(accounts.values()) if a is not None])
-    ready: list[tuple[HandlerContext, asyncpg.Record, dict[str, Any]]] = []
+    ready: list[tuple[HandlerContext[ImageService], asyncpg.Record, dict[str, Any]]] = []
     for job, backup in waiting:
         account = accounts[job["project_id"]]
         values = None
@@ -66,20 +72,19 @@ async def on_backups_created(run: list[tuple[HandlerContext, BackupCreated]]) ->
     await _insert_ready(conn, ic, ready)
 
 
-@handlers.on_batch(BackupDeleted)
-async def on_backups_deleted(run: list[tuple[HandlerContext, BackupDeleted]]) -> None:
+async def on_backups_deleted(run: list[tuple[HandlerContext[ImageService], BackupDeleted]]) -> None:
     """The run's backups of this region are gone: their images are deleted (ImageDeleted, reason arrears or
     backup_deleted) with one statement, an image still being made stopping its job first; then the jobs waiting
     for any of them fail."""
     mine = [(ctx, event) for ctx, event in run if ctx.for_this_region]
     if not mine:
         return
-    conn, ic = mine[0][0].conn, _ic(mine[0][0])
+    conn, ic = mine[0][0].conn, mine[0][0].service
     backups = [event.backup_id for _, event in mine]
     images: dict[str, list[asyncpg.Record]] = {}
     for image in await repository.mark_backups_deleted_and_lock_images(conn, backups):
         images.setdefault(image["backup_id"], []).append(image)
-    deleted: list[tuple[HandlerContext, asyncpg.Record, ImageDeletionReason]] = []
+    deleted: list[tuple[HandlerContext[ImageService], asyncpg.Record, ImageDeletionReason]] = []
     for ctx, event in mine:
         reason: ImageDeletionReason = "arrears" if event.reason == "arrears" else "backup_deleted"
         for image in images.pop(event.backup_id, []):
@@ -105,13 +110,13 @@ class _Request:
     """An ImageRequested, read: the ids it names or derives, its tenant's account and the job's stored request, or
     why it is refused before any backup is looked at."""
 
-    ctx: HandlerContext
+    ctx: HandlerContext[ImageService]
     event: ImageRequested
     image_id: str
     job_id: str
     account_id: str | None
     stored: dict[str, Any]
-    rejection: ImsRejection | None
+    rejection: Refusal | None
 
     def job(self) -> dict[str, Any]:
         """The job's row, as ``repository.insert_jobs`` takes it (without its type and ``wait_until``)."""
@@ -127,7 +132,7 @@ class _Request:
         }
 
 
-def _read_request(ic: ImageContext, ctx: HandlerContext, event: ImageRequested) -> _Request:
+def _read_request(ic: ImageService, ctx: HandlerContext[ImageService], event: ImageRequested) -> _Request:
     project_id = ctx.event.projectid
     tenant = ic.tenants.by_project(project_id)
     request = ImageRequest(
@@ -140,14 +145,14 @@ def _read_request(ic: ImageContext, ctx: HandlerContext, event: ImageRequested) 
         min_ram=event.min_ram,
         max_ram=event.max_ram,
     )
-    rejection: ImsRejection | None = None
+    rejection: Refusal | None = None
     tags: list[dict[str, str]] = []
     try:
         if tenant is None:
-            raise ImsRejection("IMG.0001", f"project {project_id} belongs to no known tenant")
+            raise Refusal("IMG.0001", f"project {project_id} belongs to no known tenant")
         tags = validate_request(request, policy=tenant.tag_policy, enterprise_projects=tenant.enterprise_projects)
         enterprise_project = resolve_enterprise_project(request.enterprise_project_id, tenant.enterprise_projects)
-    except ImsRejection as exc:
+    except Refusal as exc:
         rejection, enterprise_project = exc, "0"
     return _Request(
         ctx=ctx,
@@ -187,13 +192,12 @@ class JobAppeared(RuntimeError):
     event at a time (``ims_shared.consumer``), and the event then finds the job."""
 
 
-@handlers.on_batch(ImageRequested)
-async def on_images_requested(run: list[tuple[HandlerContext, ImageRequested]]) -> None:
+async def on_images_requested(run: list[tuple[HandlerContext[ImageService], ImageRequested]]) -> None:
     """Read what the run's requests need with one statement, then insert their jobs, and the images that can be made
     at once, with another: such a job is written once, in SUCCESS, and a job that waits for its backup is written
     waiting. A job that existed already, and a new job ``advance`` moves on, go event by event, after the jobs
     before them are inserted, so the outcome is that of handling the events in order."""
-    ic = _ic(run[0][0])
+    ic = run[0][0].service
     requests = [_read_request(ic, ctx, event) for ctx, event in run if ctx.for_this_region]
     if not requests:
         return
@@ -228,7 +232,7 @@ async def on_images_requested(run: list[tuple[HandlerContext, ImageRequested]]) 
     await _insert_jobs(conn, ic, pending)
 
 
-async def _insert_jobs(conn: asyncpg.Connection, ic: ImageContext, pending: list[_NewJob]) -> None:
+async def _insert_jobs(conn: asyncpg.Connection, ic: ImageService, pending: list[_NewJob]) -> None:
     """Insert the pending new jobs with their images, then, in order, emit ImageCreated for each image made, fail
     each job refused (or whose image a unique index refused, as ``advance`` would) and advance the others."""
     if not pending:
@@ -256,7 +260,9 @@ async def _insert_jobs(conn: asyncpg.Connection, ic: ImageContext, pending: list
 
 
 async def _insert_ready(
-    conn: asyncpg.Connection, ic: ImageContext, ready: list[tuple[HandlerContext, asyncpg.Record, dict[str, Any]]]
+    conn: asyncpg.Connection,
+    ic: ImageService,
+    ready: list[tuple[HandlerContext[ImageService], asyncpg.Record, dict[str, Any]]],
 ) -> None:
     """Insert the images made at once of waiting jobs (their jobs succeed with them) and emit ImageCreated for each,
     in order; an image a unique index refuses fails its job, as ``advance`` would."""
@@ -274,7 +280,7 @@ async def _insert_ready(
 
 async def _advance_existing(request: _Request) -> None:
     """An event naming a job that exists: a refusal fails it while it is in INIT; otherwise ``advance``."""
-    ctx, ic = request.ctx, _ic(request.ctx)
+    ctx, ic = request.ctx, request.ctx.service
     if request.rejection is not None:
         job = await repository.lock_job(ctx.conn, request.job_id)
         if job is not None and job["status"] == "INIT":
@@ -283,24 +289,21 @@ async def _advance_existing(request: _Request) -> None:
     await advance(ctx.conn, ic, request.job_id)
 
 
-@handlers.on(ServerBackupFailed)
-async def on_server_backup_failed(ctx: HandlerContext, event: ServerBackupFailed) -> None:
+async def on_server_backup_failed(ctx: HandlerContext[ImageService], event: ServerBackupFailed) -> None:
     job = await repository.lock_job(ctx.conn, event.job_id)
     if job is not None and job["status"] == "INIT":
-        await fail_job(ctx.conn, _ic(ctx), job, ImsRejection(event.error_code, event.reason))
+        await fail_job(ctx.conn, ctx.service, job, Refusal(event.error_code, event.reason))
 
 
-@handlers.on(AccountStateChanged)
-async def on_account_state_changed(ctx: HandlerContext, event: AccountStateChanged) -> None:
+async def on_account_state_changed(ctx: HandlerContext[ImageService], event: AccountStateChanged) -> None:
     await repository.set_account_state(ctx.conn, event.account_id, event.state)
 
 
-@handlers.on(ServerStateChanged)
-async def on_server_state_changed(ctx: HandlerContext, event: ServerStateChanged) -> None:
+async def on_server_state_changed(ctx: HandlerContext[ImageService], event: ServerStateChanged) -> None:
     """A server that was SHUTOFF when imaging began must not be started meanwhile: such a creation fails."""
     if not ctx.for_this_region or event.state != "ACTIVE":
         return
-    ic = _ic(ctx)
+    ic = ctx.service
     for image in await repository.saving_images_of_server(ctx.conn, event.server_id):
         if image["server_state"] != "SHUTOFF":
             continue
@@ -311,7 +314,7 @@ async def on_server_state_changed(ctx: HandlerContext, event: ServerStateChanged
                 ctx.conn,
                 ic,
                 job,
-                ImsRejection(
+                Refusal(
                     SERVER_STARTED,
                     f"ECS {event.server_id} was started while its full-ECS image was being created from a backup "
                     "taken while it was stopped; the image would be inconsistent. Keep the ECS stopped and retry.",
@@ -321,7 +324,7 @@ async def on_server_state_changed(ctx: HandlerContext, event: ServerStateChanged
 
 async def delete_image(
     conn: asyncpg.Connection,
-    ic: ImageContext,
+    ic: ImageService,
     image: asyncpg.Record,
     *,
     delete_backup: bool,
@@ -340,7 +343,7 @@ async def delete_image(
 
 
 async def _emit_deleted(
-    ic: ImageContext,
+    ic: ImageService,
     conn: asyncpg.Connection,
     image: asyncpg.Record,
     *,

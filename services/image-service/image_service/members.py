@@ -9,8 +9,8 @@ from image_service.errors import (
     NOT_SHAREABLE,
     SHARE_OF_SHARED_BACKUP,
     TOO_MANY_MEMBERS,
-    ImsRejection,
 )
+from ims_shared.refusal import Refusal
 from ims_shared.tenants import TenantCatalog
 
 MAX_MEMBERS = 10
@@ -18,11 +18,11 @@ MAX_MEMBERS = 10
 
 def check_shareable(image: asyncpg.Record, owner_project: str) -> None:
     if image["status"] != "active":
-        raise ImsRejection(
+        raise Refusal(
             NOT_SHAREABLE, f"image {image['image_id']} is {image['status']}; only active images can be shared"
         )
     if image["shared_from_project_id"]:
-        raise ImsRejection(
+        raise Refusal(
             SHARE_OF_SHARED_BACKUP,
             f"image {image['image_id']} was created from a shared CBR backup and cannot be shared",
         )
@@ -34,9 +34,9 @@ def check_recipient(catalog: TenantCatalog, owner_project: str, member: str, reg
     owner = catalog.by_project(owner_project)
     recipient = catalog.by_project(member)
     if recipient is None or recipient.project_in(region) != member:
-        raise ImsRejection(INVALID_PARAMETER, f"project {member} is not a project in region {region}")
+        raise Refusal(INVALID_PARAMETER, f"project {member} is not a project in region {region}")
     if owner is not None and recipient.name == owner.name:
-        raise ImsRejection(INVALID_PARAMETER, f"project {member} belongs to the image owner's own tenant")
+        raise Refusal(INVALID_PARAMETER, f"project {member} belongs to the image owner's own tenant")
 
 
 async def add_member(conn: asyncpg.Connection, image_id: str, member: str) -> bool:
@@ -46,7 +46,7 @@ async def add_member(conn: asyncpg.Connection, image_id: str, member: str) -> bo
     if exists:
         return False
     if count >= MAX_MEMBERS:
-        raise ImsRejection(TOO_MANY_MEMBERS, f"a full-ECS image can be shared with at most {MAX_MEMBERS} projects")
+        raise Refusal(TOO_MANY_MEMBERS, f"a full-ECS image can be shared with at most {MAX_MEMBERS} projects")
     await conn.execute("INSERT INTO members (image_id, member_id) VALUES ($1, $2)", image_id, member)
     return True
 

@@ -13,38 +13,35 @@ at once, with its backup in the projection, and answers ``ReplicaRecorded`` or `
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
 
 import asyncpg
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from image_service import repository
-from image_service.api import caller, context_of, runtime_of
-from image_service.creation import ImageContext
+from image_service.context import ImageService, Service, Who
 from image_service.domain import FROZEN_STATES, validate_description, validate_name
-from image_service.errors import ACCOUNT_FROZEN, BACKUP_NOT_FOUND, IMAGE_NOT_FOUND, INVALID_PARAMETER, ImsRejection
-from image_service.handlers import handlers
-from image_service.settings import ImageSettings
-from ims_shared.consumer import HandlerContext
-from ims_shared.errors import ApiError
+from image_service.errors import ACCOUNT_FROZEN, BACKUP_NOT_FOUND, IMAGE_NOT_FOUND, INVALID_PARAMETER
+from ims_shared.consumer import EventHandlers, HandlerContext
 from ims_shared.events import ImageCreated, ImageDeleted, ImageTag
 from ims_shared.events.backups import BackupDisk, ServerInfo
 from ims_shared.events.replication import (
-    IMAGE_NOT_ACTIVE,
-    NO_DESTINATION_PROJECT,
-    REPLICA_CONFLICT,
     BackupCopy,
     ReplicaBackupRecorded,
     ReplicaFailed,
     ReplicaRecorded,
     ReplicatedImage,
     ReplicationFailed,
-    ReplicationPolicy,
-    ReplicationRefused,
     ReplicationRequested,
     ReplicationStarted,
     ReplicationSucceeded,
+)
+from ims_shared.refusal import Refusal
+from ims_shared.replication_rules import (
+    IMAGE_NOT_ACTIVE,
+    NO_DESTINATION_PROJECT,
+    REPLICA_CONFLICT,
+    ReplicationPolicy,
     check_not_a_replica,
     check_vault,
 )
@@ -53,6 +50,18 @@ from ims_shared.tenants import Tenant
 REPLICATION_JOB = "imsCrossRegionCopyWholeImageJob"
 
 router = APIRouter()
+
+
+def event_handlers() -> EventHandlers[ImageService]:
+    """The events of a replication: of its job, in the source region; of its replica image, in the destination."""
+    return (
+        EventHandlers[ImageService]()
+        .on(ReplicationStarted, on_replication_started)
+        .on(ReplicationSucceeded, on_replication_succeeded)
+        .on(ReplicationFailed, on_replication_failed)
+        .on(ReplicaBackupRecorded, on_replica_backup_recorded)
+        .on(ReplicaFailed, on_replica_failed)
+    )
 
 
 class CopyImageCrossRegionBody(BaseModel):
@@ -68,42 +77,21 @@ class CopyImageCrossRegionBody(BaseModel):
     agency_name: str | None = Field(default=None, max_length=255)
 
 
-def policy_of(request: Request) -> ReplicationPolicy:
-    state = request.app.state
-    policy: ReplicationPolicy | None = getattr(state, "replication_policy", None)
-    if policy is None:
-        settings = cast(ImageSettings, runtime_of(request).settings)
-        policy = ReplicationPolicy.of(
-            settings.replication_routes,
-            settings.regions,
-            settings.replication_max_image_gb,
-            settings.replication_max_in_flight,
-        )
-        state.replication_policy = policy
-    return policy
-
-
-def _bad_request(refusal: ImsRejection | ReplicationRefused) -> ApiError:
-    return ApiError(400, refusal.code, refusal.message)
-
-
 def check_account_for_replication(state: str | None) -> None:
     if state in FROZEN_STATES:
-        raise ImsRejection(
-            ACCOUNT_FROZEN, "the account is frozen for arrears: top up the balance before replicating images"
-        )
+        raise Refusal(ACCOUNT_FROZEN, "the account is frozen for arrears: top up the balance before replicating images")
 
 
 def destination_project_of(tenant: Tenant, destination: str, project_name: str | None) -> str:
     """The tenant's project in the destination region; ``project_name``, when given, must name it."""
     project_id = tenant.project_in(destination)
     if project_id is None:
-        raise ReplicationRefused(
+        raise Refusal(
             NO_DESTINATION_PROJECT,
             f"the tenant has no project in region {destination}: create one there before replicating images to it",
         )
     if project_name and project_name not in (destination, project_id):
-        raise ImsRejection(
+        raise Refusal(
             INVALID_PARAMETER,
             f"project_name {project_name!r} is not the tenant's project in region {destination} (use {destination!r})",
         )
@@ -133,7 +121,7 @@ class Admitted:
 
 
 async def admit(
-    conn: asyncpg.Connection, ic: ImageContext, policy: ReplicationPolicy, project_id: str, image_id: str
+    conn: asyncpg.Connection, ic: ImageService, policy: ReplicationPolicy, project_id: str, image_id: str
 ) -> Admitted:
     """The checks that need the database, in the request's transaction. Raises the IMS rejection, or the 404.
 
@@ -142,19 +130,17 @@ async def admit(
     """
     image = await repository.get_image(conn, image_id)
     if image is None or image["project_id"] != project_id:
-        raise ApiError(404, IMAGE_NOT_FOUND, f"image {image_id} not found")
+        raise Refusal(IMAGE_NOT_FOUND, f"image {image_id} not found", status=404)
     check_account_for_replication(await ic.account_state_of(conn, project_id))
     if image["status"] != "active":
-        raise ReplicationRefused(
-            IMAGE_NOT_ACTIVE, f"image {image_id} is {image['status']}: only active images can be replicated"
-        )
+        raise Refusal(IMAGE_NOT_ACTIVE, f"image {image_id} is {image['status']}: only active images can be replicated")
     check_not_a_replica(image_id, image["replicated_from_region"])
     policy.check_size(image["size_gb"])
     backup = await conn.fetchrow(
         "SELECT * FROM backup_projection WHERE backup_id = $1 AND NOT deleted", image["backup_id"]
     )
     if backup is None:
-        raise ImsRejection(BACKUP_NOT_FOUND, f"the CBR backup {image['backup_id']} of the image is gone")
+        raise Refusal(BACKUP_NOT_FOUND, f"the CBR backup {image['backup_id']} of the image is gone")
     await lock_project(conn, project_id)
     policy.check_in_flight(await replications_under_way(conn, project_id))
     return Admitted(image, backup)
@@ -202,7 +188,7 @@ def replication_request(
 
 async def record_request(
     conn: asyncpg.Connection,
-    ic: ImageContext,
+    ic: ImageService,
     event: ReplicationRequested,
     project_id: str,
     body: CopyImageCrossRegionBody,
@@ -232,30 +218,25 @@ async def record_request(
 
 
 @router.post("/v1/cloudimages/{image_id}/cross_region_copy")
-async def copy_image_cross_region(request: Request, image_id: str, body: CopyImageCrossRegionBody) -> dict[str, str]:
-    who = await caller(request)
-    runtime = runtime_of(request)
-    ic = context_of(request)
-    policy = policy_of(request)
-    try:
-        validate_name(body.name)
-        validate_description(body.description or "")
-        vault_id = check_vault(body.vault_id)
-        destination = policy.check_destination(runtime.settings.region, body.region)
-        destination_project_of(who.tenant, destination, body.project_name)
-        async with runtime.db.acquire() as conn, conn.transaction():
-            admitted = await admit(conn, ic, policy, who.project_id, image_id)
-            job_id = str(uuid.uuid4())
-            event = replication_request(admitted, body, job_id=job_id, destination=destination, vault_id=vault_id)
-            await record_request(conn, ic, event, who.project_id, body)
-    except (ImsRejection, ReplicationRefused) as refusal:
-        raise _bad_request(refusal) from refusal
+async def copy_image_cross_region(
+    image_id: str, body: CopyImageCrossRegionBody, service: Service, who: Who
+) -> dict[str, str]:
+    policy = service.replication
+    validate_name(body.name)
+    validate_description(body.description or "")
+    vault_id = check_vault(body.vault_id)
+    destination = policy.check_destination(service.settings.region, body.region)
+    destination_project_of(who.tenant, destination, body.project_name)
+    async with service.database.transaction() as conn:
+        admitted = await admit(conn, service, policy, who.project_id, image_id)
+        job_id = str(uuid.uuid4())
+        event = replication_request(admitted, body, job_id=job_id, destination=destination, vault_id=vault_id)
+        await record_request(conn, service, event, who.project_id, body)
     return {"job_id": job_id}
 
 
 # -- the source region: the job follows replication-service ------------------------------------------------------
-@handlers.on(ReplicationStarted)
-async def on_replication_started(ctx: HandlerContext, event: ReplicationStarted) -> None:
+async def on_replication_started(ctx: HandlerContext[ImageService], event: ReplicationStarted) -> None:
     if ctx.for_this_region:
         await ctx.conn.execute(
             "UPDATE jobs SET status = 'RUNNING' WHERE job_id = $1 AND job_type = $2 AND status = 'INIT'",
@@ -264,8 +245,7 @@ async def on_replication_started(ctx: HandlerContext, event: ReplicationStarted)
         )
 
 
-@handlers.on(ReplicationSucceeded)
-async def on_replication_succeeded(ctx: HandlerContext, event: ReplicationSucceeded) -> None:
+async def on_replication_succeeded(ctx: HandlerContext[ImageService], event: ReplicationSucceeded) -> None:
     if ctx.for_this_region:
         await ctx.conn.execute(
             "UPDATE jobs SET status = 'SUCCESS', end_time = now(), image_id = $3 "
@@ -276,8 +256,7 @@ async def on_replication_succeeded(ctx: HandlerContext, event: ReplicationSuccee
         )
 
 
-@handlers.on(ReplicationFailed)
-async def on_replication_failed(ctx: HandlerContext, event: ReplicationFailed) -> None:
+async def on_replication_failed(ctx: HandlerContext[ImageService], event: ReplicationFailed) -> None:
     if ctx.for_this_region:
         await ctx.conn.execute(
             "UPDATE jobs SET status = 'FAIL', error_code = $3, fail_reason = $4, end_time = now() "
@@ -290,11 +269,6 @@ async def on_replication_failed(ctx: HandlerContext, event: ReplicationFailed) -
 
 
 # -- the destination region: the replica image ---------------------------------------------------------------------
-def _ic(ctx: HandlerContext) -> ImageContext:
-    ic: ImageContext = ctx.services
-    return ic
-
-
 async def _cancelled(conn: asyncpg.Connection, job_id: str) -> bool:
     return await conn.fetchval("SELECT 1 FROM replica_cancellations WHERE job_id = $1", job_id) is not None
 
@@ -312,26 +286,26 @@ async def _cancel(
     )
 
 
-async def _check_replica(ctx: HandlerContext, event: ReplicaBackupRecorded) -> None:
+async def _check_replica(ctx: HandlerContext[ImageService], event: ReplicaBackupRecorded) -> None:
     """What the destination insists on, whoever sent the copy; raises the IMS rejection."""
-    ic = _ic(ctx)
+    ic = ctx.service
     project_id = ctx.event.projectid
     tenant = ic.tenants.by_project(project_id)
     if tenant is None or tenant.project_in(ctx.emitter.region) != project_id:
-        raise ImsRejection(NO_DESTINATION_PROJECT, f"project {project_id} is no tenant's project in this region")
+        raise Refusal(NO_DESTINATION_PROJECT, f"project {project_id} is no tenant's project in this region")
     check_account_for_replication(await ic.account_state_of(ctx.conn, project_id))
     validate_name(event.name)
     validate_description(event.description)
     taken = await ctx.conn.fetchrow("SELECT job_id FROM images WHERE image_id = $1", event.replica_image_id)
     if taken is not None:
-        raise ImsRejection(REPLICA_CONFLICT, f"an image with id {event.replica_image_id} already exists")
+        raise Refusal(REPLICA_CONFLICT, f"an image with id {event.replica_image_id} already exists")
     await repository.upsert_backup(ctx.conn, project_id, event.backup_created(ctx.event.time))
     backup = await repository.get_backup(ctx.conn, event.replica_backup_id)
     if backup is None or backup.deleted or backup.project_id != project_id:
-        raise ImsRejection(BACKUP_NOT_FOUND, f"the backup copy {event.replica_backup_id} is not available")
+        raise Refusal(BACKUP_NOT_FOUND, f"the backup copy {event.replica_backup_id} is not available")
 
 
-async def _refuse(ctx: HandlerContext, event: ReplicaBackupRecorded, rejection: ImsRejection) -> None:
+async def _refuse(ctx: HandlerContext[ImageService], event: ReplicaBackupRecorded, rejection: Refusal) -> None:
     await _cancel(ctx.conn, event, rejection.code, rejection.message)
     await ctx.emit(
         ReplicaFailed(
@@ -348,8 +322,7 @@ async def _refuse(ctx: HandlerContext, event: ReplicaBackupRecorded, rejection: 
     )
 
 
-@handlers.on(ReplicaBackupRecorded)
-async def on_replica_backup_recorded(ctx: HandlerContext, event: ReplicaBackupRecorded) -> None:
+async def on_replica_backup_recorded(ctx: HandlerContext[ImageService], event: ReplicaBackupRecorded) -> None:
     """The backup copy is recorded here: the replica image becomes active at once (it copies an active image)."""
     if not ctx.for_this_region or await _cancelled(ctx.conn, event.job_id):
         return
@@ -360,7 +333,7 @@ async def on_replica_backup_recorded(ctx: HandlerContext, event: ReplicaBackupRe
         return  # the same copy sent again
     try:
         await _check_replica(ctx, event)
-    except ImsRejection as rejection:
+    except Refusal as rejection:
         await _refuse(ctx, event, rejection)
         return
     project_id = ctx.event.projectid
@@ -397,7 +370,7 @@ async def on_replica_backup_recorded(ctx: HandlerContext, event: ReplicaBackupRe
         await _refuse(
             ctx,
             event,
-            ImsRejection(REPLICA_CONFLICT, f"the backup copy {event.replica_backup_id} already has a full-ECS image"),
+            Refusal(REPLICA_CONFLICT, f"the backup copy {event.replica_backup_id} already has a full-ECS image"),
         )
         return
     await ctx.emit(
@@ -423,8 +396,7 @@ async def on_replica_backup_recorded(ctx: HandlerContext, event: ReplicaBackupRe
     )
 
 
-@handlers.on(ReplicaFailed)
-async def on_replica_failed(ctx: HandlerContext, event: ReplicaFailed) -> None:
+async def on_replica_failed(ctx: HandlerContext[ImageService], event: ReplicaFailed) -> None:
     """The replication failed: a copy that arrives late makes nothing, and a replica already made goes."""
     if not ctx.for_this_region:
         return

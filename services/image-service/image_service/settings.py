@@ -1,5 +1,5 @@
-from ims_shared.events.replication import DEFAULT_MAX_IMAGE_GB, DEFAULT_MAX_IN_FLIGHT
 from ims_shared.regions import DEFAULT_ROUTES
+from ims_shared.replication_rules import DEFAULT_MAX_IMAGE_GB, DEFAULT_MAX_IN_FLIGHT
 from ims_shared.settings import ServiceSettings
 
 

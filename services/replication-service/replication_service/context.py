@@ -1,11 +1,12 @@
-"""What replication-service's handlers and loops work with."""
+"""replication-service as its handlers and loops see it: one typed context, built once by ``app.bootstrap``."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ims_shared.db import Database
 from ims_shared.emitter import Emitter
-from ims_shared.events.replication import ReplicationPolicy
+from ims_shared.replication_rules import ReplicationPolicy
 from ims_shared.tenants import TenantCatalog
 from replication_service.settings import ReplicationSettings
 
@@ -15,15 +16,13 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
-class Replicator:
+class ReplicationService:
     settings: ReplicationSettings
     tenants: TenantCatalog
     emitter: Emitter
-    policy: ReplicationPolicy = field(init=False)
+    database: Database
+    policy: ReplicationPolicy
     clock: Callable[[], datetime] = utcnow
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "policy", self.settings.policy())
 
     @property
     def region(self) -> str:

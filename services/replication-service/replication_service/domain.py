@@ -4,13 +4,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ims_shared.events import derived_id
-from ims_shared.events.replication import (
-    NO_DESTINATION_PROJECT,
-    ReplicationPolicy,
-    ReplicationRefused,
-    ReplicationRequested,
-    check_not_a_replica,
-)
+from ims_shared.events.replication import ReplicationRequested
+from ims_shared.refusal import Refusal
+from ims_shared.replication_rules import NO_DESTINATION_PROJECT, ReplicationPolicy, check_not_a_replica
 from ims_shared.tenants import TenantCatalog
 
 
@@ -31,12 +27,10 @@ def destination_project(tenants: TenantCatalog, project_id: str, source: str, de
     """The tenant's project in ``destination``, for the tenant whose project in ``source`` is ``project_id``."""
     tenant = tenants.by_project(project_id)
     if tenant is None or tenant.project_in(source) != project_id:
-        raise ReplicationRefused(
-            NO_DESTINATION_PROJECT, f"project {project_id} is no tenant's project in region {source}"
-        )
+        raise Refusal(NO_DESTINATION_PROJECT, f"project {project_id} is no tenant's project in region {source}")
     target = tenant.project_in(destination)
     if target is None:
-        raise ReplicationRefused(
+        raise Refusal(
             NO_DESTINATION_PROJECT,
             f"the tenant has no project in region {destination}: create one there before replicating images to it",
         )
@@ -54,7 +48,7 @@ def plan_replication(
     now: datetime,
     timeout_s: float,
 ) -> ReplicationPlan:
-    """Check the route and the limits; raises ``ReplicationRefused`` with the IMS code when the job may not start.
+    """Check the route and the limits; raises ``Refusal`` with the IMS code when the job may not start.
 
     ``in_flight`` is the number of the project's other replications under way.
     """

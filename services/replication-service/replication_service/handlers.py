@@ -10,35 +10,36 @@ import asyncpg
 
 from ims_shared.consumer import EventHandlers, HandlerContext
 from ims_shared.events.replication import (
-    REPLICA_CONFLICT,
-    REPLICATION_TIMED_OUT,
     ReplicaFailed,
     ReplicaRecorded,
     ReplicaRequested,
     ReplicationFailed,
-    ReplicationRefused,
     ReplicationRequested,
     ReplicationStarted,
     ReplicationSucceeded,
 )
 from ims_shared.logging import get_logger
+from ims_shared.refusal import Refusal
+from ims_shared.replication_rules import REPLICA_CONFLICT, REPLICATION_TIMED_OUT
 from replication_service import repository
-from replication_service.context import Replicator
+from replication_service.context import ReplicationService
 from replication_service.domain import plan_replication
 
 log = get_logger(__name__)
-handlers = EventHandlers()
 
 
-def _rc(ctx: HandlerContext) -> Replicator:
-    rc: Replicator = ctx.services
-    return rc
+def event_handlers() -> EventHandlers[ReplicationService]:
+    return (
+        EventHandlers[ReplicationService]()
+        .on(ReplicationRequested, on_replication_requested)
+        .on(ReplicaRecorded, on_replica_recorded)
+        .on(ReplicaFailed, on_replica_failed)
+    )
 
 
-@handlers.on(ReplicationRequested)
-async def on_replication_requested(ctx: HandlerContext, event: ReplicationRequested) -> None:
+async def on_replication_requested(ctx: HandlerContext[ReplicationService], event: ReplicationRequested) -> None:
     """Check the route and the limits, then carry the backup copy and the image to the destination region."""
-    rc = _rc(ctx)
+    rc = ctx.service
     if ctx.event.region != rc.region:
         return  # a request of another region's replication-service
     project_id = ctx.event.projectid
@@ -60,9 +61,7 @@ async def on_replication_requested(ctx: HandlerContext, event: ReplicationReques
     }
     try:
         if await repository.replica_image_taken(ctx.conn, event.replica_image_id, event.job_id):
-            raise ReplicationRefused(
-                REPLICA_CONFLICT, f"replica image id {event.replica_image_id} belongs to another replication"
-            )
+            raise Refusal(REPLICA_CONFLICT, f"replica image id {event.replica_image_id} belongs to another replication")
         plan = plan_replication(
             event,
             source_region=rc.region,
@@ -73,7 +72,7 @@ async def on_replication_requested(ctx: HandlerContext, event: ReplicationReques
             now=now,
             timeout_s=rc.settings.replication_timeout_s,
         )
-    except ReplicationRefused as refusal:
+    except Refusal as refusal:
         failed = {"status": "failed", "error_code": refusal.code, "fail_reason": refusal.message, "finished_at": now}
         await repository.insert(ctx.conn, record | failed)
         await ctx.emit(
@@ -122,9 +121,11 @@ async def on_replication_requested(ctx: HandlerContext, event: ReplicationReques
     log.info("replication started", job_id=event.job_id, destination=plan.destination_region)
 
 
-async def _copying(ctx: HandlerContext, event: ReplicaRecorded | ReplicaFailed) -> asyncpg.Record | None:
+async def _copying(
+    ctx: HandlerContext[ReplicationService], event: ReplicaRecorded | ReplicaFailed
+) -> asyncpg.Record | None:
     """The job's record when ``event`` answers one of this region's replications that is still under way."""
-    if event.source_region != _rc(ctx).region:
+    if event.source_region != ctx.service.region:
         return None
     record = await repository.lock(ctx.conn, event.job_id)
     if record is None or record["status"] != "copying":
@@ -135,8 +136,7 @@ async def _copying(ctx: HandlerContext, event: ReplicaRecorded | ReplicaFailed) 
     return record
 
 
-@handlers.on(ReplicaRecorded)
-async def on_replica_recorded(ctx: HandlerContext, event: ReplicaRecorded) -> None:
+async def on_replica_recorded(ctx: HandlerContext[ReplicationService], event: ReplicaRecorded) -> None:
     record = await _copying(ctx, event)
     if record is None:
         return
@@ -150,12 +150,11 @@ async def on_replica_recorded(ctx: HandlerContext, event: ReplicaRecorded) -> No
             replica_backup_id=record["replica_backup_id"],
         ),
         project_id=record["project_id"],
-        region=_rc(ctx).region,
+        region=ctx.service.region,
     )
 
 
-@handlers.on(ReplicaFailed)
-async def on_replica_failed(ctx: HandlerContext, event: ReplicaFailed) -> None:
+async def on_replica_failed(ctx: HandlerContext[ReplicationService], event: ReplicaFailed) -> None:
     record = await _copying(ctx, event)
     if record is None:
         return
@@ -170,11 +169,11 @@ async def on_replica_failed(ctx: HandlerContext, event: ReplicaFailed) -> None:
             reason=reason,
         ),
         project_id=record["project_id"],
-        region=_rc(ctx).region,
+        region=ctx.service.region,
     )
 
 
-async def expire_overdue(conn: asyncpg.Connection, rc: Replicator) -> int:
+async def expire_overdue(conn: asyncpg.Connection, rc: ReplicationService) -> int:
     """Fail the replications the destination has not confirmed in time, and tell the destination to remove its
     copy (a ``ReplicaFailed`` after the ``ReplicaRequested`` on the same key: it is handled after it)."""
     records = await repository.overdue(conn, rc.clock())

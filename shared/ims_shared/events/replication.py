@@ -14,10 +14,10 @@ The saga of one replication job, from source region S to destination region D::
 On a refusal in D (or a timeout in S) a ``ReplicaFailed`` goes to ``ims.D.replication``: D backup-service deletes
 the backup copy (``BackupDeleted``, reason ``replication_rollback``), D image-service makes sure no replica image
 stays, and S replication-service fails the job with ``ReplicationFailed``. Every event of one job has the key
-``job_id``, so the events of one job keep their order on each topic.
+``job_id``, so the events of one job keep their order on each topic. The rules a replication must keep (routes,
+size, in-flight limit, no replica of a replica) are in ``ims_shared.replication_rules``.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
@@ -26,116 +26,7 @@ from pydantic import Field
 from ims_shared.events.backups import ECS_RESOURCE_TYPE, BackupCreated, BackupDisk, ServerInfo
 from ims_shared.events.envelope import ContractModel, EventData, Int4
 from ims_shared.events.images import ImageTag
-from ims_shared.regions import RouteTable
 from ims_shared.topics import TopicKind
-
-# -- the rules ---------------------------------------------------------------------------------------------------
-DEFAULT_MAX_IMAGE_GB = 128
-DEFAULT_MAX_IN_FLIGHT = 5
-
-# IMS-style error codes of cross-region replication (IMG.0239, account frozen, is image-service's).
-ROUTE_NOT_SUPPORTED = "IMG.0240"
-SAME_REGION = "IMG.0241"
-IMAGE_TOO_LARGE = "IMG.0242"
-TOO_MANY_IN_FLIGHT = "IMG.0243"
-REPLICA_NOT_REPLICABLE = "IMG.0244"
-IMAGE_NOT_ACTIVE = "IMG.0245"
-NO_DESTINATION_PROJECT = "IMG.0246"
-REPLICATION_TIMED_OUT = "IMG.0247"
-REPLICA_CONFLICT = "IMG.0248"
-VAULT_REQUIRED = "IMG.0249"
-
-WORKAROUND = (
-    "To use this image in {destination}, create an ECS from the full-ECS image, create a system disk image and "
-    "data disk images from that ECS, and replicate those images to {destination} instead."
-)
-
-
-class ReplicationRefused(Exception):
-    """A rule of cross-region replication was broken: a 400 from the API, or a failed job."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class ReplicationPolicy:
-    """Where full-ECS images may be replicated to, and how much at once. No I/O."""
-
-    routes: RouteTable
-    deployed_regions: frozenset[str]
-    max_image_gb: int = DEFAULT_MAX_IMAGE_GB
-    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
-
-    @classmethod
-    def of(
-        cls,
-        routes: str,
-        deployed_regions: list[str],
-        max_image_gb: int = DEFAULT_MAX_IMAGE_GB,
-        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-    ) -> "ReplicationPolicy":
-        return cls(RouteTable.parse(routes), frozenset(deployed_regions), max_image_gb, max_in_flight)
-
-    def destinations_from(self, source: str) -> list[str]:
-        return sorted(d for s, d in self.routes.routes if s == source and d != source and d in self.deployed_regions)
-
-    def check_destination(self, source: str, destination: str | None) -> str:
-        """The destination region if full-ECS images may go there from ``source``; raises otherwise."""
-        if not destination:
-            raise ReplicationRefused("IMG.0001", "region (the destination region) is required")
-        if destination == source:
-            raise ReplicationRefused(
-                SAME_REGION,
-                f"the destination region must differ from the source region {source}: a full-ECS image cannot be "
-                "replicated within its region",
-            )
-        if not self.routes.allows(source, destination) or destination not in self.deployed_regions:
-            supported = ", ".join(f"{source} -> {d}" for d in self.destinations_from(source)) or "none"
-            raise ReplicationRefused(
-                ROUTE_NOT_SUPPORTED,
-                f"full-ECS images cannot be replicated from {source} to {destination} (supported routes from "
-                f"{source}: {supported}). " + WORKAROUND.format(destination=destination),
-            )
-        return destination
-
-    def check_size(self, size_gb: int) -> None:
-        if size_gb > self.max_image_gb:
-            raise ReplicationRefused(
-                IMAGE_TOO_LARGE,
-                f"the image is {size_gb} GB; images larger than {self.max_image_gb} GB cannot be replicated across "
-                "regions",
-            )
-
-    def check_in_flight(self, in_flight: int) -> None:
-        """``in_flight`` is the number of the project's replications already under way (not counting this one)."""
-        if in_flight >= self.max_in_flight:
-            raise ReplicationRefused(
-                TOO_MANY_IN_FLIGHT,
-                f"{in_flight} cross-region replications of this project are already under way; at most "
-                f"{self.max_in_flight} may run at a time. Retry when one has finished.",
-            )
-
-
-def check_not_a_replica(image_id: str, replicated_from_region: str | None) -> None:
-    if replicated_from_region:
-        raise ReplicationRefused(
-            REPLICA_NOT_REPLICABLE,
-            f"image {image_id} was itself replicated from {replicated_from_region} and cannot be replicated across "
-            "regions again; replicate the original image instead",
-        )
-
-
-def check_vault(vault_id: str | None) -> str:
-    if not vault_id:
-        raise ReplicationRefused(
-            VAULT_REQUIRED,
-            "vault_id is required to replicate a full-ECS image across regions: the CBR vault of the destination "
-            "region that receives the copy of the image's backup",
-        )
-    return vault_id
 
 
 # -- what a replication carries ------------------------------------------------------------------------------------

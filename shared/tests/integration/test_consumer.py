@@ -22,11 +22,8 @@ from ims_shared.topics import dead_letter_topic
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-handlers = EventHandlers()
 
-
-@handlers.on(BackupCreated)
-async def count_backup(ctx: HandlerContext, event: BackupCreated) -> None:
+async def count_backup(ctx: HandlerContext[None], event: BackupCreated) -> None:
     await ctx.conn.execute(
         "INSERT INTO notes (backup_id) VALUES ($1) "
         "ON CONFLICT (backup_id) DO UPDATE SET times_seen = notes.times_seen + 1",
@@ -37,6 +34,7 @@ async def count_backup(ctx: HandlerContext, event: BackupCreated) -> None:
         raise RuntimeError("handler bug")
 
 
+handlers = EventHandlers[None]().on(BackupCreated, count_backup)
 _record = consumer_record
 
 
@@ -69,8 +67,8 @@ async def _dead_letters(bootstrap: str, topic: str, expected: int) -> list[Any]:
 
 @asynccontextmanager
 async def _processing(
-    pool: asyncpg.Pool, bootstrap: str, consumer_handlers: EventHandlers = handlers
-) -> AsyncIterator[EventProcessor]:
+    pool: asyncpg.Pool, bootstrap: str, consumer_handlers: EventHandlers[None] = handlers
+) -> AsyncIterator[EventProcessor[None]]:
     """A consumer's EventProcessor over ``pool``, its producer (for dead letters) started for the block."""
     producer = make_producer(bootstrap)
     await producer.start()
@@ -81,6 +79,7 @@ async def _processing(
             pool=pool,
             producer=producer,
             emitter=Emitter("/test", "r1"),
+            service=None,
         )
     finally:
         await producer.stop()
@@ -206,11 +205,7 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_valid_ones_are_ha
     assert all(dict(d.headers)["dlt-original-topic"].decode() == topic for d in dead)
 
 
-runs = EventHandlers()
-
-
-@runs.on_batch(BackupDeleted)
-async def note_deleted_run(run: list[tuple[HandlerContext, BackupDeleted]]) -> None:
+async def note_deleted_run(run: list[tuple[HandlerContext[None], BackupDeleted]]) -> None:
     """Notes each run with its size, in one statement; a run naming "explode" fails as a whole."""
     conn = run[0][0].conn
     await conn.execute(
@@ -232,9 +227,11 @@ async def note_deleted_run(run: list[tuple[HandlerContext, BackupDeleted]]) -> N
         raise RuntimeError("run handler bug")
 
 
-@runs.on(BackupCreated)
-async def note_created(ctx: HandlerContext, event: BackupCreated) -> None:
+async def note_created(ctx: HandlerContext[None], event: BackupCreated) -> None:
     await ctx.conn.execute("INSERT INTO seen (backup_id, run_size) VALUES ($1, 0)", event.backup_id)
+
+
+runs = EventHandlers[None]().on_runs(BackupDeleted, note_deleted_run).on(BackupCreated, note_created)
 
 
 def _deleted_event(backup_id: str, event_id: str | None = None) -> bytes:

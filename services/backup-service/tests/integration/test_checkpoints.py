@@ -5,8 +5,9 @@ import asyncio
 import pytest
 
 from backup_service.app import MIGRATIONS
-from backup_service.checkpoints import CheckpointRefused, finish_checkpoints, register_server, start_checkpoint
+from backup_service.checkpoints import finish_checkpoints, register_server, start_checkpoint
 from ims_shared.emitter import Emitter
+from ims_shared.refusal import Refusal
 from ims_shared.testing import fresh_database
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ async def test_one_checkpoint_per_server_at_a_time_then_backup_created() -> None
                     return await start_checkpoint(
                         conn, project_id="p1", server_id="ecs-1", vault_id="v", name="", duration_s=0
                     )
-                except CheckpointRefused as refused:
+                except Refusal as refused:
                     return refused.code
 
         outcomes = await asyncio.gather(*(checkpoint() for _ in range(10)))
@@ -48,6 +49,6 @@ async def test_one_checkpoint_per_server_at_a_time_then_backup_created() -> None
 
 async def test_an_unknown_server_cannot_be_backed_up() -> None:
     async with fresh_database(MIGRATIONS) as (_, pool), pool.acquire() as conn:
-        with pytest.raises(CheckpointRefused) as caught:
+        with pytest.raises(Refusal) as caught:
             await start_checkpoint(conn, project_id="p1", server_id="nope", vault_id="v", name="", duration_s=0)
         assert caught.value.code == "BackupService.6302"

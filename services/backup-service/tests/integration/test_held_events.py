@@ -8,11 +8,11 @@ import asyncpg
 import pytest
 
 from backup_service import held
-from backup_service.app import MIGRATIONS
+from backup_service.app import MIGRATIONS, bootstrap
+from backup_service.context import BackupService
 from backup_service.handlers import on_backups_created, on_backups_in_arrears, on_images_created, on_images_deleted
 from backup_service.settings import BackupSettings
 from ims_shared.consumer import HandlerContext
-from ims_shared.emitter import Emitter
 from ims_shared.events import (
     BackupArrears,
     BackupCreated,
@@ -28,9 +28,10 @@ pytestmark = pytest.mark.integration
 REGION, PROJECT = "r1", "p1"
 
 
-def _ctx(conn: asyncpg.Connection, data: EventData) -> HandlerContext:
+def _ctx(conn: asyncpg.Connection, data: EventData) -> HandlerContext[BackupService]:
     event = make_event(data, source="/tests", region=REGION, project_id=PROJECT)
-    return HandlerContext(conn, event, Emitter("/tests/backup-service", REGION), BackupSettings(region=REGION))
+    service = bootstrap(BackupSettings(region=REGION))
+    return HandlerContext(conn, event, service.emitter, service)
 
 
 def _backup() -> BackupCreated:

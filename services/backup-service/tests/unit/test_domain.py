@@ -1,6 +1,7 @@
 import pytest
 
-from backup_service.domain import BackupInUse, BackupState, deletion
+from backup_service.domain import BackupState, deletion
+from ims_shared.refusal import Refusal
 
 
 def state(image_id: str | None = None, deleted: bool = False) -> BackupState:
@@ -8,7 +9,7 @@ def state(image_id: str | None = None, deleted: bool = False) -> BackupState:
 
 
 def test_a_user_cannot_delete_a_backup_that_still_has_its_image() -> None:
-    with pytest.raises(BackupInUse, match="delete the image first"):
+    with pytest.raises(Refusal, match="delete the image first"):
         deletion(state(image_id="img-1"), "user")
 
 

@@ -59,7 +59,7 @@ class Client:
 async def client(books: Books) -> AsyncIterator[Client]:
     settings = BillingSettings(grace_period_s=600, retention_period_s=1200, price_per_gb_hour=Decimal("0.36"))
     app = create_app(settings, clock=books.clock)
-    app.state.runtime.pool = books.pool  # the database of the test; no Kafka needed for the API
+    app.state.service.database.attach(books.pool)  # the database of the test; no Kafka needed for the API
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
         yield Client(http, books)
 

@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing_service.money import InvalidAmount, parse_top_up, show
+from billing_service.money import parse_top_up, show
+from ims_shared.refusal import Refusal
 
 
 @pytest.mark.parametrize(
@@ -49,7 +50,7 @@ def test_valid_amounts(body: bytes, amount: Decimal) -> None:
     ],
 )
 def test_invalid_amounts_say_what_is_wrong(body: bytes, says: str) -> None:
-    with pytest.raises(InvalidAmount, match=says):
+    with pytest.raises(Refusal, match=says):
         parse_top_up(body)
 
 

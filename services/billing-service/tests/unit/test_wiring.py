@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing_service.app import create_runtime
+from billing_service.app import bootstrap, create_runtime
 from billing_service.settings import BillingSettings
 
 
@@ -31,7 +31,7 @@ def test_defaults() -> None:
 
 
 def test_billing_listens_to_backups_and_images_of_every_deployed_region() -> None:
-    runtime = create_runtime(BillingSettings(deployed_regions="cn-north-4,ap-southeast-1,eu-west-101"))
+    runtime = create_runtime(bootstrap(BillingSettings(deployed_regions="cn-north-4,ap-southeast-1,eu-west-101")))
     assert runtime.topics == [
         "ims.billing",
         "ims.cn-north-4.backups",

@@ -14,10 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from image_service.replication import policy_of
-from ims_shared.errors import ApiError
+from image_service.context import ImageService, Service
+from ims_shared.refusal import Refusal
 from ims_shared.regions import KNOWN_REGIONS
-from ims_shared.service import ServiceRuntime
 from ims_shared.tenants import TenantCatalog, load_tenants
 
 STATIC = Path(__file__).parent / "static"
@@ -39,11 +38,6 @@ class ConsoleSettings(BaseSettings):
     # The CBR API (backup-service of this region) as the browser reaches it, for the backup list of the creation
     # form. Unset: the console page's host with image-service's port + 1, where `make run` and docker compose put it.
     console_cbr_endpoint: str | None = None
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
 
 
 def _cbr_endpoint(request: Request, settings: ConsoleSettings, http_port: int) -> str:
@@ -75,23 +69,22 @@ def tenants_view(catalog: TenantCatalog, region: str) -> list[dict[str, Any]]:
     ]
 
 
-def console_config(request: Request) -> dict[str, Any]:
-    runtime = _runtime(request)
+def console_config(request: Request, service: ImageService) -> dict[str, Any]:
     settings = ConsoleSettings()
-    region = runtime.settings.region
-    destinations = policy_of(request).destinations_from(region)
+    region = service.settings.region
+    destinations = service.replication.destinations_from(region)
     return {
         "region": region,
         "region_name": KNOWN_REGIONS.get(region, region),
-        "regions": [{"id": r, "name": KNOWN_REGIONS.get(r, r)} for r in runtime.settings.regions],
-        "cbr_endpoint": _cbr_endpoint(request, settings, runtime.settings.http_port),
+        "regions": [{"id": r, "name": KNOWN_REGIONS.get(r, r)} for r in service.settings.regions],
+        "cbr_endpoint": _cbr_endpoint(request, settings, service.settings.http_port),
         "replication_destinations": [{"id": d, "name": KNOWN_REGIONS.get(d, d)} for d in destinations],
-        "tenants": tenants_view(runtime.tenants, region),
+        "tenants": tenants_view(service.tenants, region),
     }
 
 
-def _security_headers(request: Request) -> dict[str, str]:
-    cbr = _cbr_endpoint(request, ConsoleSettings(), _runtime(request).settings.http_port)
+def _security_headers(request: Request, service: ImageService) -> dict[str, str]:
+    cbr = _cbr_endpoint(request, ConsoleSettings(), service.settings.http_port)
     return {
         "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff",
@@ -107,26 +100,26 @@ async def console_root() -> RedirectResponse:
     return RedirectResponse("/console/", status_code=307)
 
 
-def _file(request: Request, name: str, media_type: str) -> Response:
+def _file(request: Request, service: ImageService, name: str, media_type: str) -> Response:
     path = STATIC / name
     if not path.is_file():
-        raise ApiError(404, "APIGW.0101", f"the console file {name} is not installed with this image-service")
-    return FileResponse(path, media_type=media_type, headers=_security_headers(request))
+        raise Refusal("APIGW.0101", f"the console file {name} is not installed with this image-service", status=404)
+    return FileResponse(path, media_type=media_type, headers=_security_headers(request, service))
 
 
 @router.get("/console/")
-async def console_index(request: Request) -> Response:
-    return _file(request, "index.html", "text/html")
+async def console_index(request: Request, service: Service) -> Response:
+    return _file(request, service, "index.html", "text/html")
 
 
 @router.get("/console/config.json")
-async def console_config_json(request: Request) -> dict[str, Any]:
-    return console_config(request)
+async def console_config_json(request: Request, service: Service) -> dict[str, Any]:
+    return console_config(request, service)
 
 
 @router.get("/console/{name}")
-async def console_file(request: Request, name: str) -> Response:
+async def console_file(request: Request, name: str, service: Service) -> Response:
     media_type = MEDIA_TYPES.get(name)
     if media_type is None:
-        raise ApiError(404, "APIGW.0101", f"no console file {name!r}")
-    return _file(request, name, media_type)
+        raise Refusal("APIGW.0101", f"no console file {name!r}", status=404)
+    return _file(request, service, name, media_type)

@@ -7,12 +7,11 @@ import asyncpg
 import pytest
 
 from image_service import repository
-from image_service.app import MIGRATIONS
-from image_service.creation import ImageContext, image_values
+from image_service.app import MIGRATIONS, bootstrap
+from image_service.context import ImageService
+from image_service.creation import image_values
 from image_service.settings import ImageSettings
-from ims_shared.emitter import Emitter
 from ims_shared.events import BackupCreated, BackupDisk, ServerInfo
-from ims_shared.tenants import load_tenants
 from ims_shared.testing import fresh_database, rows_scanned
 
 pytestmark = pytest.mark.integration
@@ -47,7 +46,7 @@ def _job(n: int) -> dict[str, object]:
     }
 
 
-async def _make_images(conn: asyncpg.Connection, ic: ImageContext, numbers: range) -> set[str]:
+async def _make_images(conn: asyncpg.Connection, ic: ImageService, numbers: range) -> set[str]:
     """What a run of ImageRequested does for backups already known: read them, then insert the jobs with their
     images made at once."""
     await repository.record_backups_and_waiting_jobs(conn, [(PROJECT, _backup(n)) for n in numbers])
@@ -63,7 +62,7 @@ async def _make_images(conn: asyncpg.Connection, ic: ImageContext, numbers: rang
 
 
 async def test_a_run_of_a_few_events_reads_none_of_the_other_rows() -> None:
-    ic = ImageContext(ImageSettings(image_build_s=0), load_tenants(None), Emitter("/image-service", "cn-north-4"))
+    ic = bootstrap(ImageSettings(image_build_s=0))
     async with fresh_database(MIGRATIONS) as (_, pool), pool.acquire() as conn:
         async with conn.transaction():
             assert len(await _make_images(conn, ic, range(STORED))) == STORED

@@ -8,7 +8,7 @@ import pytest
 
 from image_service import members, repository
 from image_service.app import MIGRATIONS
-from image_service.errors import ImsRejection
+from ims_shared.refusal import Refusal
 from ims_shared.testing import fresh_database
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,7 @@ async def test_no_more_than_ten_members_even_when_added_concurrently() -> None:
                 await repository.lock_image(conn, "shared")
                 try:
                     await members.add_member(conn, "shared", f"project-{i}")
-                except ImsRejection as rejection:
+                except Refusal as rejection:
                     return rejection.code
                 return "added"
 

@@ -8,9 +8,9 @@ import asyncpg
 import pytest
 
 from image_service import repository
-from image_service.app import MIGRATIONS
-from image_service.creation import ImageContext
-from image_service.handlers import handlers, on_backups_created, on_images_requested
+from image_service.app import MIGRATIONS, event_handlers
+from image_service.app import bootstrap as build_service
+from image_service.handlers import on_backups_created, on_images_requested
 from image_service.settings import ImageSettings
 from ims_shared.consumer import EventProcessor, HandlerContext
 from ims_shared.emitter import Emitter
@@ -24,7 +24,6 @@ from ims_shared.events import (
     make_event,
 )
 from ims_shared.kafka import make_producer
-from ims_shared.tenants import load_tenants
 from ims_shared.testing import consumer_record, fresh_database
 
 pytestmark = pytest.mark.integration
@@ -109,11 +108,11 @@ async def _handle(pool: asyncpg.Pool, bootstrap: str, batches: list[list[Any]]) 
     emitter = Emitter("/image-service", REGION)
     processor = EventProcessor(
         consumer_name="image-service",
-        handlers=handlers,
+        handlers=event_handlers(),
         pool=pool,
         producer=producer,
         emitter=emitter,
-        services=ImageContext(settings, load_tenants(None), emitter),
+        service=build_service(settings),
     )
     try:
         async with pool.acquire() as conn:
@@ -206,7 +205,7 @@ async def test_a_job_made_at_once_is_written_once_and_one_that_waits_twice() -> 
     """Every write of a job row is a new row version with an entry in each of its indexes: a job whose backup is known
     is inserted in SUCCESS, and one whose backup is not is inserted waiting and written once more when it comes."""
     emitter = Emitter("/image-service", REGION)
-    ic = ImageContext(ImageSettings(image_build_s=0, backup_wait_s=600), load_tenants(None), emitter)
+    ic = build_service(ImageSettings(image_build_s=0, backup_wait_s=600))
 
     def run(events: list[EventData]) -> list[tuple[HandlerContext, Any]]:
         return [

@@ -11,7 +11,7 @@ from image_service.domain import (
     provisioning_plan,
     validate_request,
 )
-from image_service.errors import ImsRejection
+from ims_shared.refusal import Refusal
 from ims_shared.tenants import TagPolicy
 
 DISKS = [
@@ -36,7 +36,7 @@ def backup(**overrides: object) -> BackupFacts:
 
 
 def code_of(fn: object, *args: object, **kwargs: object) -> str:
-    with pytest.raises(ImsRejection) as caught:
+    with pytest.raises(Refusal) as caught:
         fn(*args, **kwargs)  # type: ignore[operator]
     return caught.value.code
 
@@ -109,7 +109,7 @@ def test_a_usable_backup_passes() -> None:
 
 
 def test_unconfigured_server_points_to_the_guide() -> None:
-    with pytest.raises(ImsRejection) as caught:
+    with pytest.raises(Refusal) as caught:
         check_configured(backup(server={"os_type": "Linux", "configured": False}))
     assert caught.value.code == "IMG.0202" and "How Do I Configure an ECS" in caught.value.message
 

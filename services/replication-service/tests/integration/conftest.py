@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -19,10 +19,8 @@ from aiokafka.structs import ConsumerRecord
 
 import backup_service.app
 import image_service.app
-from backup_service.handlers import handlers as backup_handlers
+import replication_service.app
 from backup_service.settings import BackupSettings
-from image_service.creation import ImageContext
-from image_service.handlers import handlers as image_handlers
 from image_service.settings import ImageSettings
 from ims_shared.consumer import EventHandlers, EventProcessor
 from ims_shared.emitter import Emitter
@@ -31,8 +29,6 @@ from ims_shared.tenants import load_tenants
 from ims_shared.testing import consumer_record, fresh_database
 from ims_shared.topics import TopicKind, topic_for
 from replication_service.app import MIGRATIONS as REPLICATION_MIGRATIONS
-from replication_service.context import Replicator
-from replication_service.handlers import handlers as replication_handlers
 from replication_service.settings import ReplicationSettings
 
 CN, AP = "cn-north-4", "ap-southeast-1"
@@ -71,7 +67,7 @@ class Node:
     region: str
     pool: asyncpg.Pool
     topics: list[str]
-    services: Any
+    context: Any
     handlers: EventHandlers
     dead: DeadLetters = field(default_factory=DeadLetters)
     processor: EventProcessor = field(init=False)
@@ -84,7 +80,7 @@ class Node:
             pool=self.pool,
             producer=cast(AIOKafkaProducer, self.dead),
             emitter=self.emitter,
-            services=self.services,
+            service=self.context,
             retry_limit_s=5,
         )
 
@@ -207,26 +203,24 @@ async def world() -> AsyncIterator[World]:
                     region,
                     pools["image-service", region],
                     own,
-                    ImageContext(image_settings, TENANTS, emitter_of("image-service", region)),
-                    image_handlers,
+                    image_service.app.bootstrap(image_settings),
+                    image_service.app.event_handlers(),
                 ),
                 Node(
                     "backup-service",
                     region,
                     pools["backup-service", region],
                     own,
-                    BackupSettings(region=region),
-                    backup_handlers,
+                    backup_service.app.bootstrap(BackupSettings(region=region)),
+                    backup_service.app.event_handlers(),
                 ),
                 Node(
                     "replication-service",
                     region,
                     pools["replication-service", region],
                     [topic_for(TopicKind.REPLICATION, r) for r in REGIONS],
-                    Replicator(
-                        replication_settings, TENANTS, emitter_of("replication-service", region), clock=clock.now
-                    ),
-                    replication_handlers,
+                    replace(replication_service.app.bootstrap(replication_settings), clock=clock.now),
+                    replication_service.app.event_handlers(),
                 ),
             ):
                 nodes[node.name] = node

@@ -13,13 +13,13 @@ import asyncpg
 import pytest
 
 from image_service import repository as images
-from image_service.creation import ImageContext
-from image_service.errors import ImsRejection
+from image_service.context import ImageService
 from image_service.replication import CopyImageCrossRegionBody, admit, record_request, replication_request
-from ims_shared.errors import ApiError
 from ims_shared.events import BackupCreated, BackupDisk, ImageRequested, ServerInfo
-from ims_shared.events.replication import ReplicationPolicy, ReplicationRefused, ReplicationRequested
+from ims_shared.events.replication import ReplicationRequested
+from ims_shared.refusal import Refusal
 from ims_shared.regions import DEFAULT_ROUTES
+from ims_shared.replication_rules import ReplicationPolicy
 from replication_service.handlers import expire_overdue
 from replication_service.repository import get as get_replication
 
@@ -71,7 +71,7 @@ async def replicate(world: World, image_id: str, source: str = CN, **fields: Any
     """What the IMS API of ``source`` does on POST /v1/cloudimages/{image_id}/cross_region_copy, past its request
     checks (the e2e tests cover those)."""
     node = world.node("image-service", source)
-    ic: ImageContext = node.services
+    ic: ImageService = node.context
     policy = ReplicationPolicy.of(DEFAULT_ROUTES, [CN, AP])
     request = body(**fields)
     async with node.pool.acquire() as conn, conn.transaction():
@@ -202,7 +202,7 @@ async def test_a_copy_that_arrives_after_the_deadline_makes_nothing(world: World
     world.clock.advance(timedelta(seconds=61))
     rc = world.node("replication-service", CN)
     async with rc.pool.acquire() as conn, conn.transaction():
-        assert await expire_overdue(conn, rc.services) == 1
+        assert await expire_overdue(conn, rc.context) == 1
     await world.settle(hold=cut_off)
     failed = await job(world, request.job_id)
     assert (failed["status"], failed["error_code"]) == ("FAIL", "IMG.0247")
@@ -229,7 +229,7 @@ async def test_a_replica_made_after_the_source_gave_up_is_removed(world: World) 
     world.clock.advance(timedelta(seconds=61))
     rc = world.node("replication-service", CN)
     async with rc.pool.acquire() as conn, conn.transaction():
-        assert await expire_overdue(conn, rc.services) == 1
+        assert await expire_overdue(conn, rc.context) == 1
     await world.settle()
 
     gone = await replica(world, request.replica_image_id)
@@ -251,7 +251,7 @@ async def test_the_api_admits_five_replications_of_a_project_under_way(world: Wo
     requests = [await replicate(world, image_id) for _ in range(5)]
     await world.settle(hold=cut_off)
     assert [(await job(world, r.job_id))["status"] for r in requests] == ["RUNNING"] * 5
-    with pytest.raises(ReplicationRefused) as refused:
+    with pytest.raises(Refusal) as refused:
         await replicate(world, image_id)
     assert refused.value.code == "IMG.0243"
 
@@ -265,7 +265,7 @@ async def test_concurrent_requests_cannot_both_take_the_last_place(world: World)
     for _ in range(4):
         await replicate(world, image_id)
     node = world.node("image-service", CN)
-    ic: ImageContext = node.services
+    ic: ImageService = node.context
     policy = ReplicationPolicy.of(DEFAULT_ROUTES, [CN, AP])
     async with node.pool.acquire() as conn:
         first = conn.transaction()
@@ -277,7 +277,7 @@ async def test_concurrent_requests_cannot_both_take_the_last_place(world: World)
         await asyncio.sleep(0.5)
         assert not second.done(), "the second request must wait for the first one's transaction"
         await first.commit()
-    with pytest.raises(ReplicationRefused) as refused:
+    with pytest.raises(Refusal) as refused:
         await second
     assert refused.value.code == "IMG.0243"
     count = await node.pool.fetchval(
@@ -302,7 +302,7 @@ async def test_a_replica_is_not_admitted_for_another_replication(world: World) -
     image_id, _ = await source_image(world)
     request = await replicate(world, image_id)
     await world.settle()
-    with pytest.raises(ReplicationRefused) as refused:
+    with pytest.raises(Refusal) as refused:
         await replicate(world, request.replica_image_id, source=AP, region=CN)
     assert refused.value.code == "IMG.0244"
 
@@ -345,7 +345,7 @@ async def test_the_database_refuses_an_in_region_copy_under_way(world: World) ->
 async def test_what_the_api_refuses_to_replicate(world: World, change: str, code: str) -> None:
     image_id, _ = await source_image(world)
     await world.node("image-service", CN).pool.execute(change)
-    with pytest.raises(ReplicationRefused if code.startswith("IMG.024") else ImsRejection) as refused:
+    with pytest.raises(Refusal) as refused:
         await replicate(world, image_id)
     assert refused.value.code == code
 
@@ -356,6 +356,6 @@ async def test_only_the_owner_may_replicate_an_image(world: World) -> None:
     beta = next(t for t in TENANTS.tenants if t.name == "beta")
     policy = ReplicationPolicy.of(DEFAULT_ROUTES, [CN, AP])
     async with node.pool.acquire() as conn:
-        with pytest.raises(ApiError) as refused:
-            await admit(conn, node.services, policy, beta.projects[CN], image_id)
+        with pytest.raises(Refusal) as refused:
+            await admit(conn, node.context, policy, beta.projects[CN], image_id)
     assert (refused.value.status, refused.value.code) == (404, "IMG.0027")

@@ -5,7 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ims_shared.events.replication import (
+from ims_shared.events.replication import BackupCopy, ReplicatedImage, ReplicationRequested
+from ims_shared.refusal import Refusal
+from ims_shared.regions import DEFAULT_ROUTES
+from ims_shared.replication_rules import (
     IMAGE_TOO_LARGE,
     NO_DESTINATION_PROJECT,
     REPLICA_NOT_REPLICABLE,
@@ -13,15 +16,10 @@ from ims_shared.events.replication import (
     SAME_REGION,
     TOO_MANY_IN_FLIGHT,
     VAULT_REQUIRED,
-    BackupCopy,
-    ReplicatedImage,
     ReplicationPolicy,
-    ReplicationRefused,
-    ReplicationRequested,
     check_not_a_replica,
     check_vault,
 )
-from ims_shared.regions import DEFAULT_ROUTES
 from ims_shared.tenants import Tenant, TenantCatalog, load_tenants
 from replication_service.domain import ReplicationPlan, plan_replication, replica_backup_id
 from replication_service.settings import ReplicationSettings
@@ -37,8 +35,8 @@ def policy(routes: str = DEFAULT_ROUTES, deployed: list[str] = DEPLOYED, **limit
     return ReplicationPolicy.of(routes, deployed, **limits)
 
 
-def refused(call: Callable[..., object], *args: object, **kwargs: object) -> ReplicationRefused:
-    with pytest.raises(ReplicationRefused) as caught:
+def refused(call: Callable[..., object], *args: object, **kwargs: object) -> Refusal:
+    with pytest.raises(Refusal) as caught:
         call(*args, **kwargs)
     return caught.value
 
