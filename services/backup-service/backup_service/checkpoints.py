@@ -14,6 +14,7 @@ from ims_shared.refusal import Refusal
 
 SERVER_BEING_BACKED_UP = "IMG.0136"
 SERVER_UNKNOWN = "BackupService.6302"
+SERVER_DELETED = "BackupService.6303"
 
 
 async def register_server(conn: asyncpg.Connection, project_id: str, server: dict[str, Any]) -> None:
@@ -21,7 +22,7 @@ async def register_server(conn: asyncpg.Connection, project_id: str, server: dic
         "INSERT INTO servers (server_id, project_id, name, os_type, os_version, configured, state, disks) "
         "VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (server_id) DO UPDATE SET name = EXCLUDED.name, "
         "os_type = EXCLUDED.os_type, os_version = EXCLUDED.os_version, configured = EXCLUDED.configured, "
-        "state = EXCLUDED.state, disks = EXCLUDED.disks, updated_at = now()",
+        "state = EXCLUDED.state, disks = EXCLUDED.disks, deleted_at = NULL, updated_at = now()",
         server["server_id"],
         project_id,
         server.get("name") or "",
@@ -35,6 +36,14 @@ async def register_server(conn: asyncpg.Connection, project_id: str, server: dic
 
 async def set_server_state(conn: asyncpg.Connection, server_id: str, state: str) -> None:
     await conn.execute("UPDATE servers SET state = $2, updated_at = now() WHERE server_id = $1", server_id, state)
+
+
+async def mark_server_deleted(conn: asyncpg.Connection, server_id: str) -> None:
+    """The ECS is gone: later checkpoints of it are refused (a ServerRegistered of the same id announces it again)."""
+    await conn.execute(
+        "UPDATE servers SET deleted_at = now(), updated_at = now() WHERE server_id = $1 AND deleted_at IS NULL",
+        server_id,
+    )
 
 
 async def start_checkpoint(
@@ -54,6 +63,11 @@ async def start_checkpoint(
     )
     if server is None:
         raise Refusal(SERVER_UNKNOWN, f"ECS {server_id} is not known in this project", status=404)
+    if server["deleted_at"] is not None:
+        raise Refusal(
+            SERVER_DELETED,
+            f"ECS {server_id} was deleted and can no longer be backed up; its existing backups and images remain",
+        )
     backup_id = backup_id or str(uuid.uuid4())
     disks: list[dict[str, Any]] = server["disks"] or []
     now = datetime.now(UTC)

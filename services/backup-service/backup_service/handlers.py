@@ -1,7 +1,7 @@
 """Event handlers of backup-service. Each runs inside the consumer's transaction with its inbox row."""
 
 from backup_service import held, repository
-from backup_service.checkpoints import register_server, set_server_state, start_checkpoint
+from backup_service.checkpoints import mark_server_deleted, register_server, set_server_state, start_checkpoint
 from backup_service.context import BackupService
 from backup_service.deleting import request_deletion, set_vault_lock
 from backup_service.domain import deletion
@@ -15,6 +15,7 @@ from ims_shared.events import (
     ImageDeleted,
     ServerBackupFailed,
     ServerBackupRequested,
+    ServerDeleted,
     ServerRegistered,
     ServerStateChanged,
 )
@@ -34,6 +35,7 @@ def event_handlers() -> EventHandlers[BackupService]:
         .on(VaultLockChanged, on_vault_lock_changed)
         .on(ServerRegistered, on_server_registered)
         .on(ServerStateChanged, on_server_state_changed)
+        .on(ServerDeleted, on_server_deleted)
         .on(ServerBackupRequested, on_server_backup_requested)
     )
 
@@ -161,6 +163,11 @@ async def on_server_registered(ctx: HandlerContext[BackupService], event: Server
 async def on_server_state_changed(ctx: HandlerContext[BackupService], event: ServerStateChanged) -> None:
     if ctx.for_this_region:
         await set_server_state(ctx.conn, event.server_id, event.state)
+
+
+async def on_server_deleted(ctx: HandlerContext[BackupService], event: ServerDeleted) -> None:
+    if ctx.for_this_region:
+        await mark_server_deleted(ctx.conn, event.server_id)
 
 
 async def on_server_backup_requested(ctx: HandlerContext[BackupService], event: ServerBackupRequested) -> None:

@@ -65,7 +65,8 @@ class BackupDeletionFailed(_BackupEvent):
 
 
 class ServerRegistered(EventData):
-    """An ECS known to the compute inventory, with what a backup of it needs. Produced by the inventory."""
+    """An ECS known to the compute inventory, with what a backup of it needs. Produced by compute-service when an ECS
+    becomes ACTIVE and again when its OS, disks or configured flag change, or by an outside inventory."""
 
     topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
     key_field: ClassVar[str] = "server_id"
@@ -109,6 +110,15 @@ class ServerStateChanged(EventData):
     key_field: ClassVar[str] = "server_id"
     server_id: str = Field(min_length=1)
     state: Literal["ACTIVE", "SHUTOFF"]
+
+
+class ServerDeleted(EventData):
+    """An ECS was deleted: it can no longer be backed up (CBR checkpoints of it are refused). Images and backups
+    already made of it stay."""
+
+    topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
+    key_field: ClassVar[str] = "server_id"
+    server_id: str = Field(min_length=1, max_length=64)
 
 
 class VaultLockChanged(EventData):

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from backup_service.app import MIGRATIONS
-from backup_service.checkpoints import finish_checkpoints, register_server, start_checkpoint
+from backup_service.checkpoints import finish_checkpoints, mark_server_deleted, register_server, start_checkpoint
 from ims_shared.emitter import Emitter
 from ims_shared.refusal import Refusal
 from ims_shared.testing import fresh_database
@@ -52,3 +52,14 @@ async def test_an_unknown_server_cannot_be_backed_up() -> None:
         with pytest.raises(Refusal) as caught:
             await start_checkpoint(conn, project_id="p1", server_id="nope", vault_id="v", name="", duration_s=0)
         assert caught.value.code == "BackupService.6302"
+
+
+async def test_a_deleted_server_cannot_be_backed_up_until_announced_again() -> None:
+    async with fresh_database(MIGRATIONS) as (_, pool), pool.acquire() as conn:
+        await register_server(conn, "p1", SERVER)
+        await mark_server_deleted(conn, "ecs-1")
+        with pytest.raises(Refusal) as caught:
+            await start_checkpoint(conn, project_id="p1", server_id="ecs-1", vault_id="v", name="", duration_s=0)
+        assert caught.value.code == "BackupService.6303" and "deleted" in caught.value.message
+        await register_server(conn, "p1", SERVER)
+        assert await start_checkpoint(conn, project_id="p1", server_id="ecs-1", vault_id="v", name="", duration_s=0)
