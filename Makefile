@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PROJECTS := shared services/backup-service services/image-service services/billing-service services/replication-service
+PROJECTS := shared services/backup-service services/image-service services/billing-service services/replication-service services/compute-service
 
 .PHONY: install browser run test test-unit test-integration test-e2e test-faults lint asyncapi docs bench bench-broker clean
 

@@ -1,0 +1,111 @@
+"""Event handlers of compute-service: its projection of the region's full-ECS images (who owns each, who it is
+shared with, whether it is active) and of their CBR backups (the disks a new ECS restores). Each runs inside the
+consumer's transaction with its inbox row; compute-service never asks another service."""
+
+from typing import TypeVar
+
+from compute_service import repository
+from compute_service.context import ComputeService
+from ims_shared.consumer import EventHandlers, HandlerContext
+from ims_shared.events import (
+    BackupCreated,
+    BackupDeleted,
+    EventData,
+    ImageCreated,
+    ImageCreationFailed,
+    ImageDeleted,
+    ImageRequested,
+    derived_id,
+)
+from ims_shared.events.images import ImageMemberStatusChanged, ImageShared, ImageUnshared
+
+E = TypeVar("E", bound=EventData)
+Run = list[tuple[HandlerContext[ComputeService], E]]
+
+
+def event_handlers() -> EventHandlers[ComputeService]:
+    return (
+        EventHandlers[ComputeService]()
+        .on_runs(ImageRequested, on_images_requested)
+        .on_runs(ImageCreated, on_images_created)
+        .on(ImageCreationFailed, on_image_creation_failed)
+        .on(ImageDeleted, on_image_deleted)
+        .on(ImageShared, on_image_shared)
+        .on(ImageMemberStatusChanged, on_member_status_changed)
+        .on(ImageUnshared, on_image_unshared)
+        .on_runs(BackupCreated, on_backups_created)
+        .on(BackupDeleted, on_backup_deleted)
+    )
+
+
+def _last_of_each(run: Run[E], key: str) -> Run[E]:
+    """The run's events of this region, the last one of each aggregate (what applying them in order leaves, for
+    the upserts below: one statement cannot write a row twice)."""
+    last = {getattr(event, key) or ctx.event.id: (ctx, event) for ctx, event in run if ctx.for_this_region}
+    return list(last.values())
+
+
+async def on_images_requested(run: Run[ImageRequested]) -> None:
+    """An image being made is known as queued: using it before it is active is refused with that reason."""
+    mine = [(ctx, event) for ctx, event in run if ctx.for_this_region]
+    if mine:
+        rows = [
+            (e.image_id or derived_id(ctx.event.id, "image"), ctx.event.projectid, e.backup_id, e.name)
+            for ctx, e in mine
+        ]
+        unique = list({row[0]: row for row in reversed(rows)}.values())  # the first request of an id is the one kept
+        await repository.record_images(mine[0][0].conn, unique, "queued")
+
+
+async def on_images_created(run: Run[ImageCreated]) -> None:
+    mine = _last_of_each(run, "image_id")
+    if mine:
+        rows = [(e.image_id, ctx.event.projectid, e.backup_id, e.name) for ctx, e in mine]
+        await repository.record_images(mine[0][0].conn, rows, "active")
+
+
+async def on_image_creation_failed(ctx: HandlerContext[ComputeService], event: ImageCreationFailed) -> None:
+    if ctx.for_this_region:
+        await repository.set_image_status(ctx.conn, event.image_id, ctx.event.projectid, event.backup_id, "killed")
+
+
+async def on_image_deleted(ctx: HandlerContext[ComputeService], event: ImageDeleted) -> None:
+    """No new ECS from it; the ECSs already made from it keep running."""
+    if ctx.for_this_region:
+        await repository.set_image_status(ctx.conn, event.image_id, ctx.event.projectid, event.backup_id, "deleted")
+
+
+async def on_image_shared(ctx: HandlerContext[ComputeService], event: ImageShared) -> None:
+    if ctx.for_this_region:
+        await repository.set_member(ctx.conn, event.image_id, event.member_project_id, "pending")
+
+
+async def on_member_status_changed(ctx: HandlerContext[ComputeService], event: ImageMemberStatusChanged) -> None:
+    if ctx.for_this_region:
+        await repository.set_member(ctx.conn, event.image_id, event.member_project_id, event.status)
+
+
+async def on_image_unshared(ctx: HandlerContext[ComputeService], event: ImageUnshared) -> None:
+    if ctx.for_this_region:
+        await repository.set_member(ctx.conn, event.image_id, event.member_project_id, None)
+
+
+async def on_backups_created(run: Run[BackupCreated]) -> None:
+    mine = _last_of_each(run, "backup_id")
+    if mine:
+        rows = [
+            (
+                e.backup_id,
+                ctx.event.projectid,
+                e.server.model_dump(mode="json") if e.server else None,
+                [d.model_dump(mode="json") for d in e.disks],
+            )
+            for ctx, e in mine
+        ]
+        await repository.record_backups(mine[0][0].conn, rows)
+
+
+async def on_backup_deleted(ctx: HandlerContext[ComputeService], event: BackupDeleted) -> None:
+    """The disks of the images made from it can no longer be restored."""
+    if ctx.for_this_region:
+        await repository.mark_backup_deleted(ctx.conn, event.backup_id, ctx.event.projectid)
