@@ -6,6 +6,8 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from ims_shared.db import json_text
+
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 # -- the projection of images and backups ---------------------------------------------------------------------------
@@ -56,13 +58,13 @@ async def record_backups(conn: Conn, rows: Sequence[tuple[str, str, Any, Any]]) 
     """Backups (id, project, server info, disks), one statement."""
     await conn.execute(
         "INSERT INTO backups (backup_id, project_id, server, disks) "
-        "SELECT b, p, s, d FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[]) AS r(b, p, s, d) "
+        "SELECT b, p, s::jsonb, d::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(b, p, s, d) "
         "ON CONFLICT (backup_id) DO UPDATE SET server = EXCLUDED.server, disks = EXCLUDED.disks "
         "WHERE NOT backups.deleted",
         [r[0] for r in rows],
         [r[1] for r in rows],
-        [r[2] for r in rows],
-        [r[3] for r in rows],
+        [None if r[2] is None else json_text(r[2]) for r in rows],
+        [json_text(r[3]) for r in rows],
     )
 
 
