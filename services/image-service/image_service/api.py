@@ -18,9 +18,10 @@ from image_service.errors import (
     SERVER_BEING_BACKED_UP,
 )
 from image_service.handlers import delete_image
-from image_service.views import image_view, job_view
+from image_service.views import gold_image_view, image_view, job_view
 from ims_shared.auth import Caller
 from ims_shared.events import ImageRequested, ImageTag, ServerBackupRequested
+from ims_shared.public_images import public_image, public_images
 from ims_shared.refusal import Refusal
 
 router = APIRouter()
@@ -202,6 +203,9 @@ async def _visible_image(service: ImageService, who: Caller, image_id: str) -> A
 
 @router.get("/v2/images/{image_id}")
 async def glance_show_image(image_id: str, service: Service, who: Who) -> dict[str, Any]:
+    gold = public_image(service.settings.region, image_id)
+    if gold is not None:
+        return gold_image_view(gold)
     return image_view(await _visible_image(service, who, image_id), viewer_project=who.project_id)
 
 
@@ -212,10 +216,26 @@ async def _list(
     service: ImageService, who: Caller, limit: int, marker: str | None, filters: dict[str, Any]
 ) -> list[dict[str, Any]]:
     imagetype = filters.pop("imagetype", None)
+    if imagetype == "gold":
+        return _gold(service, filters, limit, marker)
     if imagetype not in (None, "private", "shared"):
         return []
     rows = await repository.list_images(service.database.pool, who.project_id, filters, limit, marker, imagetype)
     return [image_view(r, viewer_project=who.project_id) for r in rows]
+
+
+def _gold(service: ImageService, filters: dict[str, Any], limit: int, marker: str | None) -> list[dict[str, Any]]:
+    """The region's public images (``ims_shared.public_images``), filtered as the private ones are."""
+    images = list(public_images(service.settings.region))
+    if marker:
+        images = images[next((i + 1 for i, image in enumerate(images) if image.id == marker), len(images)) :]
+    wanted = {"name": "name", "image_id": "id", "os_type": "os_type"}
+    for key, field in wanted.items():
+        if filters.get(key) is not None:
+            images = [image for image in images if getattr(image, field) == filters[key]]
+    if filters.get("status") not in (None, "active") or filters.get("backup_id") is not None:
+        images = []
+    return [gold_image_view(image) for image in images[:limit]]
 
 
 @router.get("/v2/cloudimages")

@@ -7,6 +7,7 @@ import asyncpg
 
 from image_service.domain import provisioning_plan
 from image_service.repository import WHOLE_IMAGE_JOB
+from ims_shared.public_images import PublicImage
 
 STATUS_DISPLAY = {"queued": "Queued", "saving": "Saving", "active": "Normal", "killed": "Failed", "deleted": "Deleted"}
 
@@ -66,6 +67,46 @@ def image_view(row: asyncpg.Record | dict[str, Any], *, viewer_project: str | No
         "__replicated_from_image_id": row["replicated_from_image_id"] or "",
         "__disks": disks,
         "__provisioning": provisioning_plan(disks),
+    }
+
+
+GOLD_SINCE = datetime(2026, 1, 1)
+
+
+def gold_image_view(image: PublicImage) -> dict[str, Any]:
+    """A public system image of the region's catalog (``__imagetype`` gold): a system disk only, owned by no
+    project, usable by every project to create an ECS."""
+    system_disk = {"device": "/dev/vda", "size_gb": image.min_disk, "bootable": True, "volume_type": "SSD"}
+    row = {
+        "image_id": image.id,
+        "name": image.name,
+        "status": "active",
+        "project_id": "",
+        "min_disk": image.min_disk,
+        "min_ram": image.min_ram,
+        "max_ram": 0,
+        "created_at": GOLD_SINCE,
+        "updated_at": GOLD_SINCE,
+        "active_at": GOLD_SINCE,
+        "tags": [],
+        "enterprise_project_id": "0",
+        "description": "",
+        "backup_id": "",
+        "size_gb": image.min_disk,
+        "os_type": image.os_type,
+        "os_version": image.os_version,
+        "replicated_from_region": None,
+        "replicated_from_image_id": None,
+        "disks": [system_disk],
+    }
+    return image_view(row) | {
+        "visibility": "public",
+        "owner": "",
+        "__imagetype": "gold",
+        "__whole_image": "false",
+        "__data_origin": "",
+        "__image_source_type": "uds",
+        "__platform": image.platform,
     }
 
 
