@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from huaweicloudsdkcbr.v1 import CbrClient
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkecs.v2 import EcsClient
+from huaweicloudsdkevs.v2 import EvsClient
 from huaweicloudsdkims.v2 import ImsClient
 
 from ims_shared.events import BackupCreated, BackupDisk, EventData, ServerInfo, make_event
@@ -55,6 +57,26 @@ def cbr(system: System, tenant: Tenant = ALPHA, region: str = CN) -> CbrClient:
         CbrClient.new_builder()
         .with_credentials(credentials)
         .with_endpoints([system.url("backup-service", region)])
+        .build()
+    )
+
+
+def ecs(system: System, tenant: Tenant = ALPHA, region: str = CN) -> EcsClient:
+    credentials = BasicCredentials(tenant.access_key, tenant.secret_key, tenant.projects[region])
+    return (
+        EcsClient.new_builder()
+        .with_credentials(credentials)
+        .with_endpoints([system.url("compute-service", region)])
+        .build()
+    )
+
+
+def evs(system: System, tenant: Tenant = ALPHA, region: str = CN) -> EvsClient:
+    credentials = BasicCredentials(tenant.access_key, tenant.secret_key, tenant.projects[region])
+    return (
+        EvsClient.new_builder()
+        .with_credentials(credentials)
+        .with_endpoints([system.url("compute-service", region)])
         .build()
     )
 
