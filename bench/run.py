@@ -109,6 +109,7 @@ SERVICE_FETCH = {
     "backup-service": FOLLOWER,
     "billing-service": FOLLOWER,
     "replication-service": FOLLOWER,
+    "compute-service": FOLLOWER,  # follows the images and backups topics to know what ECSs may be made from
 }
 BARE_IN = {BACKUPS_TOPIC: "bench.bare.backups", IMAGES_TOPIC: "bench.bare.images"}
 BARE_OUT = "bench.bare.out"
