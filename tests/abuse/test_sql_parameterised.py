@@ -27,6 +27,7 @@ FRAGMENTS = {
     "sets",  # "<column> = $n" pairs, columns from code (keyword arguments / an allow-list)
     "', '.join(sets)",
     "column",  # loop variable over a fixed tuple of column names
+    "table",  # one of a module's fixed tuple of table names, checked before use
     "scope",  # one of two fixed clauses
     "own",
     "shared",

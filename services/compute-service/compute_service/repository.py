@@ -99,14 +99,19 @@ async def backup_usable(conn: Conn, backup_id: str) -> bool:
 # -- servers and their disks ----------------------------------------------------------------------------------------
 
 
+TABLES = ("servers", "volumes", "jobs")
+
+
 async def insert_rows(conn: asyncpg.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows of ``table`` that all have the same keys, one statement."""
+    """Rows of ``table`` (one of ``TABLES``) that all have the same keys (column names from code)."""
     if not rows:
         return
-    columns = list(rows[0])
-    params = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    assert table in TABLES
+    names = list(rows[0])
+    columns = ", ".join(names)
+    params = ", ".join(f"${i}" for i in range(1, len(names) + 1))
     await conn.executemany(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({params})", [[row[c] for c in columns] for row in rows]
+        f"INSERT INTO {table} ({columns}) VALUES ({params})", [[row[c] for c in names] for row in rows]
     )
 
 
@@ -128,7 +133,8 @@ async def lock_servers(conn: asyncpg.Connection, project_id: str, server_ids: li
 async def list_servers(
     conn: Conn, project_id: str, filters: dict[str, Any], limit: int, offset: int
 ) -> tuple[list[asyncpg.Record], int]:
-    clauses, args = ["project_id = $1", "deleted_at IS NULL"], [project_id]
+    clauses = ["project_id = $1", "deleted_at IS NULL"]
+    args: list[Any] = [project_id]
     if filters.get("name"):
         args.append(filters["name"])
         clauses.append(f"strpos(name, ${len(args)}) > 0")
@@ -138,12 +144,11 @@ async def list_servers(
             clauses.append(f"{column} = ${len(args)}")
     where = " AND ".join(clauses)
     total: int = await conn.fetchval(f"SELECT count(*) FROM servers WHERE {where}", *args)
+    args += [limit, offset]
     rows = await conn.fetch(
         f"SELECT * FROM servers WHERE {where} ORDER BY created_at DESC, server_id "
-        f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+        f"LIMIT ${len(args) - 1} OFFSET ${len(args)}",
         *args,
-        limit,
-        offset,
     )
     return rows, total
 
@@ -274,19 +279,19 @@ async def get_volume(conn: Conn, project_id: str, volume_id: str) -> asyncpg.Rec
 async def list_volumes(
     conn: Conn, project_id: str, filters: dict[str, Any], limit: int, offset: int
 ) -> tuple[list[asyncpg.Record], int]:
-    clauses, args = ["project_id = $1", "deleted_at IS NULL"], [project_id]
+    clauses = ["project_id = $1", "deleted_at IS NULL"]
+    args: list[Any] = [project_id]
     for column in ("server_id", "status", "name", "volume_id"):
         if filters.get(column):
             args.append(filters[column])
             clauses.append(f"{column} = ${len(args)}")
     where = " AND ".join(clauses)
     total: int = await conn.fetchval(f"SELECT count(*) FROM volumes WHERE {where}", *args)
+    args += [limit, offset]
     rows = await conn.fetch(
         f"SELECT * FROM volumes WHERE {where} ORDER BY created_at DESC, position, volume_id "
-        f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+        f"LIMIT ${len(args) - 1} OFFSET ${len(args)}",
         *args,
-        limit,
-        offset,
     )
     return rows, total
 
