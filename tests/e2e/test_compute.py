@@ -461,3 +461,23 @@ def test_deleting_servers_announces_them_and_keeps_or_deletes_their_disks(system
         what="backup-service to know the ECS was deleted",
     )
     assert "deleted" in refused.error_msg
+
+
+def test_a_request_repeated_with_its_client_token_makes_nothing_new(system: System) -> None:
+    client = ecs(system)
+    windows = gold(system, "Windows").id
+
+    def body(flavor: str) -> CreateServersRequestBody:
+        server = PrePaidServer(
+            image_ref=windows, flavor_ref=flavor, name="win", vpcid="vpc-1", nics=[PrePaidServerNic(subnet_id="s-1")]
+        )
+        return CreateServersRequestBody(server=server)
+
+    token = uuid.uuid4().hex
+    first = client.create_servers(CreateServersRequest(body=body("s6.medium.2"), x_client_token=token))
+    again = client.create_servers(CreateServersRequest(body=body("s6.medium.2"), x_client_token=token))
+    assert (again.job_id, again.server_ids) == (first.job_id, first.server_ids)
+    other = client.create_servers(CreateServersRequest(body=body("s6.medium.2"), x_client_token=uuid.uuid4().hex))
+    assert other.server_ids != first.server_ids
+    small = error_of(client.create_servers, CreateServersRequest(body=body("s6.small.1")))
+    assert (small.status_code, small.error_code) == (400, "Ecs.0029")  # Windows needs 2048 MB

@@ -2,6 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
+import asyncpg
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,6 +72,16 @@ class CreateBody(Body):
 
 
 async def _create(service: ComputeService, who: Caller, body: CreateBody, client_token: str | None) -> dict[str, Any]:
+    try:
+        return await _create_once(service, who, body, client_token)
+    except asyncpg.UniqueViolationError:
+        # Another request with the same X-Client-Token committed first: answer as it was answered.
+        return await _create_once(service, who, body, client_token)
+
+
+async def _create_once(
+    service: ComputeService, who: Caller, body: CreateBody, client_token: str | None
+) -> dict[str, Any]:
     request = body.server
     async with service.database.transaction() as conn:
         if client_token:
