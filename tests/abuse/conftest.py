@@ -1,4 +1,4 @@
-"""The IMS, CBR and billing APIs under attack: the three services' real apps, served by uvicorn on free ports in
+"""The IMS, CBR, billing and ECS APIs under attack: the four services' real apps, served by uvicorn on free ports in
 a background thread of the test process, over fresh PostgreSQL databases and the session's Tansu broker, with
 the development tenants (alpha and beta). Each tenant owns a protected image and backup that the other must
 never read or change, and a spare one its own fuzzing may delete."""
@@ -81,10 +81,12 @@ def _apps(prefix: str, bootstrap: str) -> tuple[dict[str, object], dict[str, str
     from backup_service.settings import BackupSettings
     from billing_service.app import create_app as billing_app
     from billing_service.settings import BillingSettings
+    from compute_service.app import create_app as compute_app
+    from compute_service.settings import ComputeSettings
     from image_service.app import create_app as image_app
     from image_service.settings import ImageSettings
 
-    ports = {name: free_port() for name in ("image-service", "backup-service", "billing-service")}
+    ports = {name: free_port() for name in ("image-service", "backup-service", "billing-service", "compute-service")}
     databases = {name: f"{prefix}_{name.split('-')[0]}" for name in ports}
     common = {
         "region": CN,
@@ -115,6 +117,9 @@ def _apps(prefix: str, bootstrap: str) -> tuple[dict[str, object], dict[str, str
         ),
         "billing-service": billing_app(
             BillingSettings(**common, http_port=ports["billing-service"], database_url=dsn("billing-service"))
+        ),
+        "compute-service": compute_app(
+            ComputeSettings(**common, http_port=ports["compute-service"], database_url=dsn("compute-service"))
         ),
     }
     return apps, databases, ports

@@ -1,4 +1,4 @@
-"""The IMS, CBR and billing APIs fuzzed from their own OpenAPI documents (schemathesis, valid and invalid
+"""The IMS, CBR, billing and ECS/EVS APIs fuzzed from their own OpenAPI documents (schemathesis, valid and invalid
 requests), every request correctly signed as one development tenant (the attacker) while the path ids point at
 its own spare resources, at the other tenant's protected resources, or at nothing. No request may get a 5xx;
 every 4xx carries an error code and message in the API's style; no 2xx shows the other tenant's resources; and
@@ -23,7 +23,7 @@ from tests.abuse.conftest import ALPHA, BETA, CN, Apis
 from tests.faults.tools import FULL, query, report
 
 pytestmark = pytest.mark.integration
-SERVICES = ("image-service", "backup-service", "billing-service")
+SERVICES = ("image-service", "backup-service", "billing-service", "compute-service")
 EXAMPLES = 60 if FULL else 8
 # Service bugs this suite found that only the service's own code can fix (reported; see docs/reliability.md).
 # Each has its deterministic reproduction below, marked xfail(strict=True): fixing the bug makes it pass, which
@@ -41,7 +41,7 @@ def _error_shape_ok(service: str, answer: httpx.Response) -> bool:
         body = answer.json()
     except ValueError:
         return False
-    if service == "image-service":
+    if service in ("image-service", "compute-service"):
         error = body.get("error") if isinstance(body, dict) else None
         return isinstance(error, dict) and bool(error.get("code")) and bool(error.get("message"))
     return isinstance(body, dict) and bool(body.get("error_code")) and bool(body.get("error_msg"))
