@@ -124,7 +124,19 @@ def full_image(system: System, tenant: Tenant = ALPHA) -> tuple[str, str]:
     client = ims(system, tenant)
     job = wait_job(client, create_image(client, backup_id=backup.backup_id, name="web-full"))
     assert job.status == "SUCCESS", job.fail_reason
-    return str(job.entities.image_id), backup.backup_id
+    image_id = str(job.entities.image_id)
+    known_to_compute(system, image_id, tenant)
+    return image_id, backup.backup_id
+
+
+def known_to_compute(system: System, image_id: str, tenant: Tenant = ALPHA, region: str = CN) -> None:
+    """Wait until compute-service has learned the image is active (from ImageCreated): a dry run passes."""
+    server = PostPaidServer(
+        image_ref=image_id, flavor_ref=FLAVOR, name="probe", vpcid="vpc-1", nics=[PostPaidServerNic(subnet_id="s-1")]
+    )
+    request = CreatePostPaidServersRequest(body=CreatePostPaidServersRequestBody(server=server, dry_run=True))
+    client = ecs(system, tenant, region)
+    eventually(lambda: client.create_post_paid_servers(request) is not None, what=f"compute-service to know {image_id}")
 
 
 def post_paid(
