@@ -28,6 +28,7 @@ FRAGMENTS = {
     "', '.join(sets)",
     "column",  # loop variable over a fixed tuple of column names
     "table",  # one of a module's fixed tuple of table names, checked before use
+    "order",  # an ORDER BY list from a module's constant, for that table
     "scope",  # one of two fixed clauses
     "own",
     "shared",

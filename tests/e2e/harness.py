@@ -41,44 +41,32 @@ class System(Protocol):
     def url(self, service: str, region: str = "global") -> str: ...
 
 
-def ims(system: System, tenant: Tenant = ALPHA, region: str = CN) -> ImsClient:
+C = TypeVar("C")
+
+
+def _client(client_class: type[C], service: str, system: System, tenant: Tenant, region: str) -> C:
+    """An official SDK client of ``client_class`` signed as ``tenant``'s project in ``region``, at ``service``."""
     credentials = BasicCredentials(tenant.access_key, tenant.secret_key, tenant.projects[region])
-    return (
-        ImsClient.new_builder()
-        .with_credentials(credentials)
-        .with_endpoints([system.url("image-service", region)])
-        .build()
-    )
+    builder = client_class.new_builder()  # type: ignore[attr-defined]
+    client: C = builder.with_credentials(credentials).with_endpoints([system.url(service, region)]).build()
+    return client
+
+
+def ims(system: System, tenant: Tenant = ALPHA, region: str = CN) -> ImsClient:
+    return _client(ImsClient, "image-service", system, tenant, region)
 
 
 def cbr(system: System, tenant: Tenant = ALPHA, region: str = CN) -> CbrClient:
-    credentials = BasicCredentials(tenant.access_key, tenant.secret_key, tenant.projects[region])
-    return (
-        CbrClient.new_builder()
-        .with_credentials(credentials)
-        .with_endpoints([system.url("backup-service", region)])
-        .build()
-    )
+    return _client(CbrClient, "backup-service", system, tenant, region)
 
 
 def ecs(system: System, tenant: Tenant = ALPHA, region: str = CN) -> EcsClient:
-    credentials = BasicCredentials(tenant.access_key, tenant.secret_key, tenant.projects[region])
-    return (
-        EcsClient.new_builder()
-        .with_credentials(credentials)
-        .with_endpoints([system.url("compute-service", region)])
-        .build()
-    )
+    return _client(EcsClient, "compute-service", system, tenant, region)
 
 
 def evs(system: System, tenant: Tenant = ALPHA, region: str = CN) -> EvsClient:
-    credentials = BasicCredentials(tenant.access_key, tenant.secret_key, tenant.projects[region])
-    return (
-        EvsClient.new_builder()
-        .with_credentials(credentials)
-        .with_endpoints([system.url("compute-service", region)])
-        .build()
-    )
+    """EVS disks are served by compute-service, beside the ECSs they belong to."""
+    return _client(EvsClient, "compute-service", system, tenant, region)
 
 
 def eventually(probe: Callable[[], T | None], *, timeout_s: float = 30.0, what: str = "condition") -> T:

@@ -130,6 +130,20 @@ async def lock_servers(conn: asyncpg.Connection, project_id: str, server_ids: li
     )
 
 
+async def _page(
+    conn: Conn, table: str, clauses: list[str], args: list[Any], order: str, limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
+    """A page of ``table``'s rows that meet every clause (placeholders ``$1`` ... in ``args``), and how many do."""
+    assert table in TABLES
+    where = " AND ".join(clauses)
+    total: int = await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {where}", *args)
+    args = [*args, limit, offset]
+    rows = await conn.fetch(
+        f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT ${len(args) - 1} OFFSET ${len(args)}", *args
+    )
+    return rows, total
+
+
 async def list_servers(
     conn: Conn, project_id: str, filters: dict[str, Any], limit: int, offset: int
 ) -> tuple[list[asyncpg.Record], int]:
@@ -142,15 +156,10 @@ async def list_servers(
         if filters.get(column):
             args.append(filters[column])
             clauses.append(f"{column} = ${len(args)}")
-    where = " AND ".join(clauses)
-    total: int = await conn.fetchval(f"SELECT count(*) FROM servers WHERE {where}", *args)
-    args += [limit, offset]
-    rows = await conn.fetch(
-        f"SELECT * FROM servers WHERE {where} ORDER BY created_at DESC, server_id "
-        f"LIMIT ${len(args) - 1} OFFSET ${len(args)}",
-        *args,
-    )
-    return rows, total
+    return await _page(conn, "servers", clauses, args, _ORDER["servers"], limit, offset)
+
+
+_ORDER = {"servers": "created_at DESC, server_id", "volumes": "created_at DESC, position, volume_id"}
 
 
 async def volumes_of(conn: Conn, server_ids: list[str]) -> dict[str, list[asyncpg.Record]]:
@@ -285,15 +294,7 @@ async def list_volumes(
         if filters.get(column):
             args.append(filters[column])
             clauses.append(f"{column} = ${len(args)}")
-    where = " AND ".join(clauses)
-    total: int = await conn.fetchval(f"SELECT count(*) FROM volumes WHERE {where}", *args)
-    args += [limit, offset]
-    rows = await conn.fetch(
-        f"SELECT * FROM volumes WHERE {where} ORDER BY created_at DESC, position, volume_id "
-        f"LIMIT ${len(args) - 1} OFFSET ${len(args)}",
-        *args,
-    )
-    return rows, total
+    return await _page(conn, "volumes", clauses, args, _ORDER["volumes"], limit, offset)
 
 
 # -- jobs -----------------------------------------------------------------------------------------------------------

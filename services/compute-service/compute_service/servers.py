@@ -61,28 +61,21 @@ async def _job(
     status: str,
     servers: list[tuple[str, str]],
     **extra: Any,
-) -> str:
-    """A job and one sub-job (``servers``: pairs of server id and sub-job type) per server; returns its id."""
+) -> tuple[str, dict[str, str]]:
+    """A job and one sub-job (``servers``: pairs of server id and sub-job type) per server: the job's id and each
+    server's sub-job id."""
     now = service.clock()
     job_id = str(uuid.uuid4())
     ended = now if status in ("SUCCESS", "FAIL") else None
-    row = {"job_id": job_id, "project_id": project_id, "job_type": job_type, "status": status, "begin_time": now}
-    await repository.insert_rows(conn, "jobs", [row | {"end_time": ended} | extra])
+    common = {"project_id": project_id, "status": status, "begin_time": now, "end_time": ended}
+    await repository.insert_rows(conn, "jobs", [common | {"job_id": job_id, "job_type": job_type} | extra])
+    sub_jobs = {server_id: str(uuid.uuid4()) for server_id, _ in servers}
     children = [
-        {
-            "job_id": str(uuid.uuid4()),
-            "project_id": project_id,
-            "job_type": sub_type,
-            "parent_id": job_id,
-            "server_id": server_id,
-            "status": status,
-            "begin_time": now,
-            "end_time": ended,
-        }
+        common | {"job_id": sub_jobs[server_id], "job_type": sub_type, "parent_id": job_id, "server_id": server_id}
         for server_id, sub_type in servers
     ]
     await repository.insert_rows(conn, "jobs", children)
-    return job_id
+    return job_id, sub_jobs
 
 
 async def create_servers(
@@ -104,7 +97,7 @@ async def create_servers(
     configured = parse_configured(metadata[CONFIGURED_KEY]) if CONFIGURED_KEY in metadata else image.configured
     metadata = metadata | {CONFIGURED_KEY: "true" if configured else "false"}
     server_ids = [str(uuid.uuid4()) for _ in range(count)]
-    job_id = await _job(
+    job_id, sub_jobs = await _job(
         conn,
         service,
         project_id,
@@ -114,7 +107,6 @@ async def create_servers(
         client_token=client_token,
         request={"server_ids": server_ids},
     )
-    sub_jobs = dict(await _sub_jobs(conn, job_id))
     ready_at = now + timedelta(seconds=service.settings.server_build_s)
     servers, volumes = [], []
     for index, (server_id, server_name) in enumerate(zip(server_ids, server_names(name, count), strict=True)):
@@ -171,11 +163,6 @@ async def create_servers(
     return job_id, server_ids
 
 
-async def _sub_jobs(conn: asyncpg.Connection, job_id: str) -> list[tuple[str, str]]:
-    rows = await conn.fetch("SELECT server_id, job_id FROM jobs WHERE parent_id = $1", job_id)
-    return [(r["server_id"], r["job_id"]) for r in rows]
-
-
 async def locked_servers(conn: asyncpg.Connection, project_id: str, server_ids: list[str]) -> list[asyncpg.Record]:
     """The caller's servers named, locked; a 404 naming the first that is not one."""
     wanted = list(dict.fromkeys(server_ids))
@@ -200,7 +187,8 @@ async def power_servers(
                 conn, ServerStateChanged(server_id=row["server_id"], state=state), project_id=project_id
             )
     job_type, sub_type = POWER_JOBS[action]
-    return await _job(conn, service, project_id, job_type, "SUCCESS", [(r["server_id"], sub_type) for r in rows])
+    job_id, _ = await _job(conn, service, project_id, job_type, "SUCCESS", [(r["server_id"], sub_type) for r in rows])
+    return job_id
 
 
 async def delete_servers(
@@ -213,7 +201,8 @@ async def delete_servers(
     await repository.delete_servers(conn, ids, delete_volumes)
     for server_id in ids:
         await service.emitter.emit(conn, ServerDeleted(server_id=server_id), project_id=project_id)
-    return await _job(conn, service, project_id, DELETE_JOB, "SUCCESS", [(s, DELETE_SUB_JOB) for s in ids])
+    job_id, _ = await _job(conn, service, project_id, DELETE_JOB, "SUCCESS", [(s, DELETE_SUB_JOB) for s in ids])
+    return job_id
 
 
 async def change_os(conn: asyncpg.Connection, service: ComputeService, server: asyncpg.Record, change: OsChange) -> str:
@@ -231,7 +220,7 @@ async def change_os(conn: asyncpg.Connection, service: ComputeService, server: a
         "configured": image.configured,
     }
     project_id = server["project_id"]
-    job_id = await _job(
+    job_id, _ = await _job(
         conn,
         service,
         project_id,

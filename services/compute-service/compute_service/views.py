@@ -169,26 +169,7 @@ def volume_view(row: Row) -> dict[str, Any]:
     }
 
 
-def job_view(job: Row, children: list[Row]) -> dict[str, Any]:
-    entities: dict[str, Any] = {}
-    if job["server_id"]:
-        entities["server_id"] = job["server_id"]
-    if children:
-        entities["sub_jobs_total"] = len(children)
-        entities["sub_jobs"] = [
-            {
-                "job_id": c["job_id"],
-                "job_type": c["job_type"],
-                "status": c["status"],
-                "begin_time": _iso(c["begin_time"]),
-                "end_time": _iso(c["end_time"]),
-                "error_code": c["error_code"] or "",
-                "fail_reason": c["fail_reason"] or "",
-                "entities": {"server_id": c["server_id"]},
-            }
-            for c in children
-        ]
-    notes = job["notes"] or {}
+def _job_fields(job: Row) -> dict[str, Any]:
     return {
         "job_id": job["job_id"],
         "job_type": job["job_type"],
@@ -197,6 +178,17 @@ def job_view(job: Row, children: list[Row]) -> dict[str, Any]:
         "end_time": _iso(job["end_time"]),
         "error_code": job["error_code"] or "",
         "fail_reason": job["fail_reason"] or "",
-        "message": notes.get("note", ""),
-        "entities": entities,
     }
+
+
+def job_view(job: Row, children: list[Row]) -> dict[str, Any]:
+    """An ECS job; its ``message`` says what the job did that the caller may not expect (an OS change that left
+    the image's data disks out)."""
+    entities: dict[str, Any] = {}
+    if job["server_id"]:
+        entities["server_id"] = job["server_id"]
+    if children:
+        entities["sub_jobs_total"] = len(children)
+        entities["sub_jobs"] = [_job_fields(c) | {"entities": {"server_id": c["server_id"]}} for c in children]
+    notes = job["notes"] or {}
+    return _job_fields(job) | {"message": notes.get("note", ""), "entities": entities}
