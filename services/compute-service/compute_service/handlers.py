@@ -1,6 +1,10 @@
 """Event handlers of compute-service: its projection of the region's full-ECS images (who owns each, who it is
-shared with, whether it is active) and of their CBR backups (the disks a new ECS restores). Each runs inside the
-consumer's transaction with its inbox row; compute-service never asks another service."""
+shared with, whether it is still there) and of their CBR backups (the disks a new ECS restores). Each runs inside the
+consumer's transaction with its inbox row; compute-service never asks another service.
+
+An image is known from its ``ImageCreated`` (it is active then); the requests and failures before it are not
+followed: they are the busiest events of the images topic, and an image that is not active yet is refused either
+way, as one this service does not know."""
 
 from typing import TypeVar
 
@@ -12,10 +16,7 @@ from ims_shared.events import (
     BackupDeleted,
     EventData,
     ImageCreated,
-    ImageCreationFailed,
     ImageDeleted,
-    ImageRequested,
-    derived_id,
 )
 from ims_shared.events.images import ImageMemberStatusChanged, ImageShared, ImageUnshared
 
@@ -26,9 +27,7 @@ Run = list[tuple[HandlerContext[ComputeService], E]]
 def event_handlers() -> EventHandlers[ComputeService]:
     return (
         EventHandlers[ComputeService]()
-        .on_runs(ImageRequested, on_images_requested)
         .on_runs(ImageCreated, on_images_created)
-        .on(ImageCreationFailed, on_image_creation_failed)
         .on(ImageDeleted, on_image_deleted)
         .on(ImageShared, on_image_shared)
         .on(ImageMemberStatusChanged, on_member_status_changed)
@@ -45,34 +44,17 @@ def _last_of_each(run: Run[E], key: str) -> Run[E]:
     return list(last.values())
 
 
-async def on_images_requested(run: Run[ImageRequested]) -> None:
-    """An image being made is known as queued: using it before it is active is refused with that reason."""
-    mine = [(ctx, event) for ctx, event in run if ctx.for_this_region]
-    if mine:
-        rows = [
-            (e.image_id or derived_id(ctx.event.id, "image"), ctx.event.projectid, e.backup_id, e.name)
-            for ctx, e in mine
-        ]
-        unique = list({row[0]: row for row in reversed(rows)}.values())  # the first request of an id is the one kept
-        await repository.record_images(mine[0][0].conn, unique, "queued")
-
-
 async def on_images_created(run: Run[ImageCreated]) -> None:
     mine = _last_of_each(run, "image_id")
     if mine:
         rows = [(e.image_id, ctx.event.projectid, e.backup_id, e.name) for ctx, e in mine]
-        await repository.record_images(mine[0][0].conn, rows, "active")
-
-
-async def on_image_creation_failed(ctx: HandlerContext[ComputeService], event: ImageCreationFailed) -> None:
-    if ctx.for_this_region:
-        await repository.set_image_status(ctx.conn, event.image_id, ctx.event.projectid, event.backup_id, "killed")
+        await repository.record_images(mine[0][0].conn, rows)
 
 
 async def on_image_deleted(ctx: HandlerContext[ComputeService], event: ImageDeleted) -> None:
     """No new ECS from it; the ECSs already made from it keep running."""
     if ctx.for_this_region:
-        await repository.set_image_status(ctx.conn, event.image_id, ctx.event.projectid, event.backup_id, "deleted")
+        await repository.mark_image_deleted(ctx.conn, event.image_id, ctx.event.projectid, event.backup_id)
 
 
 async def on_image_shared(ctx: HandlerContext[ComputeService], event: ImageShared) -> None:

@@ -34,7 +34,11 @@ async def source_image(conn: repository.Conn, region: str, project_id: str, imag
         )
     row = await repository.full_ecs_image(conn, image_id, project_id)
     if row is None:
-        raise Refusal(IMAGE_NOT_FOUND, f"image {image_id} does not exist in this region or is not shared with you")
+        raise Refusal(
+            IMAGE_NOT_FOUND,
+            f"image {image_id} is not an active image of this region that you own or that is shared with you "
+            "(an image being made is usable once active)",
+        )
     return full_ecs(dict(row), project_id)
 
 
@@ -42,11 +46,8 @@ def full_ecs(row: dict[str, Any], project_id: str) -> SourceImage:
     image_id = row["image_id"]
     if row["project_id"] != project_id and row["member_status"] != "accepted":
         raise Refusal(IMAGE_NOT_FOUND, f"image {image_id} is shared with you but not accepted yet: accept it first")
-    if row["status"] == "deleted":
-        raise Refusal(IMAGE_NOT_ACTIVE, f"image {image_id} was deleted")
     if row["status"] != "active":
-        state = "failed" if row["status"] == "killed" else f"not active yet ({row['status']})"
-        raise Refusal(IMAGE_NOT_ACTIVE, f"image {image_id} is {state}: only an active image can be used")
+        raise Refusal(IMAGE_NOT_ACTIVE, f"image {image_id} was deleted: only an active image can be used")
     disks = image_disks(row["disks"] or []) if row["backup_known"] and not row["backup_deleted"] else ()
     if not any(d.bootable for d in disks):
         raise Refusal(

@@ -13,30 +13,27 @@ Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 # -- the projection of images and backups ---------------------------------------------------------------------------
 
 
-async def record_images(conn: Conn, rows: Sequence[tuple[str, str, str, str]], status: str) -> None:
-    """Images (id, owner project, backup, name) requested (``queued``) or made (``active``), one statement; a
-    deleted image stays deleted, and a request does not take an active image back to queued."""
+async def record_images(conn: Conn, rows: Sequence[tuple[str, str, str, str]]) -> None:
+    """Images made (id, owner project, backup, name), active, one statement; a deleted image stays deleted."""
     await conn.execute(
         "INSERT INTO images (image_id, project_id, backup_id, name, status) "
-        "SELECT i, p, b, n, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(i, p, b, n) "
-        "ON CONFLICT (image_id) DO UPDATE SET status = EXCLUDED.status, name = EXCLUDED.name, updated_at = now() "
-        "WHERE images.status <> 'deleted' AND EXCLUDED.status = 'active'",
+        "SELECT i, p, b, n, 'active' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(i, p, b, n) "
+        "ON CONFLICT (image_id) DO UPDATE SET status = 'active', name = EXCLUDED.name, updated_at = now() "
+        "WHERE images.status <> 'deleted'",
         [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
         [r[3] for r in rows],
-        status,
     )
 
 
-async def set_image_status(conn: Conn, image_id: str, project_id: str, backup_id: str, status: str) -> None:
+async def mark_image_deleted(conn: Conn, image_id: str, project_id: str, backup_id: str) -> None:
     await conn.execute(
-        "INSERT INTO images (image_id, project_id, backup_id, status) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (image_id) DO UPDATE SET status = $4, updated_at = now() WHERE images.status <> 'deleted'",
+        "INSERT INTO images (image_id, project_id, backup_id, status) VALUES ($1, $2, $3, 'deleted') "
+        "ON CONFLICT (image_id) DO UPDATE SET status = 'deleted', updated_at = now()",
         image_id,
         project_id,
         backup_id,
-        status,
     )
 
 

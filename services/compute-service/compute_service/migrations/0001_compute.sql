@@ -1,11 +1,11 @@
--- The full-ECS images of this region, as image-service announces them on ims.<region>.images: requested (queued),
--- active (ImageCreated, also for a replica made here), failed (killed) or deleted. compute-service never asks.
+-- The full-ECS images of this region, as image-service announces them on ims.<region>.images: active once made
+-- (ImageCreated, also for a replica made here), then deleted (ImageDeleted). compute-service never asks.
 CREATE TABLE images (
     image_id   text PRIMARY KEY,
     project_id text NOT NULL,             -- the owner's project in this region
     backup_id  text NOT NULL,
     name       text NOT NULL DEFAULT '',
-    status     text NOT NULL,             -- queued, active, killed, deleted
+    status     text NOT NULL,             -- active, deleted
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 

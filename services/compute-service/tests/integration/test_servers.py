@@ -87,7 +87,7 @@ async def job(compute: Compute, project: str, job_id: str) -> tuple[Any, list[An
 
 async def test_a_server_from_a_full_ecs_image_gets_every_disk_then_runs_and_is_announced(compute: Compute) -> None:
     await compute.feed((backup(), ALPHA), (ImageRequested(image_id="image-1", name="web", backup_id="backup-1"), ALPHA))
-    assert await refusal_of(compute, ALPHA, "image-1") == "Ecs.0021"  # queued: not active yet
+    assert await refusal_of(compute, ALPHA, "image-1") == "Ecs.0020"  # not active yet: not known here
     await compute.feed((created(), ALPHA))
     job_id, ids = await make_servers(compute, ALPHA, "image-1", count=2, root=VolumeRequest(None, 60))
     parent, children = await job(compute, ALPHA, job_id)
@@ -155,11 +155,12 @@ async def test_a_run_naming_an_image_or_a_backup_twice_leaves_what_one_by_one_le
     await compute.feed(
         (backup(configured=False), ALPHA),
         (backup(configured=True), ALPHA),
-        (ImageRequested(image_id="image-1", name="web", backup_id="backup-1"), ALPHA),
         (created(), ALPHA),
         (created(), ALPHA),
-        (ImageRequested(image_id="image-1", name="web", backup_id="backup-1"), ALPHA),
+        (ImageDeleted(image_id="image-0", backup_id="backup-1"), ALPHA),
+        (created("image-0"), ALPHA),  # a deleted image stays deleted
     )
+    assert await refusal_of(compute, ALPHA, "image-0") == "Ecs.0021"
     image = await source_image(compute.pool, REGION, ALPHA, "image-1")
     assert image.configured is True and image.image_type == "private"
 
