@@ -12,10 +12,10 @@ from compute_service.handlers import event_handlers
 from compute_service.servers import finish_due
 from compute_service.settings import ComputeSettings
 from ims_shared.background import PeriodicTask
+from ims_shared.credentials import load_credentials
 from ims_shared.db import Database
 from ims_shared.emitter import Emitter
 from ims_shared.service import ServiceRuntime, build_app
-from ims_shared.tenants import load_tenants
 from ims_shared.topics import TopicKind, topic_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,7 +24,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def bootstrap(settings: ComputeSettings) -> ComputeService:
     return ComputeService(
         settings=settings,
-        tenants=load_tenants(settings.tenants_file),
+        tenants=load_credentials(settings),
         emitter=Emitter(settings.event_source, settings.region),
         database=Database(settings.database_url, settings.database_pool_size),
     )

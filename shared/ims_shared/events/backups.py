@@ -127,6 +127,8 @@ class ServerDeleted(EventData):
     """An ECS was deleted: it can no longer be backed up (CBR checkpoints of it are refused). Images and backups
     already made of it stay."""
 
+    producers: ClassVar[Producers] = produced_by("compute-service", tenants=True)
+
     topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
     key_field: ClassVar[str] = "server_id"
     server_id: str = Field(min_length=1, max_length=64)

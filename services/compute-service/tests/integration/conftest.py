@@ -16,7 +16,7 @@ from compute_service.context import ComputeService
 from compute_service.settings import ComputeSettings
 from ims_shared.consumer import EventProcessor
 from ims_shared.events import EventData, make_event
-from ims_shared.testing import consumer_record, fresh_database
+from ims_shared.testing import consumer_record, development_authority, fresh_database
 from ims_shared.topics import topic_for
 
 REGION = "cn-north-4"
@@ -72,5 +72,6 @@ async def compute() -> AsyncIterator[Compute]:
             producer=cast(AIOKafkaProducer, NoProducer()),
             emitter=service.emitter,
             retry_limit_s=5,
+            authority=development_authority(),
         )
         yield Compute(service, pool, processor, now)
