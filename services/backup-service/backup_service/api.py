@@ -88,16 +88,17 @@ async def list_backups(
     name: str | None = None,
     image_id: str | None = None,
 ) -> dict[str, Any]:
-    filters = {
-        "vault_id": vault_id,
-        "resource_id": resource_id,
-        "resource_type": resource_type,
-        "status": status,
-        "name": name,
-        "image_id": image_id,
-    }
     rows, total = await repository.list_backups(
-        service.database.pool, who.project_id, limit=limit, offset=offset, filters=filters
+        service.database.pool,
+        who.project_id,
+        limit=limit,
+        offset=offset,
+        vault_id=vault_id,
+        resource_id=resource_id,
+        resource_type=resource_type,
+        status=status,
+        name=name,
+        image_id=image_id,
     )
     return {"backups": [backup_view(r) for r in rows], "count": total, "limit": limit, "offset": offset}
 
