@@ -4,7 +4,7 @@ from backup_service import held, repository
 from backup_service.checkpoints import register_server, set_server_state, start_checkpoint
 from backup_service.context import BackupService
 from backup_service.deleting import request_deletion, set_vault_lock
-from backup_service.domain import deletion
+from backup_service.domain import deletion_for_arrears
 from backup_service.held import HeldEvent
 from ims_shared.consumer import EventHandlers, HandlerContext
 from ims_shared.events import (
@@ -68,7 +68,8 @@ async def on_images_created(run: list[tuple[HandlerContext[BackupService], Image
 
 async def on_images_deleted(run: list[tuple[HandlerContext[BackupService], ImageDeleted]]) -> None:
     """Forget each backup's image with one statement; an event whose backup is not known yet, or that deletes its
-    backup too (or a run naming a backup twice, where order decides), goes through ``_apply_or_hold`` one by one."""
+    backup too (or a run naming a backup twice, where order decides), goes through ``_apply_or_hold`` one by one.
+    Arrears cascade (an image deleted for arrears): docs/architecture.md, "Arrears: grace, frozen, released"."""
     backups = [event.backup_id for _, event in run]
     known = set()
     if len(set(backups)) == len(backups):
@@ -85,8 +86,9 @@ async def on_images_deleted(run: list[tuple[HandlerContext[BackupService], Image
 
 
 async def on_backups_in_arrears(run: list[tuple[HandlerContext[BackupService], BackupArrears]]) -> None:
-    """Delete the run's backups of this region: those known, whose vault is not locked, with one statement; the
-    others (unknown yet, in a locked vault, or named twice in the run) through ``_apply_or_hold`` one by one."""
+    """Delete the run's backups of this region (``domain.deletion_for_arrears``): those known, whose vault is not
+    locked, with one statement; the others (unknown yet, in a locked vault, or named twice in the run) through
+    ``_apply_or_hold`` one by one. Arrears cascade: docs/architecture.md, "Arrears: grace, frozen, released"."""
     mine = [(ctx, event) for ctx, event in run if ctx.for_this_region]
     if not mine:
         return
@@ -100,7 +102,7 @@ async def on_backups_in_arrears(run: list[tuple[HandlerContext[BackupService], B
             with ctx.activated():
                 await _apply_or_hold(ctx, HeldEvent(event.backup_id, "arrears", None, False, ctx.event.correlationid))
             continue
-        gone = deletion(state, "arrears")
+        gone = deletion_for_arrears(state)
         if gone is not None:
             deleted.append((ctx, state.project_id, gone))
     if not deleted:
@@ -122,7 +124,9 @@ async def _apply_or_hold(ctx: HandlerContext[BackupService], event: HeldEvent) -
 
 
 async def _apply(ctx: HandlerContext[BackupService], event: HeldEvent) -> bool:
-    """Apply ``event``; False (and nothing done) when its backup is not known."""
+    """Apply ``event``; False (and nothing done) when its backup is not known. The image's deletion takes the
+    backup with it only when it asks to (``domain.check_owner_may_delete``). Arrears cascade (a BackupArrears held
+    for its backup): docs/architecture.md, "Arrears: grace, frozen, released"."""
     if event.kind == "image_created":
         assert event.image_id is not None
         return await repository.set_image(ctx.conn, event.backup_id, event.image_id)
