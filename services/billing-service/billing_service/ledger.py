@@ -120,10 +120,17 @@ async def _announce_states(
 
 
 async def send_arrears_notices(conn: asyncpg.Connection, emitter: Emitter, account: Account) -> list[str]:
-    """Ask for the deletion of every backup still metered to the released account, once per backup."""
+    """Ask for the deletion of every backup still metered to the released account, once per backup (its
+    BackupArrears goes to the backup's region and project).
+    Arrears cascade: docs/architecture.md, "Arrears: grace, frozen, released"."""
+    meters = await repository.open_meters_without_notice(conn, account.account_id)
+    if not meters:
+        return []
+    noticed = [(meter.backup_id, account.account_id, ARREARS_SOURCE) for meter in meters]
+    recorded = await repository.record_arrears_notices(conn, noticed)
     sent = []
-    for meter in await repository.open_meters_without_notice(conn, account.account_id):
-        if not await repository.record_arrears_notice(conn, meter.backup_id, account.account_id, ARREARS_SOURCE):
+    for meter in meters:
+        if meter.backup_id not in recorded:
             continue
         await emitter.emit(
             conn,
