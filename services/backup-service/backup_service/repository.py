@@ -4,7 +4,7 @@ A batch of backups is written from one array per column (``unnest``), as every s
 is: the JSON form costs the same for this insert, and one form reads the same in all of them.
 """
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -157,28 +157,36 @@ async def get_backup(conn: asyncpg.Connection | asyncpg.Pool, project_id: str, b
     return dict(row) if row else None
 
 
+class BackupFilters(NamedTuple):
+    """What CBR ListBackups may filter on; a filter left None matches every backup."""
+
+    vault_id: str | None
+    resource_id: str | None
+    resource_type: str | None
+    status: str | None
+    name: str | None
+    image_id: str | None
+
+
 async def list_backups(
-    conn: asyncpg.Connection | asyncpg.Pool,
-    project_id: str,
-    *,
-    limit: int,
-    offset: int,
-    vault_id: str | None = None,
-    resource_id: str | None = None,
-    resource_type: str | None = None,
-    status: str | None = None,
-    name: str | None = None,
-    image_id: str | None = None,
+    conn: asyncpg.Connection | asyncpg.Pool, project_id: str, *, limit: int, offset: int, filters: BackupFilters
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of the project's backups, newest first, and how many there are; a filter left None matches every
-    backup."""
-    filters = (project_id, vault_id, resource_id, resource_type, status, name, image_id)
+    """A page of the project's backups, newest first, and how many there are."""
+    matching = (
+        project_id,
+        filters.vault_id,
+        filters.resource_id,
+        filters.resource_type,
+        filters.status,
+        filters.name,
+        filters.image_id,
+    )
     total = await conn.fetchval(
         "SELECT count(*) FROM backups WHERE project_id = $1 AND deleted_at IS NULL "
         "AND ($2::text IS NULL OR vault_id = $2) AND ($3::text IS NULL OR resource_id = $3) "
         "AND ($4::text IS NULL OR resource_type = $4) AND ($5::text IS NULL OR status = $5) "
         "AND ($6::text IS NULL OR name = $6) AND ($7::text IS NULL OR image_id = $7)",
-        *filters,
+        *matching,
     )
     rows = await conn.fetch(
         "SELECT * FROM backups WHERE project_id = $1 AND deleted_at IS NULL "
@@ -186,7 +194,7 @@ async def list_backups(
         "AND ($4::text IS NULL OR resource_type = $4) AND ($5::text IS NULL OR status = $5) "
         "AND ($6::text IS NULL OR name = $6) AND ($7::text IS NULL OR image_id = $7) "
         "ORDER BY created_at DESC, backup_id LIMIT $8 OFFSET $9",
-        *filters,
+        *matching,
         limit,
         offset,
     )

@@ -6,6 +6,7 @@ import pytest
 
 from backup_service import repository
 from backup_service.app import MIGRATIONS
+from backup_service.repository import BackupFilters
 from ims_shared.events import BackupCreated, BackupDisk, ServerInfo
 from ims_shared.testing import fresh_database
 
@@ -71,8 +72,11 @@ async def test_listing_filters_pages_and_counts_the_projects_live_backups() -> N
         await repository.set_image(conn, "b-1", "img-1")
         await repository.mark_deleted(conn, "b-5", "user")
 
+        def only(**filters: str) -> BackupFilters:
+            return BackupFilters(**({field: None for field in BackupFilters._fields} | filters))
+
         async def ids(**filters: str) -> tuple[list[str], int]:
-            rows, total = await repository.list_backups(pool, "p1", limit=10, offset=0, **filters)
+            rows, total = await repository.list_backups(pool, "p1", limit=10, offset=0, filters=only(**filters))
             return [r["backup_id"] for r in rows], total
 
         assert await ids() == (["b-4", "b-3", "b-2", "b-1"], 4)
@@ -82,6 +86,6 @@ async def test_listing_filters_pages_and_counts_the_projects_live_backups() -> N
         assert await ids(name="weekly") == (["b-3"], 1)
         assert await ids(image_id="img-1") == (["b-1"], 1)
         assert await ids(vault_id="v-2", name="weekly") == ([], 0)
-        page, total = await repository.list_backups(pool, "p1", limit=2, offset=1)
+        page, total = await repository.list_backups(pool, "p1", limit=2, offset=1, filters=only())
         assert ([r["backup_id"] for r in page], total) == (["b-3", "b-2"], 4)
-        assert await repository.list_backups(pool, "p1", limit=2, offset=9) == ([], 4)
+        assert await repository.list_backups(pool, "p1", limit=2, offset=9, filters=only()) == ([], 4)
