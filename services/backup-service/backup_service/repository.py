@@ -114,14 +114,17 @@ async def set_image(conn: asyncpg.Connection, backup_id: str, image_id: str) -> 
     return done != "UPDATE 0"
 
 
-async def set_images(conn: asyncpg.Connection, images: list[tuple[str, str]]) -> set[str]:
-    """``set_image`` of several (backup, image) pairs, each backup once, in one round trip: the backups known."""
+async def set_images(conn: asyncpg.Connection, images: list[tuple[str, str, str]]) -> set[str]:
+    """``set_image`` of several (backup, image, project) triples, each backup once, in one round trip: the backups
+    known in the project named (the others are left alone)."""
     rows = await conn.fetch(
         "UPDATE backups b SET image_id = i.image_id, updated_at = now() "
-        "FROM unnest($1::text[], $2::text[]) AS i(backup_id, image_id) WHERE b.backup_id = i.backup_id "
+        "FROM unnest($1::text[], $2::text[], $3::text[]) AS i(backup_id, image_id, project_id) "
+        "WHERE b.backup_id = i.backup_id AND b.project_id = i.project_id "
         "RETURNING b.backup_id",
-        [backup_id for backup_id, _ in images],
-        [image_id for _, image_id in images],
+        [backup_id for backup_id, _, _ in images],
+        [image_id for _, image_id, _ in images],
+        [project_id for _, _, project_id in images],
     )
     return {r["backup_id"] for r in rows}
 
@@ -137,15 +140,18 @@ async def clear_image(conn: asyncpg.Connection, backup_id: str, image_id: str) -
     return done != "UPDATE 0"
 
 
-async def clear_images(conn: asyncpg.Connection, images: list[tuple[str, str]]) -> set[str]:
-    """``clear_image`` of several (backup, image) pairs, each backup once, in one round trip: the backups known."""
+async def clear_images(conn: asyncpg.Connection, images: list[tuple[str, str, str]]) -> set[str]:
+    """``clear_image`` of several (backup, image, project) triples, each backup once, in one round trip: the backups
+    known in the project named (the others are left alone)."""
     rows = await conn.fetch(
         "UPDATE backups b SET image_id = CASE WHEN b.image_id = i.image_id THEN NULL ELSE b.image_id END, "
         "updated_at = CASE WHEN b.image_id = i.image_id THEN now() ELSE b.updated_at END "
-        "FROM unnest($1::text[], $2::text[]) AS i(backup_id, image_id) WHERE b.backup_id = i.backup_id "
+        "FROM unnest($1::text[], $2::text[], $3::text[]) AS i(backup_id, image_id, project_id) "
+        "WHERE b.backup_id = i.backup_id AND b.project_id = i.project_id "
         "RETURNING b.backup_id",
-        [backup_id for backup_id, _ in images],
-        [image_id for _, image_id in images],
+        [backup_id for backup_id, _, _ in images],
+        [image_id for _, image_id, _ in images],
+        [project_id for _, _, project_id in images],
     )
     return {r["backup_id"] for r in rows}
 

@@ -6,6 +6,7 @@ from billing_service.context import BillingService, aware
 from billing_service.domain import ImageLine, Meter, next_due_at, storage_is_billed
 from billing_service.ledger import end_meters
 from ims_shared.consumer import EventHandlers, HandlerContext
+from ims_shared.event_auth import Forbidden
 from ims_shared.events import BackupArrears, BackupCreated, BackupDeleted, ImageCreated
 from ims_shared.logging import get_logger
 
@@ -70,7 +71,7 @@ async def on_backups_deleted(run: list[tuple[HandlerContext[BillingService], Bac
     """Stop metering, charging each backup's last period pro rata up to its deletion (the event's time). Arrears
     cascade (a backup deleted for arrears): docs/architecture.md, "Arrears: grace, frozen, released"."""
     ctx = run[0][0]
-    deleted = [(event.backup_id, aware(c.event.time)) for c, event in run]
+    deleted = [(event.backup_id, aware(c.event.time), c.event.projectid) for c, event in run]
     await end_meters(ctx.conn, ctx.emitter, ctx.service, deleted)
 
 
@@ -100,6 +101,10 @@ async def on_images_created(run: list[tuple[HandlerContext[BillingService], Imag
 async def on_backups_in_arrears(run: list[tuple[HandlerContext[BillingService], BackupArrears]]) -> None:
     """backup-service deletes the backup. Billing only records the notice, ours coming back or one from an
     outside billing system, so that it never asks for the same backup twice; charges stop at BackupDeleted.
-    Arrears cascade: docs/architecture.md, "Arrears: grace, frozen, released"."""
+    Arrears cascade: docs/architecture.md, "Arrears: grace, frozen, released". A notice must name the account of
+    the project it names (``Forbidden`` otherwise), as backup-service also checks."""
+    for ctx, event in run:
+        if ctx.service.account_of(ctx.event.projectid) != event.account_id:
+            raise Forbidden(f"account {event.account_id!r} does not own project {ctx.event.projectid!r}")
     notices = [(event.backup_id, event.account_id, ctx.event.source) for ctx, event in run]
     await repository.record_arrears_notices(run[0][0].conn, notices)

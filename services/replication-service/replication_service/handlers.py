@@ -7,6 +7,7 @@ transaction. The events of one job share the key ``job_id``.
 import asyncpg
 
 from ims_shared.consumer import EventHandlers, HandlerContext
+from ims_shared.event_auth import Forbidden
 from ims_shared.events.replication import (
     ReplicaFailed,
     ReplicaRecorded,
@@ -121,6 +122,8 @@ async def _copying(
     if ctx.event.region != record["destination_region"] or event.replica_image_id != record["replica_image_id"]:
         log.warning("answer does not match the replication; ignored", job_id=event.job_id, region=ctx.event.region)
         return None
+    if ctx.event.projectid != record["destination_project_id"]:
+        raise Forbidden(f"replication {event.job_id} is not one of project {ctx.event.projectid!r}")
     return record
 
 

@@ -25,7 +25,7 @@ from ims_shared.events import (
 from ims_shared.testing import fresh_database
 
 pytestmark = pytest.mark.integration
-REGION, PROJECT = "r1", "p1"
+REGION, PROJECT, ACCOUNT = "cn-north-4", "a0000000000000000000000000000001", "alpha"  # a development tenant
 
 
 def _ctx(conn: asyncpg.Connection, data: EventData) -> HandlerContext[BackupService]:
@@ -171,7 +171,7 @@ async def test_a_run_of_arrears_deletes_the_known_backups_and_holds_or_defers_th
                 "UPDATE backups SET status = 'deleted', deleted_at = now() WHERE backup_id = $1", gone.backup_id
             )
         arrears = [
-            BackupArrears(backup_id=b.backup_id, account_id="a1", reason="arrears")
+            BackupArrears(backup_id=b.backup_id, account_id=ACCOUNT, reason="arrears")
             for b in (unknown, locked, plain, gone)
         ]
         async with pool.acquire() as conn, conn.transaction():
