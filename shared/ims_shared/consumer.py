@@ -30,7 +30,7 @@ from structlog.contextvars import bound_contextvars
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from ims_shared.emitter import Emitter, Pending, deferred_outbox, flush_outbox
-from ims_shared.event_auth import EventAuthority, Rejected
+from ims_shared.event_auth import FORBIDDEN, EventAuthority, Rejected
 from ims_shared.events import EVENT_TYPES, CloudEvent, ContractError, EventData, parse_event
 from ims_shared.events.registry import UnwantedEvent
 from ims_shared.inbox import claim, claim_batch
@@ -333,6 +333,12 @@ class EventProcessor(Generic[S]):
             await self._handle_run(conn, run, result)
         await flush_outbox(conn, emitted)
         for record, reason in failed:
+            if reason.startswith(FORBIDDEN):
+                # A handler found the event's resources outside the project it names: who sent it is counted too.
+                principal = self._authority.authenticate(record.value, record.headers).label
+                EVENTS_REJECTED.labels("forbidden", principal).inc()
+                await self.dead_letter(record, reason, principal=principal)
+                continue
             await self.dead_letter(record, reason)
 
     async def _handle_one(self, conn: asyncpg.Connection, envelope: CloudEvent, data: EventData) -> None:

@@ -10,7 +10,8 @@ The access key names a principal of the credentials file (``ims_shared.tenants``
 (``EventData.producers``): a tenant the types its own systems produce, for its own
 projects in the event's region; an integration the types the file lists for it, for any project; a service the
 types it owns. A type is accepted only on its own topic. A record that fails is dead-lettered by the consumer with
-the reason ``unauthenticated`` or ``forbidden`` and the principal, and changes nothing.
+the reason ``unauthenticated`` or ``forbidden`` and the principal, and changes nothing. Handlers then check that the
+resources an event names belong to the project it names, and raise ``Forbidden`` when they do not.
 """
 
 import hashlib
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ims_shared.events.envelope import CloudEvent
-from ims_shared.events.registry import EVENT_TYPES
+from ims_shared.events.registry import EVENT_TYPES, ContractError
 from ims_shared.tenants import TenantCatalog
 from ims_shared.topics import topic_for
 
@@ -46,6 +47,17 @@ class EventSigner:
 
     def header(self, value: bytes) -> tuple[str, bytes]:
         return AUTH_HEADER, authorization(self.access_key, self.secret_key, value).encode()
+
+
+FORBIDDEN = "forbidden"
+
+
+class Forbidden(ContractError):
+    """Raised by a handler: the event names a resource that is not its project's (a backup of another account, an
+    image of another project). The consumer dead-letters it, like a record its principal may not produce."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{FORBIDDEN}: {detail}")
 
 
 class Rejected(Exception):

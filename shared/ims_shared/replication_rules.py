@@ -54,7 +54,13 @@ class ReplicationPolicy:
         return sorted(d for s, d in self.routes.routes if s == source and d != source and d in self.deployed_regions)
 
     def check_destination(self, source: str, destination: str | None) -> str:
-        """The destination region if full-ECS images may go there from ``source``; raises otherwise."""
+        """The destination region if full-ECS images may go there from ``source``; raises otherwise. The seed's rules:
+
+            "Cross-region replication of full-ECS images is only available for certain regions"
+            "a full-ECS image cannot be replicated within a region"
+
+        The regions are the allowed routes (``REPLICATION_ROUTES``) between deployed regions.
+        """
         if not destination:
             raise Refusal("IMG.0001", "region (the destination region) is required")
         if destination == source:
@@ -91,6 +97,12 @@ class ReplicationPolicy:
 
 
 def check_not_a_replica(image_id: str, replicated_from_region: str | None) -> None:
+    """Refuse to replicate an image that is itself a replica. The seed's rule:
+
+        "the replicated full-ECS image cannot be replicated across regions again"
+
+    A replica names the region it came from (``replicated_from_region``); its original may be replicated instead.
+    """
     if replicated_from_region:
         raise Refusal(
             REPLICA_NOT_REPLICABLE,

@@ -34,9 +34,6 @@ FRAGMENTS = {
     "shared",
     "i",  # placeholder number
     "len(args)",  # placeholder number
-    "len(args) - 1",
-    "_COLUMNS",  # module constants: column lists
-    "_METER_COLUMNS",
     "_BACKUP_COLUMNS",  # module constants: a column list and its placeholders, from one tuple of names
     "_BACKUP_PARAMS",
     "_INSERT_BACKUP",  # module constant: a parameterised INSERT reused inside a CTE

@@ -136,6 +136,13 @@ async def _produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, b
         await producer.stop()
 
 
+def integration_signer(name: str) -> EventSigner:
+    """The key of an operator integration of the test credentials (devops: BackupCreated, BackupDeleted and
+    BackupArrears; devstorage: VaultLockChanged)."""
+    system = next(i for i in CREDENTIALS.integrations if i.name == name)
+    return EventSigner(system.access_key, system.secret_key)
+
+
 def produce(
     system: System,
     data: EventData,

@@ -11,6 +11,7 @@ from huaweicloudsdkims.v2 import GlanceDeleteImageRequest, GlanceDeleteImageRequ
 
 from ims_shared.events.backups import VaultLockChanged
 from tests.e2e.harness import (
+    ALPHA,
     AP,
     CN,
     DELTA,
@@ -25,6 +26,7 @@ from tests.e2e.harness import (
     events_of,
     eventually,
     ims,
+    integration_signer,
     known_backup,
     produce,
     wait_job,
@@ -231,11 +233,13 @@ def test_a_top_up_during_grace_restores_the_account_and_deletes_nothing(system: 
 
 
 def test_backup_arrears_from_an_outside_billing_system_has_the_same_effect(system: System) -> None:
+    """The operator's billing integration (its own key, allowed BackupArrears for any project) names the account."""
     from ims_shared.events import BackupArrears
 
     backup = known_backup(system)
     image_id = image_from(system, backup.backup_id)
-    produce(system, BackupArrears(backup_id=backup.backup_id, account_id="outside-billing", reason="arrears"))
+    arrears = BackupArrears(backup_id=backup.backup_id, account_id=ALPHA.account_id, reason="arrears")
+    produce(system, arrears, signer=integration_signer("devops"))
     eventually(lambda: gone(cbr(system).show_backup, ShowBackupRequest(backup_id=backup.backup_id)), what="backup")
     eventually(lambda: gone(ims(system).glance_show_image, GlanceShowImageRequest(image_id=image_id)), what="image")
     deleted = [e for e in events_of(system, "ims.cn-north-4.images", "ImageDeleted") if e["subject"] == image_id]

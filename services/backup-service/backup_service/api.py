@@ -88,14 +88,7 @@ async def list_backups(
     name: str | None = None,
     image_id: str | None = None,
 ) -> dict[str, Any]:
-    filters = {
-        "vault_id": vault_id,
-        "resource_id": resource_id,
-        "resource_type": resource_type,
-        "status": status,
-        "name": name,
-        "image_id": image_id,
-    }
+    filters = repository.BackupFilters(vault_id, resource_id, resource_type, status, name, image_id)
     rows, total = await repository.list_backups(
         service.database.pool, who.project_id, limit=limit, offset=offset, filters=filters
     )

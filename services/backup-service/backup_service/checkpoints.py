@@ -17,12 +17,14 @@ SERVER_UNKNOWN = "BackupService.6302"
 SERVER_DELETED = "BackupService.6303"
 
 
-async def register_server(conn: asyncpg.Connection, project_id: str, server: dict[str, Any]) -> None:
-    await conn.execute(
+async def register_server(conn: asyncpg.Connection, project_id: str, server: dict[str, Any]) -> bool:
+    """Record or update an ECS of ``project_id``; False (and nothing changed) when the id is another project's."""
+    done = await conn.fetchval(
         "INSERT INTO servers (server_id, project_id, name, os_type, os_version, configured, state, disks) "
         "VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (server_id) DO UPDATE SET name = EXCLUDED.name, "
         "os_type = EXCLUDED.os_type, os_version = EXCLUDED.os_version, configured = EXCLUDED.configured, "
-        "state = EXCLUDED.state, disks = EXCLUDED.disks, deleted_at = NULL, updated_at = now()",
+        "state = EXCLUDED.state, disks = EXCLUDED.disks, deleted_at = NULL, updated_at = now() "
+        "WHERE servers.project_id = EXCLUDED.project_id RETURNING 1",
         server["server_id"],
         project_id,
         server.get("name") or "",
@@ -32,18 +34,33 @@ async def register_server(conn: asyncpg.Connection, project_id: str, server: dic
         server.get("state", "ACTIVE"),
         server.get("disks", []),
     )
+    return done is not None
 
 
-async def set_server_state(conn: asyncpg.Connection, server_id: str, state: str) -> None:
-    await conn.execute("UPDATE servers SET state = $2, updated_at = now() WHERE server_id = $1", server_id, state)
-
-
-async def mark_server_deleted(conn: asyncpg.Connection, server_id: str) -> None:
-    """The ECS is gone: later checkpoints of it are refused (a ServerRegistered of the same id announces it again)."""
-    await conn.execute(
-        "UPDATE servers SET deleted_at = now(), updated_at = now() WHERE server_id = $1 AND deleted_at IS NULL",
+async def set_server_state(conn: asyncpg.Connection, project_id: str, server_id: str, state: str) -> bool:
+    """The ECS's new state; False (and nothing changed) when the id is another project's."""
+    owner = await conn.fetchval(
+        "WITH changed AS (UPDATE servers SET state = $3, updated_at = now() WHERE server_id = $1 AND project_id = $2 "
+        "RETURNING project_id) SELECT coalesce((SELECT project_id FROM changed), "
+        "(SELECT project_id FROM servers WHERE server_id = $1))",
         server_id,
+        project_id,
+        state,
     )
+    return owner is None or owner == project_id
+
+
+async def mark_server_deleted(conn: asyncpg.Connection, project_id: str, server_id: str) -> bool:
+    """The ECS is gone: later checkpoints of it are refused (a ServerRegistered of the same id announces it again).
+    False (and nothing changed) when the id is another project's."""
+    owner = await conn.fetchval(
+        "WITH gone AS (UPDATE servers SET deleted_at = coalesce(deleted_at, now()), updated_at = now() "
+        "WHERE server_id = $1 AND project_id = $2 RETURNING project_id) SELECT coalesce((SELECT project_id FROM gone), "
+        "(SELECT project_id FROM servers WHERE server_id = $1))",
+        server_id,
+        project_id,
+    )
+    return owner is None or owner == project_id
 
 
 async def start_checkpoint(

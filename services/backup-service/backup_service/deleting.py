@@ -34,7 +34,8 @@ async def request_deletion(
     reason: BackupDeletionReason,
     correlation_id: str | None = None,
 ) -> None:
-    """Delete ``backup`` for ``reason`` (a user deleting a backup with an image is refused)."""
+    """Delete ``backup`` for ``reason``, by the rules of ``domain.deletion`` (a user deleting a backup that still has
+    its image is refused)."""
     deleted = deletion(backup, reason)
     if deleted is None:
         return

@@ -23,18 +23,20 @@ class HeldEvent:
     image_id: str | None
     delete_backup: bool
     correlation_id: str | None
+    project_id: str | None = None  # the project the event named: it applies to a backup of that project only
 
 
 async def hold(conn: asyncpg.Connection, event: HeldEvent, event_id: str) -> None:
     await conn.execute(
-        "INSERT INTO held_backup_events (backup_id, kind, image_id, delete_backup, correlation_id, event_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO held_backup_events (backup_id, kind, image_id, delete_backup, correlation_id, event_id, "
+        "project_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         event.backup_id,
         event.kind,
         event.image_id,
         event.delete_backup,
         event.correlation_id,
         event_id,
+        event.project_id,
     )
 
 
@@ -47,7 +49,9 @@ async def release(conn: asyncpg.Connection, backup_ids: list[str]) -> dict[str, 
     released: dict[str, list[HeldEvent]] = {}
     for r in sorted(await conn.fetch("SELECT * FROM release_held_events_of($1)", backup_ids), key=lambda r: r["seq"]):
         released.setdefault(r["backup_id"], []).append(
-            HeldEvent(r["backup_id"], r["kind"], r["image_id"], r["delete_backup"], r["correlation_id"])
+            HeldEvent(
+                r["backup_id"], r["kind"], r["image_id"], r["delete_backup"], r["correlation_id"], r["project_id"]
+            )
         )
     return released
 

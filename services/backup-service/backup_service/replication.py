@@ -59,7 +59,7 @@ async def on_replica_requested(ctx: HandlerContext[BackupService], event: Replic
         )
         return
     copy = event.backup_created(ctx.event.time)
-    await repository.record_backup(ctx.conn, project_id, copy)
+    await repository.record_backups(ctx.conn, [(project_id, copy)])
     # Reserved for the replica image: its owner cannot delete the copy from under the image.
     await repository.set_image(ctx.conn, copy.backup_id, event.replica_image_id)
     await ctx.emit(copy)

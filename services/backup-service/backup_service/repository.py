@@ -1,52 +1,52 @@
-"""SQL of backup-service."""
+"""SQL of backup-service.
 
-from typing import Any
+A batch of backups is written from one array per column (``unnest``), as every set-based statement on ``backups``
+is: the JSON form costs the same for this insert, and one form reads the same in all of them.
+"""
+
+from typing import Any, NamedTuple
 
 import asyncpg
 
 from backup_service.domain import BackupState
+from ims_shared.db import json_text
 from ims_shared.events import BackupCreated
-
-_COLUMNS = (
-    "backup_id, project_id, vault_id, name, resource_id, resource_name, resource_type, status, created_at, "
-    "incremental, parent_id, size_gb, shared_from_project_id, server, disks, replicated_from_region, "
-    "replicated_from_backup_id"
-)
-
-
-async def record_backup(conn: asyncpg.Connection, project_id: str, b: BackupCreated) -> bool:
-    """Insert the backup unless it is already known (a replay or our own event). True when inserted."""
-    inserted = await conn.fetchval(
-        f"INSERT INTO backups ({_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) "
-        "ON CONFLICT (backup_id) DO NOTHING RETURNING 1",
-        b.backup_id,
-        project_id,
-        b.vault_id,
-        b.name,
-        b.resource_id,
-        b.resource_name,
-        b.resource_type,
-        b.status,
-        b.created_at,
-        b.incremental,
-        b.parent_id,
-        b.size_gb,
-        b.shared_from_project_id,
-        b.server.model_dump() if b.server else None,
-        [d.model_dump() for d in b.disks],
-        b.replicated_from_region,
-        b.replicated_from_backup_id,
-    )
-    return inserted is not None
 
 
 async def record_backups(conn: asyncpg.Connection, backups: list[tuple[str, BackupCreated]]) -> set[str]:
-    """``record_backup`` of several (project, event) pairs in one round trip, in their order: the ids inserted."""
+    """Insert each (project, event) backup unless it is already known (a replay, or our own event), in their order,
+    in one round trip: the ids inserted."""
+    events = [b for _, b in backups]
     rows = await conn.fetch(
-        f"INSERT INTO backups ({_COLUMNS}) SELECT {_COLUMNS} FROM "
-        "jsonb_populate_recordset(NULL::backups, $1::jsonb) WITH ORDINALITY AS b ORDER BY ordinality "
-        "ON CONFLICT (backup_id) DO NOTHING RETURNING backup_id",
-        [{**b.model_dump(mode="json"), "project_id": project_id} for project_id, b in backups],
+        "INSERT INTO backups (backup_id, project_id, vault_id, name, resource_id, resource_name, resource_type, "
+        "status, created_at, incremental, parent_id, size_gb, shared_from_project_id, server, disks, "
+        "replicated_from_region, replicated_from_backup_id) "
+        "SELECT backup_id, project_id, vault_id, name, resource_id, resource_name, resource_type, status, "
+        "created_at, incremental, parent_id, size_gb, shared_from_project_id, server::jsonb, disks::jsonb, "
+        "replicated_from_region, replicated_from_backup_id "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+        "$8::text[], $9::timestamptz[], $10::boolean[], $11::text[], $12::int[], $13::text[], $14::text[], "
+        "$15::text[], $16::text[], $17::text[]) WITH ORDINALITY AS b(backup_id, project_id, vault_id, name, "
+        "resource_id, resource_name, resource_type, status, created_at, incremental, parent_id, size_gb, "
+        "shared_from_project_id, server, disks, replicated_from_region, replicated_from_backup_id, ordinality) "
+        "ORDER BY ordinality ON CONFLICT (backup_id) DO NOTHING RETURNING backup_id",
+        [b.backup_id for b in events],
+        [project_id for project_id, _ in backups],
+        [b.vault_id for b in events],
+        [b.name for b in events],
+        [b.resource_id for b in events],
+        [b.resource_name for b in events],
+        [b.resource_type for b in events],
+        [b.status for b in events],
+        [b.created_at for b in events],
+        [b.incremental for b in events],
+        [b.parent_id for b in events],
+        [b.size_gb for b in events],
+        [b.shared_from_project_id for b in events],
+        [json_text(b.server.model_dump(mode="json")) if b.server else None for b in events],
+        [json_text([d.model_dump(mode="json") for d in b.disks]) for b in events],
+        [b.replicated_from_region for b in events],
+        [b.replicated_from_backup_id for b in events],
     )
     return {r["backup_id"] for r in rows}
 
@@ -55,14 +55,7 @@ async def backup_exists(conn: asyncpg.Connection, backup_id: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM backups WHERE backup_id = $1", backup_id))
 
 
-async def lock_backup(conn: asyncpg.Connection, backup_id: str) -> BackupState | None:
-    row = await conn.fetchrow(
-        "SELECT backup_id, project_id, status, image_id, deleted_at, vault_id FROM backups "
-        "WHERE backup_id = $1 FOR UPDATE",
-        backup_id,
-    )
-    if row is None:
-        return None
+def _state(row: asyncpg.Record) -> BackupState:
     return BackupState(
         backup_id=row["backup_id"],
         project_id=row["project_id"],
@@ -71,6 +64,15 @@ async def lock_backup(conn: asyncpg.Connection, backup_id: str) -> BackupState |
         deleted=row["deleted_at"] is not None,
         vault_id=row["vault_id"],
     )
+
+
+async def lock_backup(conn: asyncpg.Connection, backup_id: str) -> BackupState | None:
+    row = await conn.fetchrow(
+        "SELECT backup_id, project_id, status, image_id, deleted_at, vault_id FROM backups "
+        "WHERE backup_id = $1 FOR UPDATE",
+        backup_id,
+    )
+    return _state(row) if row else None
 
 
 async def lock_backups(conn: asyncpg.Connection, backup_ids: list[str]) -> dict[str, tuple[BackupState, bool]]:
@@ -82,20 +84,7 @@ async def lock_backups(conn: asyncpg.Connection, backup_ids: list[str]) -> dict[
         "WHERE b.backup_id = ANY ($1::text[]) ORDER BY b.backup_id FOR UPDATE OF b",
         backup_ids,
     )
-    return {
-        r["backup_id"]: (
-            BackupState(
-                backup_id=r["backup_id"],
-                project_id=r["project_id"],
-                status=r["status"],
-                image_id=r["image_id"],
-                deleted=r["deleted_at"] is not None,
-                vault_id=r["vault_id"],
-            ),
-            r["vault_locked"],
-        )
-        for r in rows
-    }
+    return {r["backup_id"]: (_state(r), r["vault_locked"]) for r in rows}
 
 
 async def mark_many_deleted(conn: asyncpg.Connection, backup_ids: list[str], reason: str) -> None:
@@ -125,14 +114,17 @@ async def set_image(conn: asyncpg.Connection, backup_id: str, image_id: str) -> 
     return done != "UPDATE 0"
 
 
-async def set_images(conn: asyncpg.Connection, images: list[tuple[str, str]]) -> set[str]:
-    """``set_image`` of several (backup, image) pairs, each backup once, in one round trip: the backups known."""
+async def set_images(conn: asyncpg.Connection, images: list[tuple[str, str, str]]) -> set[str]:
+    """``set_image`` of several (backup, image, project) triples, each backup once, in one round trip: the backups
+    known in the project named (the others are left alone)."""
     rows = await conn.fetch(
         "UPDATE backups b SET image_id = i.image_id, updated_at = now() "
-        "FROM unnest($1::text[], $2::text[]) AS i(backup_id, image_id) WHERE b.backup_id = i.backup_id "
+        "FROM unnest($1::text[], $2::text[], $3::text[]) AS i(backup_id, image_id, project_id) "
+        "WHERE b.backup_id = i.backup_id AND b.project_id = i.project_id "
         "RETURNING b.backup_id",
-        [backup_id for backup_id, _ in images],
-        [image_id for _, image_id in images],
+        [backup_id for backup_id, _, _ in images],
+        [image_id for _, image_id, _ in images],
+        [project_id for _, _, project_id in images],
     )
     return {r["backup_id"] for r in rows}
 
@@ -148,15 +140,18 @@ async def clear_image(conn: asyncpg.Connection, backup_id: str, image_id: str) -
     return done != "UPDATE 0"
 
 
-async def clear_images(conn: asyncpg.Connection, images: list[tuple[str, str]]) -> set[str]:
-    """``clear_image`` of several (backup, image) pairs, each backup once, in one round trip: the backups known."""
+async def clear_images(conn: asyncpg.Connection, images: list[tuple[str, str, str]]) -> set[str]:
+    """``clear_image`` of several (backup, image, project) triples, each backup once, in one round trip: the backups
+    known in the project named (the others are left alone)."""
     rows = await conn.fetch(
         "UPDATE backups b SET image_id = CASE WHEN b.image_id = i.image_id THEN NULL ELSE b.image_id END, "
         "updated_at = CASE WHEN b.image_id = i.image_id THEN now() ELSE b.updated_at END "
-        "FROM unnest($1::text[], $2::text[]) AS i(backup_id, image_id) WHERE b.backup_id = i.backup_id "
+        "FROM unnest($1::text[], $2::text[], $3::text[]) AS i(backup_id, image_id, project_id) "
+        "WHERE b.backup_id = i.backup_id AND b.project_id = i.project_id "
         "RETURNING b.backup_id",
-        [backup_id for backup_id, _ in images],
-        [image_id for _, image_id in images],
+        [backup_id for backup_id, _, _ in images],
+        [image_id for _, image_id, _ in images],
+        [project_id for _, _, project_id in images],
     )
     return {r["backup_id"] for r in rows}
 
@@ -168,26 +163,45 @@ async def get_backup(conn: asyncpg.Connection | asyncpg.Pool, project_id: str, b
     return dict(row) if row else None
 
 
+class BackupFilters(NamedTuple):
+    """What CBR ListBackups may filter on; a filter left None matches every backup."""
+
+    vault_id: str | None
+    resource_id: str | None
+    resource_type: str | None
+    status: str | None
+    name: str | None
+    image_id: str | None
+
+
 async def list_backups(
-    conn: asyncpg.Connection | asyncpg.Pool,
-    project_id: str,
-    *,
-    limit: int,
-    offset: int,
-    filters: dict[str, Any],
+    conn: asyncpg.Connection | asyncpg.Pool, project_id: str, *, limit: int, offset: int, filters: BackupFilters
 ) -> tuple[list[dict[str, Any]], int]:
-    clauses = ["project_id = $1", "deleted_at IS NULL"]
-    args: list[Any] = [project_id]
-    for column in ("vault_id", "resource_id", "resource_type", "status", "name", "image_id"):
-        if filters.get(column) is not None:
-            args.append(filters[column])
-            clauses.append(f"{column} = ${len(args)}")
-    where = " AND ".join(clauses)
-    total = await conn.fetchval(f"SELECT count(*) FROM backups WHERE {where}", *args)
-    args += [limit, offset]
+    """A page of the project's backups, newest first, and how many there are."""
+    matching = (
+        project_id,
+        filters.vault_id,
+        filters.resource_id,
+        filters.resource_type,
+        filters.status,
+        filters.name,
+        filters.image_id,
+    )
+    total = await conn.fetchval(
+        "SELECT count(*) FROM backups WHERE project_id = $1 AND deleted_at IS NULL "
+        "AND ($2::text IS NULL OR vault_id = $2) AND ($3::text IS NULL OR resource_id = $3) "
+        "AND ($4::text IS NULL OR resource_type = $4) AND ($5::text IS NULL OR status = $5) "
+        "AND ($6::text IS NULL OR name = $6) AND ($7::text IS NULL OR image_id = $7)",
+        *matching,
+    )
     rows = await conn.fetch(
-        f"SELECT * FROM backups WHERE {where} ORDER BY created_at DESC, backup_id "
-        f"LIMIT ${len(args) - 1} OFFSET ${len(args)}",
-        *args,
+        "SELECT * FROM backups WHERE project_id = $1 AND deleted_at IS NULL "
+        "AND ($2::text IS NULL OR vault_id = $2) AND ($3::text IS NULL OR resource_id = $3) "
+        "AND ($4::text IS NULL OR resource_type = $4) AND ($5::text IS NULL OR status = $5) "
+        "AND ($6::text IS NULL OR name = $6) AND ($7::text IS NULL OR image_id = $7) "
+        "ORDER BY created_at DESC, backup_id LIMIT $8 OFFSET $9",
+        *matching,
+        limit,
+        offset,
     )
     return [dict(r) for r in rows], int(total)

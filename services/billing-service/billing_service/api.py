@@ -5,7 +5,6 @@ tenant's one account.
 """
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from billing_service import repository
 from billing_service.context import BillingService, Service, Who
-from billing_service.domain import Account, grace_ends_at, release_at
+from billing_service.domain import IMAGE_PRICE, Account, grace_ends_at, release_at
 from billing_service.errors import ACCOUNT_NOT_FOUND, BAD_REQUEST
 from billing_service.ledger import top_up
 from billing_service.money import parse_top_up, show
@@ -142,6 +141,6 @@ async def show_prices(project_id: str, service: Service, who: Who) -> dict[str, 
         "rating_period_s": int(tariff.period.total_seconds()),
         "prices": [
             {"kind": "backup_storage", "unit": "GB-hour", "unit_price": show(tariff.price_per_gb_hour)},
-            {"kind": "full_ecs_image", "unit": "image", "unit_price": show(Decimal(0))},
+            {"kind": "full_ecs_image", "unit": "image", "unit_price": show(IMAGE_PRICE)},
         ],
     }

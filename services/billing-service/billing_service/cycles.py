@@ -9,7 +9,7 @@ import asyncpg
 
 from billing_service import repository
 from billing_service.context import BillingService
-from billing_service.domain import ZERO
+from billing_service.domain import ZERO, backups_deleted_for_arrears
 from billing_service.ledger import change_balance, charge, send_arrears_notices, settle
 from ims_shared.emitter import Emitter
 from ims_shared.logging import get_logger
@@ -18,7 +18,8 @@ log = get_logger(__name__)
 
 
 async def rating_pass(pool: asyncpg.Pool, emitter: Emitter, billing: BillingService) -> int:
-    """Charge every period that has ended; returns how many meters were charged."""
+    """Charge every period that has ended; returns how many meters were charged. A balance below zero starts the
+    arrears cascade: docs/architecture.md, "Arrears: grace, frozen, released"."""
     now = billing.clock.now()
     charged = 0
     for account_id in await repository.accounts_with_due_meters(pool, now):
@@ -41,7 +42,9 @@ async def rating_pass(pool: asyncpg.Pool, emitter: Emitter, billing: BillingServ
 
 
 async def arrears_pass(pool: asyncpg.Pool, emitter: Emitter, billing: BillingService) -> int:
-    """Move accounts in arrears along grace, frozen and released; returns how many BackupArrears were sent."""
+    """Move accounts in arrears along grace, frozen and released, and ask for the deletion of a released account's
+    backups (``domain.backups_deleted_for_arrears``); returns how many BackupArrears were sent. Arrears cascade:
+    docs/architecture.md, "Arrears: grace, frozen, released"."""
     now = billing.clock.now()
     sent = 0
     for account_id in await repository.accounts_needing_attention(pool):
@@ -50,7 +53,7 @@ async def arrears_pass(pool: asyncpg.Pool, emitter: Emitter, billing: BillingSer
             if account is None:
                 continue
             account = await settle(conn, emitter, billing, account, now)
-            if account.state == "released":
+            if backups_deleted_for_arrears(account):
                 backups = await send_arrears_notices(conn, emitter, account)
                 if backups:
                     log.warning("account released for arrears", account_id=account_id, backups=backups)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from ims_shared.events import BackupCreated
 from ims_shared.events.billing import AccountState
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -27,10 +28,40 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(MONEY_STEP, rounding=ROUND_HALF_UP)
 
 
+# -- what is charged --------------------------------------------------------------------------------------------
+def storage_is_billed(backup: BackupCreated) -> bool:
+    """Whether the project a CBR backup is recorded in pays for its storage. The seed's rule:
+
+        "you will only be charged for the CBR backup"
+
+    A full-ECS image costs nothing: its bill line is priced at ``IMAGE_PRICE`` and names its backup, whose storage is
+    what is metered (from its BackupCreated to its BackupDeleted). A backup shared with a project
+    (``shared_from_project_id``) is paid for by the project that shared it, not by the one it was shared with.
+    """
+    return not backup.shared_from_project_id
+
+
+IMAGE_PRICE = ZERO
+"""What a full-ECS image costs: nothing (``storage_is_billed``)."""
+
+
+@dataclass(frozen=True)
+class ImageLine:
+    """The bill line of a full-ECS image (priced at ``IMAGE_PRICE``), naming the backup whose storage is paid."""
+
+    account_id: str
+    image_id: str
+    backup_id: str
+    region: str
+    project_id: str
+    at: datetime
+
+
 # -- metering ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Tariff:
-    """The price catalogue: CBR backup storage per GB-hour, charged per rating period. Full-ECS images are free."""
+    """The price catalogue: CBR backup storage per GB-hour, charged per rating period (full-ECS images are free:
+    ``storage_is_billed``)."""
 
     price_per_gb_hour: Decimal
     period: timedelta
@@ -149,6 +180,20 @@ class Account:
         return self.balance < 0
 
 
+def backups_deleted_for_arrears(account: Account) -> bool:
+    """Whether the account's backups are to be deleted for arrears: once it is released. The seed's rule:
+
+        "If a full-ECS image is created from a CBR backup and the backup is deleted due to arrears,
+        the full-ECS image will also be deleted"
+
+    billing-service's link of that chain: an account in arrears passes from grace to frozen to released
+    (``transitions``); once it is released, each backup still metered to it is asked to be deleted, once
+    (``BackupArrears``: ``ledger.send_arrears_notices``), and backup-service deletes it even with its image. The whole
+    chain: docs/architecture.md, "Arrears: grace, frozen, released".
+    """
+    return account.state == "released"
+
+
 def grace_ends_at(account: Account, policy: ArrearsPolicy) -> datetime | None:
     return account.state_since + policy.grace if account.state == "grace" else None
 
@@ -181,6 +226,7 @@ def transitions(account: Account, now: datetime, policy: ArrearsPolicy) -> list[
     released after ``policy.retention``. Those deadlines count from the scheduled start of each state, so a
     late sweep reaches the same outcome. A balance back at zero or above returns the account to normal from
     any other state; a released account's deleted resources stay deleted.
+    Arrears cascade: docs/architecture.md, "Arrears: grace, frozen, released".
     """
     passed: list[Account] = []
     current = account

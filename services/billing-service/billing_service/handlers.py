@@ -3,9 +3,10 @@ redelivered event changes nothing; each is also idempotent on its own (an event 
 
 from billing_service import repository
 from billing_service.context import BillingService, aware
-from billing_service.domain import Meter, next_due_at
+from billing_service.domain import ImageLine, Meter, next_due_at, storage_is_billed
 from billing_service.ledger import end_meters
 from ims_shared.consumer import EventHandlers, HandlerContext
+from ims_shared.event_auth import Forbidden
 from ims_shared.events import BackupArrears, BackupCreated, BackupDeleted, ImageCreated
 from ims_shared.logging import get_logger
 
@@ -41,12 +42,13 @@ async def _paying_account(ctx: HandlerContext[BillingService], billing: BillingS
 
 
 async def on_backups_created(run: list[tuple[HandlerContext[BillingService], BackupCreated]]) -> None:
-    """Start metering each backup's storage from its creation time (one statement for the run)."""
+    """Start metering each backup's storage from its creation time (one statement for the run), unless its project
+    does not pay for it (``domain.storage_is_billed``)."""
     billing = run[0][0].service
     meters = []
     for ctx, event in run:
-        if event.shared_from_project_id:
-            continue  # a backup shared with this project is stored, and paid for, by the project that shared it
+        if not storage_is_billed(event):
+            continue
         account_id = await _paying_account(ctx, billing)
         if account_id is None:
             continue
@@ -66,15 +68,16 @@ async def on_backups_created(run: list[tuple[HandlerContext[BillingService], Bac
 
 
 async def on_backups_deleted(run: list[tuple[HandlerContext[BillingService], BackupDeleted]]) -> None:
-    """Stop metering, charging each backup's last period pro rata up to its deletion (the event's time)."""
+    """Stop metering, charging each backup's last period pro rata up to its deletion (the event's time). Arrears
+    cascade (a backup deleted for arrears): docs/architecture.md, "Arrears: grace, frozen, released"."""
     ctx = run[0][0]
-    deleted = [(event.backup_id, aware(c.event.time)) for c, event in run]
+    deleted = [(event.backup_id, aware(c.event.time), c.event.projectid) for c, event in run]
     await end_meters(ctx.conn, ctx.emitter, ctx.service, deleted)
 
 
 async def on_images_created(run: list[tuple[HandlerContext[BillingService], ImageCreated]]) -> None:
-    """A full-ECS image is free: a zero-rated line names the backup whose storage is what the user pays (one
-    statement for the run)."""
+    """A full-ECS image is free (``domain.storage_is_billed``): its line, priced at nothing, names the backup whose
+    storage is what the user pays (one statement for the run)."""
     billing = run[0][0].service
     lines = []
     for ctx, event in run:
@@ -82,14 +85,14 @@ async def on_images_created(run: list[tuple[HandlerContext[BillingService], Imag
         if account_id is None:
             continue
         lines.append(
-            {
-                "account_id": account_id,
-                "image_id": event.image_id,
-                "backup_id": event.backup_id,
-                "region": ctx.event.region,
-                "project_id": ctx.event.projectid,
-                "at": aware(ctx.event.time),
-            }
+            ImageLine(
+                account_id=account_id,
+                image_id=event.image_id,
+                backup_id=event.backup_id,
+                region=ctx.event.region,
+                project_id=ctx.event.projectid,
+                at=aware(ctx.event.time),
+            )
         )
     if lines:
         await repository.add_image_lines(run[0][0].conn, lines)
@@ -97,6 +100,11 @@ async def on_images_created(run: list[tuple[HandlerContext[BillingService], Imag
 
 async def on_backups_in_arrears(run: list[tuple[HandlerContext[BillingService], BackupArrears]]) -> None:
     """backup-service deletes the backup. Billing only records the notice, ours coming back or one from an
-    outside billing system, so that it never asks for the same backup twice; charges stop at BackupDeleted."""
+    outside billing system, so that it never asks for the same backup twice; charges stop at BackupDeleted.
+    Arrears cascade: docs/architecture.md, "Arrears: grace, frozen, released". A notice must name the account of
+    the project it names (``Forbidden`` otherwise), as backup-service also checks."""
+    for ctx, event in run:
+        if ctx.service.account_of(ctx.event.projectid) != event.account_id:
+            raise Forbidden(f"account {event.account_id!r} does not own project {ctx.event.projectid!r}")
     notices = [(event.backup_id, event.account_id, ctx.event.source) for ctx, event in run]
     await repository.record_arrears_notices(run[0][0].conn, notices)

@@ -27,6 +27,7 @@ from billing_service.domain import (
 from billing_service.errors import IDEMPOTENCY_CONFLICT
 from billing_service.money import show
 from ims_shared.emitter import Emitter
+from ims_shared.event_auth import Forbidden
 from ims_shared.events import AccountStateChanged, BackupArrears, derived_id
 from ims_shared.refusal import Refusal
 
@@ -46,21 +47,25 @@ async def charge(
 
 
 async def end_meters(
-    conn: asyncpg.Connection, emitter: Emitter, billing: BillingService, deleted: list[tuple[str, datetime]]
+    conn: asyncpg.Connection, emitter: Emitter, billing: BillingService, deleted: list[tuple[str, datetime, str]]
 ) -> None:
-    """Stop metering deleted backups (backup id, reported deletion time), in their order, and charge each up to
-    its deletion time: what ending them one by one does, with one round trip per kind of statement. A backup not
-    metered, or whose deletion was already recorded, is skipped. Each account is debited once with the run's total,
-    and every state its balance passes through on the way is announced as one debit at a time would announce it."""
-    known = await repository.get_meters(conn, [backup_id for backup_id, _ in deleted])
-    open_ids = [backup_id for backup_id, _ in deleted if backup_id in known and not known[backup_id].deleted]
+    """Stop metering deleted backups (backup id, reported deletion time, the project the deletion names), in their
+    order, and charge each up to its deletion time: what ending them one by one does, with one round trip per kind of
+    statement. A backup not metered, or whose deletion was already recorded, is skipped; a deletion naming another
+    project than the backup's is refused (``Forbidden``). Each account is debited once with the run's total, and
+    every state its balance passes through on the way is announced as one debit at a time would announce it."""
+    known = await repository.get_meters(conn, [backup_id for backup_id, _, _ in deleted])
+    for backup_id, _, project_id in deleted:
+        if backup_id in known and known[backup_id].project_id != project_id:
+            raise Forbidden(f"backup {backup_id} is not a backup of project {project_id!r}")
+    open_ids = [backup_id for backup_id, _, _ in deleted if backup_id in known and not known[backup_id].deleted]
     if not open_ids:
         return
     accounts = await repository.lock_accounts(conn, sorted({known[b].account_id for b in open_ids}))
     meters = await repository.lock_meters(conn, open_ids)
     now = billing.clock.now()
     charged: list[tuple[Meter, list[Charge]]] = []
-    for backup_id, reported in deleted:
+    for backup_id, reported, _ in deleted:
         meter = meters.pop(backup_id, None)  # popped: the backup's second deletion finds its meter ended
         if meter is None or meter.deleted:
             continue
@@ -120,10 +125,17 @@ async def _announce_states(
 
 
 async def send_arrears_notices(conn: asyncpg.Connection, emitter: Emitter, account: Account) -> list[str]:
-    """Ask for the deletion of every backup still metered to the released account, once per backup."""
+    """Ask for the deletion of every backup still metered to the released account, once per backup (its
+    BackupArrears goes to the backup's region and project).
+    Arrears cascade: docs/architecture.md, "Arrears: grace, frozen, released"."""
+    meters = await repository.open_meters_without_notice(conn, account.account_id)
+    if not meters:
+        return []
+    noticed = [(meter.backup_id, account.account_id, ARREARS_SOURCE) for meter in meters]
+    recorded = await repository.record_arrears_notices(conn, noticed)
     sent = []
-    for meter in await repository.open_meters_without_notice(conn, account.account_id):
-        if not await repository.record_arrears_notice(conn, meter.backup_id, account.account_id, ARREARS_SOURCE):
+    for meter in meters:
+        if meter.backup_id not in recorded:
             continue
         await emitter.emit(
             conn,

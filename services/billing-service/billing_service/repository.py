@@ -2,6 +2,10 @@
 
 Lock order, everywhere: an account row first (``FOR NO KEY UPDATE``), then its meters. Balances change by
 SQL arithmetic under that lock, never by writing back a value read earlier.
+
+A batch of rows is written from one array per column (``unnest``) in every set-based statement, the form its
+updates take anyway (``UPDATE ... FROM unnest``), so that every table is written one way and every statement reads
+alike.
 """
 
 from dataclasses import dataclass
@@ -11,8 +15,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from billing_service.domain import ZERO, Account, Charge, Meter
-from ims_shared.db import json_rows
+from billing_service.domain import IMAGE_PRICE, ZERO, Account, Charge, ImageLine, Meter
 
 Db: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -140,41 +143,63 @@ async def top_up_by_key(conn: asyncpg.Connection, account_id: str, idempotency_k
 
 
 # -- meters -----------------------------------------------------------------------------------------------------
-_METER_COLUMNS = "backup_id, account_id, project_id, region, size_gb, started_at, rated_until, deleted_at"
-
-
-def _meter_fields(meter: Meter) -> dict[str, Any]:
-    return {key: getattr(meter, key) for key in _METER_COLUMNS.split(", ")}
-
-
 def _meter(row: asyncpg.Record) -> Meter:
-    return Meter(**{key: row[key] for key in _METER_COLUMNS.split(", ")})
+    return Meter(
+        backup_id=row["backup_id"],
+        account_id=row["account_id"],
+        project_id=row["project_id"],
+        region=row["region"],
+        size_gb=row["size_gb"],
+        started_at=row["started_at"],
+        rated_until=row["rated_until"],
+        deleted_at=row["deleted_at"],
+    )
 
 
 async def start_meters(conn: asyncpg.Connection, meters: list[tuple[Meter, datetime | None]]) -> None:
     """Start metering backups (meter, next due time), in their order, each unless it is metered already: one round
     trip."""
     await conn.execute(
-        f"INSERT INTO meters ({_METER_COLUMNS}, next_due_at) SELECT {_METER_COLUMNS}, next_due_at FROM "
-        "jsonb_populate_recordset(NULL::meters, $1::jsonb) WITH ORDINALITY AS m ORDER BY ordinality "
-        "ON CONFLICT (backup_id) DO NOTHING",
-        json_rows({**_meter_fields(meter), "next_due_at": due} for meter, due in meters),
+        "INSERT INTO meters (backup_id, account_id, project_id, region, size_gb, started_at, rated_until, deleted_at, "
+        "next_due_at) SELECT backup_id, account_id, project_id, region, size_gb, started_at, rated_until, deleted_at, "
+        "next_due_at FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], "
+        "$7::timestamptz[], $8::timestamptz[], $9::timestamptz[]) WITH ORDINALITY AS m(backup_id, account_id, "
+        "project_id, region, size_gb, started_at, rated_until, deleted_at, next_due_at, ordinality) "
+        "ORDER BY ordinality ON CONFLICT (backup_id) DO NOTHING",
+        [meter.backup_id for meter, _ in meters],
+        [meter.account_id for meter, _ in meters],
+        [meter.project_id for meter, _ in meters],
+        [meter.region for meter, _ in meters],
+        [meter.size_gb for meter, _ in meters],
+        [meter.started_at for meter, _ in meters],
+        [meter.rated_until for meter, _ in meters],
+        [meter.deleted_at for meter, _ in meters],
+        [due for _, due in meters],
     )
 
 
 async def get_meter(db: Db, backup_id: str) -> Meter | None:
-    row = await db.fetchrow(f"SELECT {_METER_COLUMNS} FROM meters WHERE backup_id = $1", backup_id)
+    row = await db.fetchrow(
+        "SELECT backup_id, account_id, project_id, region, size_gb, started_at, rated_until, deleted_at FROM meters "
+        "WHERE backup_id = $1",
+        backup_id,
+    )
     return _meter(row) if row else None
 
 
 async def get_meters(db: Db, backup_ids: list[str]) -> dict[str, Meter]:
-    rows = await db.fetch(f"SELECT {_METER_COLUMNS} FROM meters WHERE backup_id = ANY ($1::text[])", backup_ids)
+    rows = await db.fetch(
+        "SELECT backup_id, account_id, project_id, region, size_gb, started_at, rated_until, deleted_at FROM meters "
+        "WHERE backup_id = ANY ($1::text[])",
+        backup_ids,
+    )
     return {r["backup_id"]: _meter(r) for r in rows}
 
 
 async def lock_meters(conn: asyncpg.Connection, backup_ids: list[str]) -> dict[str, Meter]:
     rows = await conn.fetch(
-        f"SELECT {_METER_COLUMNS} FROM meters WHERE backup_id = ANY ($1::text[]) ORDER BY backup_id FOR UPDATE",
+        "SELECT backup_id, account_id, project_id, region, size_gb, started_at, rated_until, deleted_at FROM meters "
+        "WHERE backup_id = ANY ($1::text[]) ORDER BY backup_id FOR UPDATE",
         backup_ids,
     )
     return {r["backup_id"]: _meter(r) for r in rows}
@@ -184,8 +209,8 @@ async def lock_due_meters(conn: asyncpg.Connection, account_id: str, now: dateti
     """The account's meters with a period ended by ``now``; meters another transaction holds are skipped (they
     are charged by that transaction or by the next pass)."""
     rows = await conn.fetch(
-        f"SELECT {_METER_COLUMNS} FROM meters WHERE account_id = $1 AND next_due_at <= $2 "
-        "ORDER BY backup_id LIMIT $3 FOR UPDATE SKIP LOCKED",
+        "SELECT backup_id, account_id, project_id, region, size_gb, started_at, rated_until, deleted_at FROM meters "
+        "WHERE account_id = $1 AND next_due_at <= $2 ORDER BY backup_id LIMIT $3 FOR UPDATE SKIP LOCKED",
         account_id,
         now,
         limit,
@@ -224,7 +249,8 @@ async def save_meters(conn: asyncpg.Connection, meters: list[tuple[Meter, dateti
 async def open_meters_without_notice(conn: asyncpg.Connection, account_id: str) -> list[Meter]:
     """The account's backups still metered (not deleted) that no BackupArrears was sent for."""
     rows = await conn.fetch(
-        f"SELECT {_METER_COLUMNS} FROM meters m WHERE account_id = $1 AND deleted_at IS NULL "
+        "SELECT backup_id, account_id, project_id, region, size_gb, started_at, rated_until, deleted_at FROM meters m "
+        "WHERE account_id = $1 AND deleted_at IS NULL "
         "AND NOT EXISTS (SELECT 1 FROM arrears_notices n WHERE n.backup_id = m.backup_id) ORDER BY backup_id",
         account_id,
     )
@@ -268,17 +294,22 @@ async def add_charges_of(conn: asyncpg.Connection, charged: list[tuple[Meter, li
     return added
 
 
-async def add_image_lines(conn: asyncpg.Connection, lines: list[dict[str, Any]]) -> None:
-    """Zero-rated ``full_ecs_image`` lines (account_id, image_id, backup_id, region, project_id, at), in their order,
-    one per image: one round trip."""
+async def add_image_lines(conn: asyncpg.Connection, lines: list[ImageLine]) -> None:
+    """The bill lines of full-ECS images, priced at ``IMAGE_PRICE``, in their order, one per image: one round trip."""
     await conn.execute(
         "INSERT INTO bill_lines (account_id, kind, backup_id, image_id, region, project_id, period_start, "
         "period_end, quantity_gb_hours, unit_price, amount) "
-        "SELECT account_id, 'full_ecs_image', backup_id, image_id, region, project_id, at, at, 0, 0, 0 FROM "
-        "jsonb_to_recordset($1::jsonb) AS l(account_id text, image_id text, backup_id text, region text, "
-        "project_id text, at timestamptz, ordinality int) ORDER BY ordinality "
+        "SELECT account_id, 'full_ecs_image', backup_id, image_id, region, project_id, at, at, 0, $7, $7 "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) WITH ORDINALITY "
+        "AS l(account_id, image_id, backup_id, region, project_id, at, ordinality) ORDER BY ordinality "
         "ON CONFLICT (image_id) WHERE kind = 'full_ecs_image' DO NOTHING",
-        json_rows({**line, "ordinality": n} for n, line in enumerate(lines)),
+        [line.account_id for line in lines],
+        [line.image_id for line in lines],
+        [line.backup_id for line in lines],
+        [line.region for line in lines],
+        [line.project_id for line in lines],
+        [line.at for line in lines],
+        IMAGE_PRICE,
     )
 
 
@@ -294,25 +325,16 @@ async def list_lines(db: Db, account_id: str, *, limit: int, marker: int | None)
 
 
 # -- arrears notices --------------------------------------------------------------------------------------------
-async def record_arrears_notices(conn: asyncpg.Connection, notices: list[tuple[str, str, str]]) -> None:
-    """``record_arrears_notice`` of several (backup, account, source) notices in one round trip, in their order."""
-    await conn.execute(
+async def record_arrears_notices(conn: asyncpg.Connection, notices: list[tuple[str, str, str]]) -> set[str]:
+    """Record (backup, account, source) arrears notices, in their order, in one round trip: the backups recorded
+    now (a BackupArrears is recorded once per backup, ever)."""
+    rows = await conn.fetch(
         "INSERT INTO arrears_notices (backup_id, account_id, source) "
         "SELECT backup_id, account_id, source FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY "
-        "AS n(backup_id, account_id, source, ordinality) ORDER BY ordinality ON CONFLICT (backup_id) DO NOTHING",
+        "AS n(backup_id, account_id, source, ordinality) ORDER BY ordinality ON CONFLICT (backup_id) DO NOTHING "
+        "RETURNING backup_id",
         [backup_id for backup_id, _, _ in notices],
         [account_id for _, account_id, _ in notices],
         [source for _, _, source in notices],
     )
-
-
-async def record_arrears_notice(conn: asyncpg.Connection, backup_id: str, account_id: str, source: str) -> bool:
-    """True the first time a BackupArrears is recorded for ``backup_id``."""
-    inserted = await conn.fetchval(
-        "INSERT INTO arrears_notices (backup_id, account_id, source) VALUES ($1, $2, $3) "
-        "ON CONFLICT (backup_id) DO NOTHING RETURNING 1",
-        backup_id,
-        account_id,
-        source,
-    )
-    return inserted is not None
+    return {r["backup_id"] for r in rows}

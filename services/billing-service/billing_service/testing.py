@@ -79,7 +79,6 @@ class Books:
         project_id: str,
         region: str = "cn-north-4",
         time: datetime | None = None,
-        event_id: str | None = None,
         source: str | None = None,
     ) -> ConsumerRecord[bytes, bytes]:
         """A Kafka record carrying ``data`` as a CloudEvent, as another service would produce it."""
@@ -88,7 +87,6 @@ class Books:
             source=source or f"/{region}/backup-service",
             region=region,
             project_id=project_id,
-            event_id=event_id,
             time=time or self.clock.now(),
         )
         value = event.model_dump_json(exclude_none=True).encode()
@@ -163,13 +161,12 @@ class Books:
 async def open_books(
     start: datetime,
     *,
-    price_per_gb_hour: Decimal = Decimal("0.36"),
-    period: timedelta = timedelta(hours=1),
     initial_balance: Decimal = Decimal("100"),
     grace: timedelta = timedelta(days=15),
     retention: timedelta = timedelta(days=15),
 ) -> AsyncIterator[Books]:
-    """A fresh billing database whose tenants' accounts are open, with a manual clock standing at ``start``."""
+    """A fresh billing database whose tenants' accounts are open (0.36 CNY per GB-hour, hourly periods), with a manual
+    clock standing at ``start``."""
     clock = ManualClock(start)
     emitter = Emitter("/cn-north-4/billing-service", "cn-north-4")
     async with fresh_database(MIGRATIONS, prefix="billing_test") as (dsn, pool):
@@ -181,7 +178,7 @@ async def open_books(
             emitter=emitter,
             database=database,
             clock=clock,
-            tariff=Tariff(price_per_gb_hour, period, "CNY"),
+            tariff=Tariff(Decimal("0.36"), timedelta(hours=1), "CNY"),
             policy=ArrearsPolicy(grace, retention),
             initial_balance=initial_balance,
         )

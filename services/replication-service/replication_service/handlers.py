@@ -4,11 +4,10 @@ Each runs inside the consumer's transaction with its inbox row; every event it e
 transaction. The events of one job share the key ``job_id``.
 """
 
-from typing import Any
-
 import asyncpg
 
 from ims_shared.consumer import EventHandlers, HandlerContext
+from ims_shared.event_auth import Forbidden
 from ims_shared.events.replication import (
     ReplicaFailed,
     ReplicaRecorded,
@@ -23,7 +22,7 @@ from ims_shared.refusal import Refusal
 from ims_shared.replication_rules import REPLICA_CONFLICT, REPLICATION_TIMED_OUT
 from replication_service import repository
 from replication_service.context import ReplicationService
-from replication_service.domain import plan_replication
+from replication_service.domain import ReplicationPlan, plan_replication
 
 log = get_logger(__name__)
 
@@ -38,7 +37,8 @@ def event_handlers() -> EventHandlers[ReplicationService]:
 
 
 async def on_replication_requested(ctx: HandlerContext[ReplicationService], event: ReplicationRequested) -> None:
-    """Check the route and the limits, then carry the backup copy and the image to the destination region."""
+    """Check the request by the rules of ``ims_shared.replication_rules`` (``domain.plan_replication``), record it, then
+    carry the backup copy and the image to the destination region, or fail the job with the refusal."""
     rc = ctx.service
     if ctx.event.region != rc.region:
         return  # a request of another region's replication-service
@@ -47,22 +47,11 @@ async def on_replication_requested(ctx: HandlerContext[ReplicationService], even
         return  # the same job requested again under another event id
     await repository.lock_project(ctx.conn, project_id)
     now = rc.clock()
-    record: dict[str, Any] = {
-        "job_id": event.job_id,
-        "project_id": project_id,
-        "source_region": rc.region,
-        "source_image_id": event.source_image_id,
-        "source_backup_id": event.source_backup_id,
-        "destination_region": event.destination_region,
-        "replica_image_id": event.replica_image_id,
-        "vault_id": event.vault_id,
-        "size_gb": event.image.size_gb,
-        "correlation_id": ctx.event.correlationid,
-    }
+    outcome: ReplicationPlan | Refusal
     try:
         if await repository.replica_image_taken(ctx.conn, event.replica_image_id, event.job_id):
             raise Refusal(REPLICA_CONFLICT, f"replica image id {event.replica_image_id} belongs to another replication")
-        plan = plan_replication(
+        outcome = plan_replication(
             event,
             source_region=rc.region,
             project_id=project_id,
@@ -73,29 +62,29 @@ async def on_replication_requested(ctx: HandlerContext[ReplicationService], even
             timeout_s=rc.settings.replication_timeout_s,
         )
     except Refusal as refusal:
-        failed = {"status": "failed", "error_code": refusal.code, "fail_reason": refusal.message, "finished_at": now}
-        await repository.insert(ctx.conn, record | failed)
+        outcome = refusal
+    await repository.insert(
+        ctx.conn,
+        event,
+        project_id=project_id,
+        source_region=rc.region,
+        correlation_id=ctx.event.correlationid,
+        outcome=outcome,
+        at=now,
+    )
+    if isinstance(outcome, Refusal):
         await ctx.emit(
             ReplicationFailed(
                 job_id=event.job_id,
                 source_image_id=event.source_image_id,
                 destination_region=event.destination_region,
-                error_code=refusal.code,
-                reason=refusal.message,
+                error_code=outcome.code,
+                reason=outcome.message,
             )
         )
-        log.info("replication refused", job_id=event.job_id, code=refusal.code)
+        log.info("replication refused", job_id=event.job_id, code=outcome.code)
         return
-    await repository.insert(
-        ctx.conn,
-        record
-        | {
-            "status": "copying",
-            "destination_project_id": plan.destination_project_id,
-            "replica_backup_id": plan.replica_backup_id,
-            "deadline": plan.deadline,
-        },
-    )
+    plan = outcome
     await ctx.emit(
         ReplicationStarted(
             job_id=event.job_id, destination_region=plan.destination_region, replica_image_id=event.replica_image_id
@@ -133,6 +122,8 @@ async def _copying(
     if ctx.event.region != record["destination_region"] or event.replica_image_id != record["replica_image_id"]:
         log.warning("answer does not match the replication; ignored", job_id=event.job_id, region=ctx.event.region)
         return None
+    if ctx.event.projectid != record["destination_project_id"]:
+        raise Forbidden(f"replication {event.job_id} is not one of project {ctx.event.projectid!r}")
     return record
 
 

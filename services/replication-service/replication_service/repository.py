@@ -1,20 +1,52 @@
 """SQL of replication-service."""
 
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
+from ims_shared.events.replication import ReplicationRequested
+from ims_shared.refusal import Refusal
+from replication_service.domain import ReplicationPlan
 
-async def insert(conn: asyncpg.Connection, values: dict[str, Any]) -> bool:
-    """Record a replication; False when the job is already recorded (a request sent again)."""
-    columns = ", ".join(values)
-    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-    inserted = await conn.fetchval(
-        f"INSERT INTO replications ({columns}) VALUES ({params}) ON CONFLICT (job_id) DO NOTHING RETURNING 1",
-        *values.values(),
+
+async def insert(
+    conn: asyncpg.Connection,
+    request: ReplicationRequested,
+    *,
+    project_id: str,
+    source_region: str,
+    correlation_id: str | None,
+    outcome: ReplicationPlan | Refusal,
+    at: datetime,
+) -> None:
+    """Record a replication, ``copying`` by its plan or ``failed`` by its refusal (at ``at``); a job already recorded
+    (a request sent again) is left as it is."""
+    plan = outcome if isinstance(outcome, ReplicationPlan) else None
+    refusal = outcome if isinstance(outcome, Refusal) else None
+    await conn.execute(
+        "INSERT INTO replications (job_id, project_id, source_region, source_image_id, source_backup_id, "
+        "destination_region, replica_image_id, vault_id, size_gb, correlation_id, status, destination_project_id, "
+        "replica_backup_id, deadline, error_code, fail_reason, finished_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
+        "ON CONFLICT (job_id) DO NOTHING",
+        request.job_id,
+        project_id,
+        source_region,
+        request.source_image_id,
+        request.source_backup_id,
+        request.destination_region,
+        request.replica_image_id,
+        request.vault_id,
+        request.image.size_gb,
+        correlation_id,
+        "copying" if plan else "failed",
+        plan.destination_project_id if plan else None,
+        plan.replica_backup_id if plan else None,
+        plan.deadline if plan else None,
+        refusal.code if refusal else None,
+        refusal.message if refusal else None,
+        at if refusal else None,
     )
-    return inserted is not None
 
 
 async def lock(conn: asyncpg.Connection, job_id: str) -> asyncpg.Record | None:
@@ -60,12 +92,13 @@ async def failed(conn: asyncpg.Connection, job_id: str, code: str, reason: str) 
     )
 
 
-async def overdue(conn: asyncpg.Connection, now: datetime, limit: int = 100) -> list[asyncpg.Record]:
+async def overdue(conn: asyncpg.Connection, now: datetime) -> list[asyncpg.Record]:
+    """The replications under way past their deadline, a hundred at a time; those another transaction holds are
+    skipped."""
     return await conn.fetch(
-        "SELECT * FROM replications WHERE status = 'copying' AND deadline < $1 ORDER BY deadline LIMIT $2 "
+        "SELECT * FROM replications WHERE status = 'copying' AND deadline < $1 ORDER BY deadline LIMIT 100 "
         "FOR UPDATE SKIP LOCKED",
         now,
-        limit,
     )
 
 

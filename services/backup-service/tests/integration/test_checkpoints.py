@@ -57,7 +57,10 @@ async def test_an_unknown_server_cannot_be_backed_up() -> None:
 async def test_a_deleted_server_cannot_be_backed_up_until_announced_again() -> None:
     async with fresh_database(MIGRATIONS) as (_, pool), pool.acquire() as conn:
         await register_server(conn, "p1", SERVER)
-        await mark_server_deleted(conn, "ecs-1")
+        assert not await mark_server_deleted(conn, "p2", "ecs-1")  # another project's ECS: nothing changes
+        assert await start_checkpoint(conn, project_id="p1", server_id="ecs-1", vault_id="v", name="", duration_s=0)
+        await conn.execute("DELETE FROM backups")
+        assert await mark_server_deleted(conn, "p1", "ecs-1")
         with pytest.raises(Refusal) as caught:
             await start_checkpoint(conn, project_id="p1", server_id="ecs-1", vault_id="v", name="", duration_s=0)
         assert caught.value.code == "BackupService.6303" and "deleted" in caught.value.message

@@ -25,7 +25,7 @@ from ims_shared.events import (
 from ims_shared.testing import fresh_database
 
 pytestmark = pytest.mark.integration
-REGION, PROJECT = "r1", "p1"
+REGION, PROJECT, ACCOUNT = "cn-north-4", "a0000000000000000000000000000001", "alpha"  # a development tenant
 
 
 def _ctx(conn: asyncpg.Connection, data: EventData) -> HandlerContext[BackupService]:
@@ -157,19 +157,21 @@ async def test_runs_of_backups_and_image_events_leave_what_one_at_a_time_leaves(
 
 
 async def test_a_run_of_arrears_deletes_the_known_backups_and_holds_or_defers_the_others() -> None:
-    """Known backups are deleted with one statement (BackupDeleted, reason arrears), in the run's order; a backup
-    in a locked vault waits as 'deleting'; an unknown one is held; one already deleted is left alone."""
+    """Known backups are deleted with one statement (BackupDeleted, reason arrears, naming the image a backup still
+    has), in the run's order; a backup in a locked vault waits as 'deleting'; an unknown one is held; one already
+    deleted is left alone."""
     plain, locked, gone, unknown = _backup(), _backup(), _backup(), _backup()
     locked = locked.model_copy(update={"vault_id": "v-locked"})
     async with fresh_database(MIGRATIONS) as (_, pool):
         async with pool.acquire() as conn, conn.transaction():
             await on_backups_created([(_ctx(conn, b), b) for b in (plain, locked, gone)])
             await conn.execute("INSERT INTO vaults (vault_id, locked) VALUES ('v-locked', true)")
+            await conn.execute("UPDATE backups SET image_id = 'img-1' WHERE backup_id = $1", plain.backup_id)
             await conn.execute(
                 "UPDATE backups SET status = 'deleted', deleted_at = now() WHERE backup_id = $1", gone.backup_id
             )
         arrears = [
-            BackupArrears(backup_id=b.backup_id, account_id="a1", reason="arrears")
+            BackupArrears(backup_id=b.backup_id, account_id=ACCOUNT, reason="arrears")
             for b in (unknown, locked, plain, gone)
         ]
         async with pool.acquire() as conn, conn.transaction():
@@ -179,5 +181,35 @@ async def test_a_run_of_arrears_deletes_the_known_backups_and_holds_or_defers_th
         assert (
             await pool.fetchval("SELECT backup_id FROM held_backup_events WHERE kind = 'arrears'") == unknown.backup_id
         )
+        emitted = await pool.fetch("SELECT event_type, key, payload::jsonb->'data'->>'image_id' AS image FROM outbox")
+        assert [tuple(r) for r in emitted] == [("BackupDeleted", plain.backup_id, "img-1")]
+
+
+async def test_an_images_deletion_deletes_its_backup_only_when_it_asks_to() -> None:
+    """The backup whose image was deleted without it stays available (and billed), the one whose image asked for it
+    is deleted (reason image_deleted): in one run of ImageDeleted, and when the events were held for the backup."""
+    kept, taken, late = _backup(), _backup(), _backup()
+    created = {b.backup_id: _image_created(b.backup_id, f"img-{b.backup_id}") for b in (kept, taken, late)}
+    deleted = {
+        b.backup_id: ImageDeleted(
+            image_id=f"img-{b.backup_id}", backup_id=b.backup_id, delete_backup=b is taken, reason="user"
+        )
+        for b in (kept, taken, late)
+    }
+    async with fresh_database(MIGRATIONS) as (_, pool):
+        async with pool.acquire() as conn, conn.transaction():
+            await on_backups_created([(_ctx(conn, b), b) for b in (kept, taken)])
+            await on_images_created([(_ctx(conn, e), e) for e in created.values()])
+        async with pool.acquire() as conn, conn.transaction():
+            await on_images_deleted([(_ctx(conn, e), e) for e in deleted.values()])
+        assert await pool.fetchval("SELECT count(*) FROM held_backup_events") == 2
+        async with pool.acquire() as conn, conn.transaction():
+            await on_backups_created([(_ctx(conn, late), late)])
+        rows = await pool.fetch("SELECT backup_id, image_id, status, delete_reason FROM backups")
+        assert {r["backup_id"]: tuple(r)[1:] for r in rows} == {
+            kept.backup_id: (None, "available", None),
+            taken.backup_id: (None, "deleted", "image_deleted"),
+            late.backup_id: (None, "available", None),
+        }
         emitted = await pool.fetch("SELECT event_type, key FROM outbox ORDER BY id")
-        assert [(r["event_type"], r["key"]) for r in emitted] == [("BackupDeleted", plain.backup_id)]
+        assert [tuple(r) for r in emitted] == [("BackupDeleted", taken.backup_id)]

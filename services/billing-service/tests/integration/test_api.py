@@ -203,8 +203,7 @@ async def test_bad_paging_parameters_are_400s(client: Client, books: Books) -> N
 
 async def test_prices_are_published(client: Client, books: Books) -> None:
     response = await client.call("GET", f"/v1/{books.project(BETA)}/billing/prices", account=BETA)
-    assert json.loads(response.text)["prices"][0] == {
-        "kind": "backup_storage",
-        "unit": "GB-hour",
-        "unit_price": "0.36",
-    }
+    assert json.loads(response.text)["prices"] == [
+        {"kind": "backup_storage", "unit": "GB-hour", "unit_price": "0.36"},
+        {"kind": "full_ecs_image", "unit": "image", "unit_price": "0"},
+    ]

@@ -144,6 +144,14 @@ async def test_the_replica_is_active_in_the_destination_and_the_job_succeeds(wor
     ]
     record = await get_replication(world.node("replication-service", CN).pool, request.job_id)
     assert record is not None and record["status"] == "succeeded"
+    assert (record["project_id"], record["source_region"], record["destination_region"]) == (CN_PROJECT, CN, AP)
+    assert (record["source_image_id"], record["source_backup_id"], record["replica_image_id"]) == (
+        image_id,
+        backup_id,
+        request.replica_image_id,
+    )
+    assert (record["destination_project_id"], record["vault_id"], record["size_gb"]) == (AP_PROJECT, "v-hk", 60)
+    assert record["deadline"] is not None and record["error_code"] is None and record["finished_at"] is not None
 
 
 async def test_every_event_delivered_twice_changes_nothing(world: World) -> None:
@@ -319,6 +327,11 @@ async def test_a_request_for_a_region_without_a_route_fails_the_job(world: World
     refused = await world.emitted(world.node("replication-service", CN), "ReplicationFailed")
     assert [e["data"]["error_code"] for e in refused] == ["IMG.0240"]
     assert len(await world.emitted(world.node("backup-service", AP), "BackupCreated")) == 1  # the routed one only
+    record = await get_replication(world.node("replication-service", CN).pool, refused[0]["data"]["job_id"])
+    assert record is not None and (record["status"], record["destination_region"]) == ("failed", EU)
+    assert (record["error_code"], record["fail_reason"]) == ("IMG.0240", refused[0]["data"]["reason"])
+    assert record["finished_at"] is not None and record["deadline"] is None
+    assert record["destination_project_id"] is None and record["replica_backup_id"] is None
 
 
 async def test_the_database_refuses_an_in_region_copy_under_way(world: World) -> None:

@@ -146,6 +146,11 @@
     return a < b ? -1 : a > b ? 1 : 0;
   }
 
+  /** A query's key or value as the server reads it: form encoding, where "+" is a space. */
+  function unquoteForm(value) {
+    return unquote(value.replace(/\+/g, " "));
+  }
+
   function canonicalQuery(rawQuery) {
     const pairs = [];
     for (const part of rawQuery.replace(/^\?/, "").split("&")) {
@@ -153,7 +158,7 @@
       const at = part.indexOf("=");
       const key = at === -1 ? part : part.slice(0, at);
       const value = at === -1 ? "" : part.slice(at + 1);
-      pairs.push([unquote(key), unquote(value)]);
+      pairs.push([unquoteForm(key), unquoteForm(value)]);
     }
     pairs.sort((x, y) => compare(x[0], y[0]) || compare(x[1], y[1]));
     return pairs.map(([k, v]) => `${urlEncode(k)}=${urlEncode(v)}`).join("&");
