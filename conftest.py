@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ims_shared.testing import Broker
+from tests.support import Broker
 
 
 @pytest.fixture(scope="session")

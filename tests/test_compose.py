@@ -25,7 +25,7 @@ import yaml
 from backup_service.settings import BackupSettings
 from billing_service.settings import BillingSettings
 from image_service.settings import ImageSettings
-from ims_shared.devstack import ServiceProcess, Stack, plan
+from ims_devstack import ServiceProcess, Stack, plan
 from ims_shared.regions import DEFAULT_DEPLOYED_REGIONS
 from ims_shared.settings import ServiceSettings
 from replication_service.settings import ReplicationSettings

@@ -18,7 +18,7 @@ from ims_shared.events import BackupCreated, BackupDisk, EventData, ServerInfo, 
 from ims_shared.tenants import Tenant, load_tenants
 
 if TYPE_CHECKING:
-    from ims_shared.client import SignedClient
+    from imsctl.client import SignedClient
 
 T = TypeVar("T")
 
@@ -208,7 +208,7 @@ def known_backup(system: System, tenant: Tenant = ALPHA, region: str = CN, **fie
 
 
 def billing(system: System, tenant: Tenant = ALPHA, region: str = CN) -> "SignedClient":
-    from ims_shared.client import SignedClient
+    from imsctl.client import SignedClient
 
     return SignedClient(system.url("billing-service"), tenant.access_key, tenant.secret_key, tenant.projects[region])
 

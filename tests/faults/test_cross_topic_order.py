@@ -16,8 +16,8 @@ from ims_shared.consumer import EventProcessor
 from ims_shared.emitter import Emitter
 from ims_shared.events import EventData, ImageCreated, ImageDeleted, make_event
 from ims_shared.events.billing import BackupArrears
-from ims_shared.testing import consumer_record, fresh_database
 from tests.e2e.harness import ALPHA, backup_created
+from tests.support import consumer_record, fresh_database
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 CN = "cn-north-4"

@@ -7,7 +7,7 @@ import pytest
 from backup_service.app import MIGRATIONS
 from backup_service.checkpoints import CheckpointRefused, finish_checkpoints, register_server, start_checkpoint
 from ims_shared.emitter import Emitter
-from ims_shared.testing import fresh_database
+from tests.support import fresh_database
 
 pytestmark = pytest.mark.integration
 

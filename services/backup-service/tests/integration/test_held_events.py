@@ -22,7 +22,7 @@ from ims_shared.events import (
     ImageDeleted,
     make_event,
 )
-from ims_shared.testing import fresh_database
+from tests.support import fresh_database
 
 pytestmark = pytest.mark.integration
 REGION, PROJECT = "r1", "p1"

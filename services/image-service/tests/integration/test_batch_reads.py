@@ -13,7 +13,7 @@ from image_service.settings import ImageSettings
 from ims_shared.emitter import Emitter
 from ims_shared.events import BackupCreated, BackupDisk, ServerInfo
 from ims_shared.tenants import load_tenants
-from ims_shared.testing import fresh_database, rows_scanned
+from tests.support import fresh_database, rows_scanned
 
 pytestmark = pytest.mark.integration
 PROJECT = "a0000000000000000000000000000001"

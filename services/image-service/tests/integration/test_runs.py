@@ -25,7 +25,7 @@ from ims_shared.events import (
 )
 from ims_shared.kafka import make_producer
 from ims_shared.tenants import load_tenants
-from ims_shared.testing import consumer_record, fresh_database
+from tests.support import consumer_record, fresh_database
 
 pytestmark = pytest.mark.integration
 REGION = "cn-north-4"

@@ -9,16 +9,16 @@ from typing import Any
 import httpx
 import pytest
 
-from ims_shared import configdoc, openapidoc
+from ims_docgen import configdoc, openapidoc
 from ims_shared.settings import ServiceSettings
 
-DOCS = Path(__file__).resolve().parents[3] / "docs"
+DOCS = Path(__file__).resolve().parents[4] / "docs"
 
 
 def test_committed_configuration_document_is_current() -> None:
     committed = (DOCS / "configuration.md").read_text()
     assert committed == configdoc.render(), (
-        "docs/configuration.md is stale: run `python -m ims_shared.configdoc > docs/configuration.md`"
+        "docs/configuration.md is stale: run `python -m ims_docgen.configdoc > docs/configuration.md`"
     )
 
 
@@ -51,8 +51,8 @@ def test_comments_above_fields_become_descriptions() -> None:
 @pytest.mark.parametrize("service", list(openapidoc.SERVICES))
 def test_committed_openapi_document_is_current(service: str) -> None:
     path = DOCS / "openapi" / f"{service}.json"
-    assert path.exists(), f"{path} is missing: run `python -m ims_shared.openapidoc`"
-    assert path.read_text() == openapidoc.render(service), f"{path} is stale: run `python -m ims_shared.openapidoc`"
+    assert path.exists(), f"{path} is missing: run `python -m ims_docgen.openapidoc`"
+    assert path.read_text() == openapidoc.render(service), f"{path} is stale: run `python -m ims_docgen.openapidoc`"
 
 
 def test_creating_the_apps_connects_nowhere(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,7 @@
 """The whole system on one machine: Kafka (Tansu), PostgreSQL, the topics and every service process.
 
-``make run`` calls ``main()``; the end-to-end tests start the same :class:`Stack` on other ports.
+``make run`` calls ``main()`` (``python -m ims_devstack``, console script ``ims-devstack``); the end-to-end tests
+and the benchmark start the same :class:`Stack` on other ports.
 """
 
 import argparse
@@ -97,7 +98,7 @@ def start_tansu(
         stderr=subprocess.STDOUT,
         env={"TOKIO_WORKER_THREADS": "1"} | os.environ,
     )
-    _wait_for_port("127.0.0.1", port, 20, "Kafka (Tansu)")
+    wait_for_port("127.0.0.1", port, 20, "Kafka (Tansu)")
     return child
 
 
@@ -281,7 +282,15 @@ class Stack:
         return os.open(self.log_dir / f"{label}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
 
-def _wait_for_port(host: str, port: int, timeout_s: float, what: str) -> None:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on at the time of the call."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(host: str, port: int, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with socket.socket() as sock:
@@ -342,7 +351,3 @@ def main() -> None:
     print("stopping...", flush=True)
     stack.stop()
     print("stopped.", flush=True)
-
-
-if __name__ == "__main__":
-    main()

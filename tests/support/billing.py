@@ -27,8 +27,8 @@ from ims_shared.db import create_pool
 from ims_shared.emitter import Emitter
 from ims_shared.events import EventData, make_event
 from ims_shared.tenants import TenantCatalog, load_tenants
-from ims_shared.testing import consumer_record, fresh_database
 from ims_shared.topics import topic_for
+from tests.support import consumer_record, fresh_database
 
 CONSUMER = "billing-service.cn-north-4"
 ALPHA, BETA = "alpha", "beta"

@@ -1,6 +1,6 @@
 """The OpenAPI document of each service, exported to docs/openapi/<service>.json.
 
-``python -m ims_shared.openapidoc [DIRECTORY]`` writes them (default ``docs/openapi``); ``--check`` only says
+``python -m ims_docgen.openapidoc [DIRECTORY]`` writes them (default ``docs/openapi``); ``--check`` only says
 which are stale (exit 1). A unit test fails when a committed document is stale.
 
 Each document is exactly what the running service serves at ``/openapi.json`` (and shows at ``/docs``): FastAPI's
