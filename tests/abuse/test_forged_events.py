@@ -27,11 +27,11 @@ from ims_shared.events import (
 )
 from ims_shared.events.replication import ReplicaFailed
 from ims_shared.tenants import Tenant
-from ims_shared.testing import DEVELOPMENT_CREDENTIALS, signer_of
 from ims_shared.topics import BILLING_TOPIC, TopicKind, topic_for
 from tests.abuse.conftest import ALPHA, BETA, CN, Apis
 from tests.e2e.harness import backup_created
 from tests.faults.tools import Outgoing, produce, query, read_topic, report, until
+from tests.support import DEVELOPMENT_CREDENTIALS, signer_of
 
 pytestmark = pytest.mark.integration
 BETA_SERVER = f"ecs-beta-{uuid.uuid4().hex[:8]}"

@@ -12,7 +12,7 @@ from image_service.context import ImageService
 from image_service.creation import image_values
 from image_service.settings import ImageSettings
 from ims_shared.events import BackupCreated, BackupDisk, ServerInfo
-from ims_shared.testing import fresh_database, rows_scanned
+from tests.support import fresh_database, rows_scanned
 
 pytestmark = pytest.mark.integration
 PROJECT = "a0000000000000000000000000000001"

@@ -9,7 +9,7 @@ import pytest
 from image_service import members, repository
 from image_service.app import MIGRATIONS
 from ims_shared.refusal import Refusal
-from ims_shared.testing import fresh_database
+from tests.support import fresh_database
 
 pytestmark = pytest.mark.integration
 

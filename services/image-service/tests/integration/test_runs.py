@@ -24,8 +24,8 @@ from ims_shared.events import (
     make_event,
 )
 from ims_shared.kafka import make_producer
-from ims_shared.testing import consumer_record, development_authority, fresh_database
 from ims_shared.topics import topic_for
+from tests.support import consumer_record, development_authority, fresh_database
 
 pytestmark = pytest.mark.integration
 REGION = "cn-north-4"
