@@ -10,13 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from image_service import repository
 from image_service.context import ImageService, Service, Who
-from image_service.domain import ImageRequest, check_account, check_backup, resolve_enterprise_project, validate_request
-from image_service.errors import (
-    BACKUP_ALREADY_USED,
-    IMAGE_NOT_FOUND,
-    JOB_NOT_FOUND,
-    SERVER_BEING_BACKED_UP,
+from image_service.domain import (
+    ImageRequest,
+    check_account,
+    check_backup,
+    check_one_image_per_backup,
+    resolve_enterprise_project,
+    validate_request,
 )
+from image_service.errors import IMAGE_NOT_FOUND, JOB_NOT_FOUND, SERVER_BEING_BACKED_UP
 from image_service.handlers import delete_image
 from image_service.views import image_view, job_view
 from ims_shared.auth import Caller
@@ -58,8 +60,8 @@ async def _check_known_backup(conn: asyncpg.Connection, backup_id: str, project_
     backup = await repository.get_backup(conn, backup_id)
     if backup is not None:
         check_backup(backup, project_id)
-        if await repository.live_image_of_backup(conn, backup_id):
-            raise Refusal(BACKUP_ALREADY_USED, f"backup {backup_id} has already been used to create a full-ECS image")
+        has_image = await repository.live_image_of_backup(conn, backup_id) is not None
+        check_one_image_per_backup(backup_id, backup_has_image=has_image)
 
 
 async def _request_image(

@@ -12,7 +12,7 @@ from image_service import repository
 from image_service.context import ImageService
 from image_service.domain import (
     BackupFacts,
-    already_used,
+    backup_already_used,
     check_account,
     check_backup,
     check_configured,
@@ -137,18 +137,19 @@ async def _create_image(
     values = image_values(ic, job, backup)
     if ic.settings.image_build_s > 0:
         if not await repository.insert_image(conn, values):
-            await fail_job(conn, ic, job, already_used(backup.backup_id))
+            await fail_job(conn, ic, job, backup_already_used(backup.backup_id))
             return
         await repository.job_running(conn, job["job_id"])
         return
     if not await repository.insert_active_image(conn, values):
-        await fail_job(conn, ic, job, already_used(backup.backup_id))
+        await fail_job(conn, ic, job, backup_already_used(backup.backup_id))
         return
     await emit_created(conn, ic, values, job["correlation_id"])
 
 
 async def complete(conn: asyncpg.Connection, ic: ImageService, image: asyncpg.Record) -> None:
-    """The image's data is saved: it becomes active ("Normal") and its job succeeds."""
+    """Complete: "When the image status changes to Normal, the image creation is complete." The image's data is saved:
+    it becomes active ("Normal") and its job succeeds."""
     await repository.set_image_status(conn, image["image_id"], "active", active_at=_now())
     await repository.job_succeeded(conn, image["job_id"])
     job = await repository.lock_job(conn, image["job_id"])

@@ -1,4 +1,5 @@
-"""Rules of full-ECS image creation from a CBR backup. No I/O: plain values in, a decision out."""
+"""The rules of full-ECS images made from CBR backups, each in one named function quoting the sentence of the
+guide it keeps (sharing's are in ``members``). No I/O: plain values in, a decision out."""
 
 import re
 from dataclasses import dataclass, field
@@ -10,13 +11,18 @@ from image_service.errors import (
     BACKUP_NOT_AVAILABLE,
     BACKUP_NOT_FOUND,
     CONFIGURE_ECS_GUIDE,
+    EXPORT_REFUSED,
+    IN_REGION_COPY_REFUSED,
     INVALID_PARAMETER,
+    MARKET_PUBLISH_REFUSED,
     NO_SOURCE,
     NO_SYSTEM_DISK,
     NOT_SERVER_BACKUP,
     SERVER_NOT_CONFIGURED,
+    SERVER_STARTED,
 )
 from ims_shared.events.backups import ECS_RESOURCE_TYPE
+from ims_shared.events.images import ImageDeletionReason
 from ims_shared.refusal import Refusal
 from ims_shared.tenants import TagPolicy
 
@@ -158,9 +164,11 @@ def validate_request(
     return pairs
 
 
-def check_account(state: str | None) -> None:
+def check_account(state: str | None, *, before: str = "creating images") -> None:
+    """An account frozen for arrears (or released) may make nothing new. Part of the arrears cascade:
+    docs/architecture.md, section "Arrears: grace, frozen, released"."""
     if state in FROZEN_STATES:
-        raise Refusal(ACCOUNT_FROZEN, "the account is frozen for arrears: top up the balance before creating images")
+        raise Refusal(ACCOUNT_FROZEN, f"the account is frozen for arrears: top up the balance before {before}")
 
 
 def check_backup(backup: BackupFacts | None, project_id: str) -> BackupFacts:
@@ -178,6 +186,9 @@ def check_backup(backup: BackupFacts | None, project_id: str) -> BackupFacts:
 
 
 def check_configured(backup: BackupFacts) -> None:
+    """The source ECS must be configured: "When creating a full-ECS image from a CBR backup, ensure that the source ECS
+    of the CBR backup has been properly configured, or the image creation may fail." A backup of an ECS that was not
+    configured fails the job (IMG.0202) with the guide's steps."""
     if not (backup.server or {}).get("configured", True):
         raise Refusal(
             SERVER_NOT_CONFIGURED,
@@ -185,8 +196,58 @@ def check_configured(backup: BackupFacts) -> None:
         )
 
 
-def already_used(backup_id: str) -> Refusal:
+def check_one_image_per_backup(backup_id: str, *, backup_has_image: bool) -> None:
+    """One image per backup: "A CBR backup can be used to create only one full-ECS image." ``backup_has_image``: a live
+    image of the backup is known (to the API). The database enforces the rule under any concurrency as well (the unique
+    index ``one_live_image_per_backup``): a job whose image it refuses fails with ``backup_already_used``. A deleted
+    image frees its backup."""
+    if backup_has_image:
+        raise backup_already_used(backup_id)
+
+
+def backup_already_used(backup_id: str) -> Refusal:
+    """The refusal of ``check_one_image_per_backup`` (IMG.0029)."""
     return Refusal(BACKUP_ALREADY_USED, f"backup {backup_id} has already been used to create a full-ECS image")
+
+
+def check_stopped_ecs_not_started(server_id: str, state_at_backup: str | None, state_now: str) -> None:
+    """A stopped ECS stays stopped: "If an ECS is in Stopped state, do not start it when you are using it to create a
+    full-ECS image." An ECS that was stopped (SHUTOFF) when its backup was taken and is started (ACTIVE) while its image
+    is being made fails the creation (IMG.0203): the image would not match the stopped ECS."""
+    if state_at_backup == "SHUTOFF" and state_now == "ACTIVE":
+        raise Refusal(
+            SERVER_STARTED,
+            f"ECS {server_id} was started while its full-ECS image was being created from a backup "
+            "taken while it was stopped; the image would be inconsistent. Keep the ECS stopped and retry.",
+        )
+
+
+def image_deletion_reason(backup_deletion_reason: str) -> ImageDeletionReason:
+    """The image goes with its backup: "If a full-ECS image is created from a CBR backup and the backup is deleted due
+    to arrears, the full-ECS image will also be deleted." Whatever deleted a backup deletes the images made from it;
+    this names why (``arrears``, or ``backup_deleted``).
+    The whole chain: docs/architecture.md, section "Arrears: grace, frozen, released"."""
+    return "arrears" if backup_deletion_reason == "arrears" else "backup_deleted"
+
+
+def export_refused() -> Refusal:
+    """No export: "A full-ECS image cannot be exported." (IMG.0128)"""
+    return Refusal(EXPORT_REFUSED, "a full-ECS image cannot be exported")
+
+
+def in_region_copy_refused() -> Refusal:
+    """No copy within the region: "A full-ECS image cannot be replicated within a region." (IMG.0130, IMS's in-region
+    copy; across regions, ``ims_shared.replication_rules`` refuses the image's own region as the destination.)"""
+    return Refusal(
+        IN_REGION_COPY_REFUSED,
+        "a full-ECS image cannot be replicated within a region; replicate it across regions where the route allows",
+    )
+
+
+def koogallery_refused() -> Refusal:
+    """No KooGallery: "A full-ECS image cannot be published in KooGallery." (IMG.0131, the market attributes of an image
+    update)"""
+    return Refusal(MARKET_PUBLISH_REFUSED, "a full-ECS image cannot be published in KooGallery")
 
 
 def min_disk_of(backup: BackupFacts) -> int:

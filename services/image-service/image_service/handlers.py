@@ -15,8 +15,16 @@ from image_service.creation import (
     fail_job,
     waits_for_its_backup,
 )
-from image_service.domain import BackupFacts, ImageRequest, already_used, resolve_enterprise_project, validate_request
-from image_service.errors import SERVER_STARTED
+from image_service.domain import (
+    BackupFacts,
+    ImageRequest,
+    backup_already_used,
+    check_stopped_ecs_not_started,
+    image_deletion_reason,
+    resolve_enterprise_project,
+    validate_request,
+)
+from image_service.errors import DELETED_DURING_CREATION
 from ims_shared.consumer import EventHandlers, HandlerContext
 from ims_shared.db import json_rows
 from ims_shared.events import (
@@ -74,8 +82,9 @@ async def on_backups_created(run: list[tuple[HandlerContext[ImageService], Backu
 
 async def on_backups_deleted(run: list[tuple[HandlerContext[ImageService], BackupDeleted]]) -> None:
     """The run's backups of this region are gone: their images are deleted (ImageDeleted, reason arrears or
-    backup_deleted) with one statement, an image still being made stopping its job first; then the jobs waiting
-    for any of them fail."""
+    backup_deleted: ``domain.image_deletion_reason``) with one statement, an image still being made stopping its job
+    first; then the jobs waiting for any of them fail. Part of the arrears cascade: docs/architecture.md, section
+    "Arrears: grace, frozen, released"."""
     mine = [(ctx, event) for ctx, event in run if ctx.for_this_region]
     if not mine:
         return
@@ -86,7 +95,7 @@ async def on_backups_deleted(run: list[tuple[HandlerContext[ImageService], Backu
         images.setdefault(image["backup_id"], []).append(image)
     deleted: list[tuple[HandlerContext[ImageService], asyncpg.Record, ImageDeletionReason]] = []
     for ctx, event in mine:
-        reason: ImageDeletionReason = "arrears" if event.reason == "arrears" else "backup_deleted"
+        reason = image_deletion_reason(event.reason)
         for image in images.pop(event.backup_id, []):
             if image["status"] in ("queued", "saving"):
                 with ctx.activated():
@@ -253,7 +262,7 @@ async def _insert_jobs(conn: asyncpg.Connection, ic: ImageService, pending: list
             elif new.image is not None and request.job_id in succeeded:
                 await emit_created(conn, ic, new.image, request.ctx.event.correlationid)
             elif new.image is not None:
-                await fail_job(conn, ic, job, already_used(new.image["backup_id"]))
+                await fail_job(conn, ic, job, backup_already_used(new.image["backup_id"]))
             elif new.then_advance:
                 await advance(conn, ic, request.job_id, (job, new.account_state, new.backup))
     pending.clear()
@@ -274,7 +283,7 @@ async def _insert_ready(
             if values["image_id"] in inserted:
                 await emit_created(conn, ic, values, job["correlation_id"])
             else:
-                await fail_job(conn, ic, job, already_used(values["backup_id"]))
+                await fail_job(conn, ic, job, backup_already_used(values["backup_id"]))
     ready.clear()
 
 
@@ -296,30 +305,24 @@ async def on_server_backup_failed(ctx: HandlerContext[ImageService], event: Serv
 
 
 async def on_account_state_changed(ctx: HandlerContext[ImageService], event: AccountStateChanged) -> None:
+    """The account projection: a frozen account makes nothing new (``domain.check_account``). Part of the arrears
+    cascade: docs/architecture.md, section "Arrears: grace, frozen, released"."""
     await repository.set_account_state(ctx.conn, event.account_id, event.state)
 
 
 async def on_server_state_changed(ctx: HandlerContext[ImageService], event: ServerStateChanged) -> None:
-    """A server that was SHUTOFF when imaging began must not be started meanwhile: such a creation fails."""
-    if not ctx.for_this_region or event.state != "ACTIVE":
+    """An ECS started while an image is made from a backup taken while it was stopped fails that creation
+    (``domain.check_stopped_ecs_not_started``): the image is deleted and its job fails."""
+    if not ctx.for_this_region:
         return
-    ic = ctx.service
     for image in await repository.saving_images_of_server(ctx.conn, event.server_id):
-        if image["server_state"] != "SHUTOFF":
-            continue
-        job = await repository.lock_job(ctx.conn, image["job_id"])
-        await repository.mark_image_deleted(ctx.conn, image["image_id"], "creation_failed")
-        if job is not None:
-            await fail_job(
-                ctx.conn,
-                ic,
-                job,
-                Refusal(
-                    SERVER_STARTED,
-                    f"ECS {event.server_id} was started while its full-ECS image was being created from a backup "
-                    "taken while it was stopped; the image would be inconsistent. Keep the ECS stopped and retry.",
-                ),
-            )
+        try:
+            check_stopped_ecs_not_started(event.server_id, image["server_state"], event.state)
+        except Refusal as refusal:
+            job = await repository.lock_job(ctx.conn, image["job_id"])
+            await repository.mark_image_deleted(ctx.conn, image["image_id"], "creation_failed")
+            if job is not None:
+                await fail_job(ctx.conn, ctx.service, job, refusal)
 
 
 async def delete_image(
@@ -331,12 +334,14 @@ async def delete_image(
     reason: ImageDeletionReason,
     correlation_id: str | None = None,
 ) -> None:
-    """Delete a full-ECS image; one still being created stops its creation first (its job fails)."""
+    """Delete a full-ECS image; one still being created stops its creation first (its job fails, IMG.0204). "When
+    deleting a full-ECS image, you can choose whether to delete the associated CBR backup.": ``delete_backup``, which
+    the ImageDeleted carries to backup-service (it deletes the backup, or keeps it, usable and billed)."""
     if image["status"] in ("queued", "saving"):
         job = await repository.lock_job(conn, image["job_id"])
         if job is not None:
             await repository.job_failed(
-                conn, job["job_id"], "IMG.0204", "the image was deleted while it was being created"
+                conn, job["job_id"], DELETED_DURING_CREATION, "the image was deleted while it was being created"
             )
     await repository.mark_image_deleted(conn, image["image_id"], reason)
     await _emit_deleted(ic, conn, image, delete_backup=delete_backup, reason=reason, correlation_id=correlation_id)

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from image_service import repository
 from image_service.context import ImageService, Service, Who
-from image_service.domain import FROZEN_STATES, validate_description, validate_name
-from image_service.errors import ACCOUNT_FROZEN, BACKUP_NOT_FOUND, IMAGE_NOT_FOUND, INVALID_PARAMETER
+from image_service.domain import check_account, validate_description, validate_name
+from image_service.errors import BACKUP_NOT_FOUND, IMAGE_NOT_FOUND, INVALID_PARAMETER
 from ims_shared.consumer import EventHandlers, HandlerContext
 from ims_shared.events import ImageCreated, ImageDeleted, ImageTag
 from ims_shared.events.backups import BackupDisk, ServerInfo
@@ -77,11 +77,6 @@ class CopyImageCrossRegionBody(BaseModel):
     agency_name: str | None = Field(default=None, max_length=255)
 
 
-def check_account_for_replication(state: str | None) -> None:
-    if state in FROZEN_STATES:
-        raise Refusal(ACCOUNT_FROZEN, "the account is frozen for arrears: top up the balance before replicating images")
-
-
 def destination_project_of(tenant: Tenant, destination: str, project_name: str | None) -> str:
     """The tenant's project in the destination region; ``project_name``, when given, must name it."""
     project_id = tenant.project_in(destination)
@@ -131,7 +126,7 @@ async def admit(
     image = await repository.get_image(conn, image_id)
     if image is None or image["project_id"] != project_id:
         raise Refusal(IMAGE_NOT_FOUND, f"image {image_id} not found", status=404)
-    check_account_for_replication(await ic.account_state_of(conn, project_id))
+    check_account(await ic.account_state_of(conn, project_id), before="replicating images")
     if image["status"] != "active":
         raise Refusal(IMAGE_NOT_ACTIVE, f"image {image_id} is {image['status']}: only active images can be replicated")
     check_not_a_replica(image_id, image["replicated_from_region"])
@@ -293,7 +288,7 @@ async def _check_replica(ctx: HandlerContext[ImageService], event: ReplicaBackup
     tenant = ic.tenants.by_project(project_id)
     if tenant is None or tenant.project_in(ctx.emitter.region) != project_id:
         raise Refusal(NO_DESTINATION_PROJECT, f"project {project_id} is no tenant's project in this region")
-    check_account_for_replication(await ic.account_state_of(ctx.conn, project_id))
+    check_account(await ic.account_state_of(ctx.conn, project_id), before="replicating images")
     validate_name(event.name)
     validate_description(event.description)
     taken = await ctx.conn.fetchrow("SELECT job_id FROM images WHERE image_id = $1", event.replica_image_id)

@@ -8,9 +8,16 @@ from image_service.domain import (
     check_account,
     check_backup,
     check_configured,
+    check_one_image_per_backup,
+    check_stopped_ecs_not_started,
+    export_refused,
+    image_deletion_reason,
+    in_region_copy_refused,
+    koogallery_refused,
     provisioning_plan,
     validate_request,
 )
+from image_service.members import check_not_made_from_shared_backup
 from ims_shared.refusal import Refusal
 from ims_shared.tenants import TagPolicy
 
@@ -127,3 +134,34 @@ def test_provisioning_plan_restores_all_disks_for_a_new_server_and_only_the_syst
     assert [d["volume_id"] for d in plan["create_server"]["data_disks"]] == ["v2"]
     assert plan["change_os"]["data_disks"] == []
     assert [d["volume_id"] for d in plan["change_os"]["system_disk"]] == ["v1"]
+
+
+def test_one_backup_makes_one_image() -> None:
+    check_one_image_per_backup("b1", backup_has_image=False)
+    assert code_of(check_one_image_per_backup, "b1", backup_has_image=True) == "IMG.0029"
+
+
+def test_starting_an_ecs_that_was_stopped_for_its_backup_fails_the_creation() -> None:
+    assert code_of(check_stopped_ecs_not_started, "ecs-1", "SHUTOFF", "ACTIVE") == "IMG.0203"
+    check_stopped_ecs_not_started("ecs-1", "ACTIVE", "ACTIVE")  # it was running: its backup was taken running
+    check_stopped_ecs_not_started("ecs-1", "SHUTOFF", "SHUTOFF")
+    check_stopped_ecs_not_started("ecs-1", None, "ACTIVE")
+
+
+def test_an_image_goes_with_its_backup_and_arrears_are_named() -> None:
+    assert image_deletion_reason("arrears") == "arrears"
+    assert image_deletion_reason("user") == "backup_deleted"
+    assert image_deletion_reason("image_deleted") == "backup_deleted"
+
+
+def test_an_image_of_a_shared_backup_cannot_be_shared() -> None:
+    check_not_made_from_shared_backup("i1", None)
+    assert code_of(check_not_made_from_shared_backup, "i1", "p-owner") == "IMG.0135"
+
+
+def test_what_a_full_ecs_image_can_never_do() -> None:
+    assert [refusal().code for refusal in (export_refused, in_region_copy_refused, koogallery_refused)] == [
+        "IMG.0128",
+        "IMG.0130",
+        "IMG.0131",
+    ]
