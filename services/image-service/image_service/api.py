@@ -152,6 +152,7 @@ async def create_whole_image(body: CreateWholeImageBody, service: Service, who: 
             correlation = await _request_server_backup(
                 conn, service, who, job_id, body.instance_id, body.vault_id, backup_id, body.name
             )
+        from_server = body.instance_id and not body.backup_id
         await repository.insert_job(
             conn,
             job_id=job_id,
@@ -161,11 +162,11 @@ async def create_whole_image(body: CreateWholeImageBody, service: Service, who: 
             backup_id=backup_id,
             request=stored,
             correlation_id=correlation,
+            # The CBR checkpoint of the ECS is waited for as an unknown backup is, a while longer.
+            wait_until=datetime.now(UTC) + timedelta(seconds=service.settings.server_backup_wait_s)
+            if from_server
+            else None,
         )
-        if body.instance_id and not body.backup_id:
-            await repository.wait_for_backup(
-                conn, job_id, datetime.now(UTC) + timedelta(seconds=service.settings.server_backup_wait_s)
-            )
     return {"job_id": job_id}
 
 

@@ -20,10 +20,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from image_service import repository
 from image_service.context import ImageService, Service, Who
-from image_service.domain import check_account, validate_description, validate_name
+from image_service.creation import emit_created
+from image_service.domain import (
+    REPLICATION_JOB,
+    BackupFacts,
+    check_account,
+    new_image,
+    validate_description,
+    validate_name,
+)
 from image_service.errors import BACKUP_NOT_FOUND, IMAGE_NOT_FOUND, INVALID_PARAMETER
 from ims_shared.consumer import EventHandlers, HandlerContext
-from ims_shared.events import ImageCreated, ImageDeleted, ImageTag
+from ims_shared.events import ImageDeleted, ImageTag
 from ims_shared.events.backups import BackupDisk, ServerInfo
 from ims_shared.events.replication import (
     BackupCopy,
@@ -46,8 +54,6 @@ from ims_shared.replication_rules import (
     check_vault,
 )
 from ims_shared.tenants import Tenant
-
-REPLICATION_JOB = "imsCrossRegionCopyWholeImageJob"
 
 router = APIRouter()
 
@@ -281,8 +287,9 @@ async def _cancel(
     )
 
 
-async def _check_replica(ctx: HandlerContext[ImageService], event: ReplicaBackupRecorded) -> None:
-    """What the destination insists on, whoever sent the copy; raises the IMS rejection."""
+async def _check_replica(ctx: HandlerContext[ImageService], event: ReplicaBackupRecorded) -> BackupFacts:
+    """What the destination insists on, whoever sent the copy; raises the IMS rejection. Returns the backup copy,
+    recorded in the projection."""
     ic = ctx.service
     project_id = ctx.event.projectid
     tenant = ic.tenants.by_project(project_id)
@@ -298,6 +305,7 @@ async def _check_replica(ctx: HandlerContext[ImageService], event: ReplicaBackup
     backup = await repository.get_backup(ctx.conn, event.replica_backup_id)
     if backup is None or backup.deleted or backup.project_id != project_id:
         raise Refusal(BACKUP_NOT_FOUND, f"the backup copy {event.replica_backup_id} is not available")
+    return backup
 
 
 async def _refuse(ctx: HandlerContext[ImageService], event: ReplicaBackupRecorded, rejection: Refusal) -> None:
@@ -327,58 +335,36 @@ async def on_replica_backup_recorded(ctx: HandlerContext[ImageService], event: R
     if made is not None:
         return  # the same copy sent again
     try:
-        await _check_replica(ctx, event)
+        backup = await _check_replica(ctx, event)
     except Refusal as rejection:
         await _refuse(ctx, event, rejection)
         return
-    project_id = ctx.event.projectid
-    now = datetime.now(UTC)
     source = event.image
-    created = await repository.insert_image(
-        ctx.conn,
-        {
-            "image_id": event.replica_image_id,
-            "project_id": project_id,
-            "backup_id": event.replica_backup_id,
-            "job_id": event.job_id,
+    image = new_image(
+        image_id=event.replica_image_id,
+        project_id=ctx.event.projectid,
+        job_id=event.job_id,
+        asked={
             "name": event.name,
             "description": event.description,
-            "status": "active",
             "enterprise_project_id": source.enterprise_project_id,
             "tags": [t.model_dump() for t in source.tags],
             "min_ram": source.min_ram,
             "max_ram": source.max_ram,
-            "os_type": source.os_type,
-            "os_version": source.os_version,
-            "min_disk": source.min_disk,
-            "size_gb": source.size_gb,
-            "disks": [d.model_dump() for d in source.disks],
-            "server_state": source.server_state,
-            "resource_id": event.backup.resource_id,
-            "replicated_from_region": event.source_region,
-            "replicated_from_image_id": event.source_image_id,
-            "active_at": now,
-            "status_history": [{"status": "active", "at": now.isoformat(), "replicated_from": event.source_region}],
         },
+        backup=backup,
+        build_s=0,
+        now=datetime.now(UTC),
+        replica_of=event.source_image_id,
     )
-    if not created:
+    if not await repository.insert_images(ctx.conn, [image]):
         await _refuse(
             ctx,
             event,
             Refusal(REPLICA_CONFLICT, f"the backup copy {event.replica_backup_id} already has a full-ECS image"),
         )
         return
-    await ctx.emit(
-        ImageCreated(
-            image_id=event.replica_image_id,
-            job_id=event.job_id,
-            backup_id=event.replica_backup_id,
-            name=event.name,
-            os_type=source.os_type,
-            min_disk=source.min_disk,
-            size_gb=source.size_gb,
-        )
-    )
+    await emit_created(ctx.conn, ctx.service, image, ctx.event.correlationid or ctx.event.id)
     await ctx.emit(
         ReplicaRecorded(
             job_id=event.job_id,
