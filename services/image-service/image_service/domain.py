@@ -49,6 +49,7 @@ class BackupFacts:
     size_gb: int
     server: dict[str, Any] | None
     disks: list[dict[str, Any]]
+    name: str = ""
     shared_from_project_id: str | None = None
     replicated_from_region: str | None = None
     deleted: bool = False

@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from image_service.domain import (
+    REPLICATION_JOB,
     WHOLE_IMAGE_JOB,
     AwaitBackup,
     BackupFacts,
@@ -128,6 +129,7 @@ def _backup_facts(row: asyncpg.Record | dict[str, Any] | None) -> BackupFacts | 
     return BackupFacts(
         backup_id=row["backup_id"],
         project_id=row["project_id"],
+        name=row["name"],
         status=row["status"],
         resource_type=row["resource_type"],
         resource_id=row["resource_id"],
@@ -493,6 +495,80 @@ async def jobs_naming_backups(
 
 async def get_job(conn: Conn, project_id: str, job_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM jobs WHERE job_id = $1 AND project_id = $2", job_id, project_id)
+
+
+# -- replication jobs (the source region) ----------------------------------------------------------------------
+async def lock_replications_of(conn: asyncpg.Connection, project_id: str) -> None:
+    """Serialise the in-flight check of one project until the end of the transaction."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('ims-replication:' || $1, 0))", project_id)
+
+
+async def replications_under_way(conn: Conn, project_id: str) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM jobs WHERE project_id = $1 AND job_type = $2 AND status IN ('INIT', 'RUNNING')",
+        project_id,
+        REPLICATION_JOB,
+    )
+    return count
+
+
+async def replication_running(conn: Conn, job_id: str) -> None:
+    await conn.execute(
+        "UPDATE jobs SET status = 'RUNNING' WHERE job_id = $1 AND job_type = $2 AND status = 'INIT'",
+        job_id,
+        REPLICATION_JOB,
+    )
+
+
+async def replication_succeeded(conn: Conn, job_id: str, replica_image_id: str) -> None:
+    await conn.execute(
+        "UPDATE jobs SET status = 'SUCCESS', end_time = now(), image_id = $3 "
+        "WHERE job_id = $1 AND job_type = $2 AND status IN ('INIT', 'RUNNING')",
+        job_id,
+        REPLICATION_JOB,
+        replica_image_id,
+    )
+
+
+async def replication_failed(conn: Conn, job_id: str, code: str, reason: str) -> None:
+    await conn.execute(
+        "UPDATE jobs SET status = 'FAIL', error_code = $3, fail_reason = $4, end_time = now() "
+        "WHERE job_id = $1 AND job_type = $2 AND status IN ('INIT', 'RUNNING')",
+        job_id,
+        REPLICATION_JOB,
+        code,
+        reason,
+    )
+
+
+# -- replicas (the destination region) -------------------------------------------------------------------------
+async def replica_cancelled(conn: Conn, job_id: str) -> bool:
+    return await conn.fetchval("SELECT 1 FROM replica_cancellations WHERE job_id = $1", job_id) is not None
+
+
+async def cancel_replica(conn: Conn, job_id: str, replica_image_id: str, code: str, reason: str) -> None:
+    """A replication that failed: a copy of it that arrives afterwards makes no replica."""
+    await conn.execute(
+        "INSERT INTO replica_cancellations (job_id, replica_image_id, error_code, reason) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (job_id) DO NOTHING",
+        job_id,
+        replica_image_id,
+        code,
+        reason,
+    )
+
+
+async def replica_made(conn: Conn, job_id: str) -> bool:
+    """Whether the replication job made its replica here already (deleted since or not)."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM images WHERE job_id = $1 AND replicated_from_image_id IS NOT NULL", job_id
+    )
+    return found is not None
+
+
+async def image_id_taken(conn: Conn, image_id: str) -> bool:
+    """Whether an image has this id, deleted or not."""
+    return await conn.fetchval("SELECT 1 FROM images WHERE image_id = $1", image_id) is not None
 
 
 # -- images ----------------------------------------------------------------------------------------------------
