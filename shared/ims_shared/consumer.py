@@ -1,17 +1,19 @@
 """Consuming events with exactly-once effects.
 
-A batch of records is parsed; a record that breaks the contract goes to ``<topic>.dlt`` with the reason in
-its headers. Every valid event is handled in ONE PostgreSQL transaction together with its inbox row and the
-outbox rows it writes (the inbox rows of the whole batch in one statement). The offsets are committed only after the
-handler returns (``ims_shared.offsets``; never FastStream's ``ACK_FIRST``). A handler that fails on one
-event rolls the attempt back; the batch is handled again with a savepoint per event, and only the failing event is
-dead-lettered. A transient failure (database gone) retries the whole batch with backoff and, past the limit,
-rewinds the partition so the batch is delivered again.
+Every record is authenticated first (``ims_shared.event_auth``: its ``ims-authorization`` signature, then whether
+its principal may produce its type, on its topic, for its project): one that is not goes to ``<topic>.dlt`` with the
+reason ``unauthenticated`` or ``forbidden`` and changes nothing. A batch of records is parsed; a record that breaks
+the contract goes to ``<topic>.dlt`` with the reason in its headers. Every valid event is handled in ONE PostgreSQL
+transaction together with its inbox row and the outbox rows it writes (the inbox rows of the whole batch in one
+statement). The offsets are committed only after the handler returns (``ims_shared.offsets``; never FastStream's
+``ACK_FIRST``). A handler that fails on one event rolls the attempt back; the batch is handled again with a
+savepoint per event, and only the failing event is dead-lettered. A transient failure (database gone) retries the
+whole batch with backoff and, past the limit, rewinds the partition so the batch is delivered again.
 
-A type registered with ``EventHandlers.on_runs`` is handled a run at a time: consecutive new events of that type
-in a batch go to its handler together, so that it can write them with set-based statements (one round trip for the
-run instead of one or more per event). Such a handler must leave what handling the run's events one by one, in
-order, would leave; when events are isolated it is called with one event at a time.
+A type registered with ``EventHandlers.on_runs`` is handled a run at a time: consecutive new events of that type in
+a batch go to its handler together, so that it can write them with set-based statements (one round trip for the run
+instead of one or more per event). Such a handler must leave what handling the run's events one by one, in order,
+would leave; when events are isolated it is called with one event at a time.
 """
 
 import time
@@ -28,11 +30,12 @@ from structlog.contextvars import bound_contextvars
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from ims_shared.emitter import Emitter, Pending, deferred_outbox, flush_outbox
+from ims_shared.event_auth import EventAuthority, Rejected
 from ims_shared.events import EVENT_TYPES, CloudEvent, ContractError, EventData, parse_event
 from ims_shared.events.registry import UnwantedEvent
 from ims_shared.inbox import claim, claim_batch
 from ims_shared.logging import get_logger
-from ims_shared.metrics import DEAD_LETTERED, EVENTS_CONSUMED, HANDLER_SECONDS
+from ims_shared.metrics import DEAD_LETTERED, EVENTS_CONSUMED, EVENTS_REJECTED, HANDLER_SECONDS
 from ims_shared.topics import dead_letter_topic
 from ims_shared.tracing import span_from, trace_id
 
@@ -190,9 +193,11 @@ class EventProcessor(Generic[S]):
         pool: asyncpg.Pool,
         producer: AIOKafkaProducer,
         emitter: Emitter,
+        authority: EventAuthority,
         retry_limit_s: float = 60.0,
     ) -> None:
         self.consumer_name = consumer_name
+        self._authority = authority
         self._handlers = handlers.handlers
         self._run_handlers = handlers.run_handlers
         self._pool = pool
@@ -206,19 +211,31 @@ class EventProcessor(Generic[S]):
         started = time.perf_counter()
         accepted: list[Accepted] = []
         for record in records:
+            try:
+                principal = self._authority.authenticate(record.value, record.headers)
+            except Rejected as rejected:
+                await self.reject(record, rejected)
+                continue
             unhandled = _relayed_type(record)
             if unhandled in EVENT_TYPES and unhandled not in self._handlers:
-                # Our relay's ce-type header names a type of the contract this service does not consume: its
-                # value was valid when it was written, and parsing it would be wasted.
+                # The ce-type header names a type of the contract this service does not consume: whatever the value
+                # holds, this service would change nothing for it, and parsing it would be wasted.
                 EVENTS_CONSUMED.labels(unhandled, "ignored").inc()
                 continue
             try:
                 envelope, data = parse_event(record.value, wanted=self._handlers)
+                self._authority.authorize(principal, record.topic, envelope)
             except UnwantedEvent as unwanted:
                 EVENTS_CONSUMED.labels(unwanted.event_type, "ignored").inc()
                 continue
+            except Rejected as rejected:
+                await self.reject(record, rejected)
+                continue
             except ContractError as exc:
                 await self.dead_letter(record, str(exc))
+                continue
+            except Exception as exc:  # whatever a hostile record makes a parser raise is the record's fault
+                await self.dead_letter(record, f"undecodable record: {type(exc).__name__}")
                 continue
             accepted.append((record, envelope, data))
         if accepted:
@@ -340,11 +357,17 @@ class EventProcessor(Generic[S]):
         log.debug("events handled as a run", event_type=run[0][1].type, count=len(run))
         run.clear()
 
-    async def dead_letter(self, record: ConsumerRecord[Any, Any], reason: str) -> None:
+    async def reject(self, record: ConsumerRecord[Any, Any], rejected: Rejected) -> None:
+        """Dead-letter a record that is not authenticated or not allowed; it changes nothing."""
+        EVENTS_REJECTED.labels(rejected.reason, rejected.principal).inc()
+        await self.dead_letter(record, str(rejected), principal=rejected.principal)
+
+    async def dead_letter(self, record: ConsumerRecord[Any, Any], reason: str, *, principal: str | None = None) -> None:
         topic = dead_letter_topic(record.topic)
         headers = [
             *(record.headers or ()),
             ("dlt-reason", reason[:2000].encode()),
+            *((("dlt-principal", principal.encode()),) if principal else ()),
             ("dlt-original-topic", record.topic.encode()),
             ("dlt-original-partition", str(record.partition).encode()),
             ("dlt-original-offset", str(record.offset).encode()),

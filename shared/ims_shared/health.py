@@ -10,9 +10,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ims_shared.db import Database
 from ims_shared.kafka import reachable
+from ims_shared.logging import get_logger
 from ims_shared.settings import ServiceSettings
 
 STALL_AFTER_S = 60.0
+log = get_logger(__name__)
 
 
 class Observed(Protocol):
@@ -71,9 +73,11 @@ async def ready(runtime: Observed) -> JSONResponse:
             async with asyncio.timeout(2):
                 await runtime.database.pool.fetchval("SELECT 1")
         except Exception as exc:
-            reasons.append(f"PostgreSQL unreachable: {type(exc).__name__}: {exc}")
+            # The reason names the dependency; what the driver said (addresses, user names) goes to the log only.
+            log.warning("readiness: PostgreSQL unreachable", error=f"{type(exc).__name__}: {exc}")
+            reasons.append("PostgreSQL unreachable")
     if not await reachable(runtime.settings.kafka_bootstrap_servers):
-        reasons.append(f"Kafka unreachable at {runtime.settings.kafka_bootstrap_servers}")
+        reasons.append("Kafka unreachable")
     if not runtime.assigned():
         reasons.append("Kafka consumer has no partitions assigned yet")
     status = 503 if reasons else 200

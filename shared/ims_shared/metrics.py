@@ -10,6 +10,11 @@ OFFSET_HOLES = Counter(
     "Fetches that skipped an offset: read again from the hole (waited) or, past the wait, passed",
     ["topic", "outcome"],
 )
+EVENTS_REJECTED = Counter(
+    "ims_events_rejected_total",
+    "Records dead-lettered because they were not authenticated or not allowed, by reason and principal",
+    ["reason", "principal"],
+)
 DEAD_LETTERED = Counter("ims_events_dead_lettered_total", "Messages sent to a dead-letter topic", ["topic"])
 HANDLER_SECONDS = Histogram(
     "ims_handler_seconds",

@@ -24,9 +24,11 @@ from ims_shared import health
 from ims_shared.auth import MAX_BODY_BYTES
 from ims_shared.background import PeriodicTask
 from ims_shared.consumer import EventHandlers, EventProcessor
+from ims_shared.credentials import service_signer
 from ims_shared.db import Database
 from ims_shared.emitter import Emitter
 from ims_shared.errors import ErrorStyle, error_body, install_error_handlers
+from ims_shared.event_auth import EventAuthority
 from ims_shared.heap import freeze_start_up_objects
 from ims_shared.holes import OffsetHoles
 from ims_shared.kafka import create_topics, make_producer, start_with_retry
@@ -139,6 +141,8 @@ class ServiceRuntime(Generic[S]):
         self.broker: KafkaBroker | None = None
         self.relay: OutboxRelay | None = None
         self.processor: EventProcessor[S] | None = None
+        self.authority = EventAuthority(service.tenants)
+        self.signer = service_signer(settings, service.tenants)
         self.offsets = OffsetCommitter(settings.kafka_commit_interval_ms / 1000)
         self.periodic: list[PeriodicTask] = [
             *periodic,
@@ -179,7 +183,9 @@ class ServiceRuntime(Generic[S]):
         self.producer = make_producer(s.kafka_bootstrap_servers, s.kafka_request_timeout_ms)
         await start_with_retry(self.producer)
         await create_topics(s.kafka_bootstrap_servers, all_topics(s.regions))
-        self.relay = OutboxRelay(s.database_url, self.producer, s.relay_poll_interval_s, s.relay_batch_size)
+        self.relay = OutboxRelay(
+            s.database_url, self.producer, self.signer, s.relay_poll_interval_s, s.relay_batch_size
+        )
         self.processor = EventProcessor(
             consumer_name=s.consumer_group,
             handlers=self.handlers,
@@ -187,6 +193,7 @@ class ServiceRuntime(Generic[S]):
             pool=self.db,
             producer=self.producer,
             emitter=self.emitter,
+            authority=self.authority,
             retry_limit_s=s.handler_retry_limit_s,
         )
         self.broker = KafkaBroker(s.kafka_bootstrap_servers, logger=None, request_timeout_ms=s.kafka_request_timeout_ms)

@@ -1,6 +1,6 @@
 """Settings common to every service, read from the environment (pydantic-settings)."""
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ims_shared.regions import DEFAULT_DEPLOYED_REGIONS
@@ -47,7 +47,23 @@ class ServiceSettings(BaseSettings):
     outbox_prune_interval_s: float = Field(default=60.0, gt=0)
     handler_retry_limit_s: float = 60.0
 
-    tenants_file: str | None = None
+    tenants_file: str | None = Field(
+        default=None,
+        description="The credentials file (JSON): tenants (AK/SK, projects per region, enterprise projects, tag "
+        "policies), operator integrations (outside systems and the event types each may produce) and the services' "
+        "own keys. Required unless DEVELOPMENT_MODE is set.",
+    )
+    development_mode: bool = Field(
+        default=False,
+        description="Use the packaged development credentials (published in the README) when TENANTS_FILE is unset. "
+        "Off by default: a service without a credentials file refuses to start.",
+    )
+    service_access_key: str | None = Field(
+        default=None,
+        description="The access key this service signs its events with; unset: the credentials file's key for the "
+        "service's name. It must be the key the credentials file lists for it, which the other services verify with.",
+    )
+    service_secret_key: SecretStr | None = Field(default=None, description="The secret of SERVICE_ACCESS_KEY.")
     log_format: str = "auto"
     log_level: str = "INFO"
     tracing_exporter: str = "none"

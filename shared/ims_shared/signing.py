@@ -20,7 +20,9 @@ The signature is ``hex(HMAC-SHA256(secret_key, string_to_sign))`` where::
   (lower-case names, sorted by the signer), values stripped, each line ending with ``\\n``.
 * ``payload_hash``: the SHA-256 of an empty string when the body is empty; otherwise the value of the
   ``X-Sdk-Content-Sha256`` header when present (the SDK sends ``UNSIGNED-PAYLOAD`` for bodies that are
-  neither JSON nor BSON), else the hex SHA-256 of the body.
+  neither JSON nor BSON: refused unless the verifier allows it), else the hex SHA-256 of the body.
+* ``canonical_query``: decoded as a form (``+`` is a space), as the application reads the query.
+* ``X-Sdk-Date`` and ``Host`` must be among the signed headers.
 
 The module uses the standard library only, so a server can verify requests without the SDK installed.
 With an ASGI server pass ``scope["raw_path"]`` and ``scope["query_string"]`` (decoded as latin-1) as
@@ -35,7 +37,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, unquote_plus
 
 __all__ = [
     "ALGORITHM",
@@ -194,12 +196,14 @@ def canonical_uri(raw_path: str) -> str:
 
 
 def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
+    """The decoded pairs of a raw query, decoded as the application reads them (form encoding: ``+`` is a space):
+    what is verified is what is used. The SDK sends a space as ``+`` or ``%20`` and a plus as ``%2B``."""
     pairs: list[tuple[str, str]] = []
     for part in raw_query.split("&"):
         if not part:
             continue
         key, _, value = part.partition("=")
-        pairs.append((unquote(key), unquote(value)))
+        pairs.append((unquote_plus(key), unquote_plus(value)))
     return pairs
 
 
@@ -294,19 +298,22 @@ def verify(
     now: datetime,
     max_skew: timedelta = timedelta(minutes=15),
     *,
-    allow_unsigned_payload: bool = True,
+    allow_unsigned_payload: bool = False,
 ) -> str:
     """Check the request's signature with ``secret_key``; return the access key it was signed with.
 
     ``now`` is the server time (naive values are taken as UTC). The request time in ``X-Sdk-Date`` must
-    be within ``max_skew`` of it. Raises SignatureError with the reason on any failure.
+    be within ``max_skew`` of it; ``X-Sdk-Date`` and ``Host`` must be signed. A body must be signed unless
+    ``allow_unsigned_payload`` (``UNSIGNED-PAYLOAD``, which the SDK sends for bodies that are neither JSON nor BSON).
+    Raises SignatureError with the reason on any failure.
     """
     authorization = _find_header(req.headers, AUTHORIZATION_HEADER)
     if authorization is None:
         raise SignatureError("the Authorization header is missing")
     access_key, signed_headers, signature = parse_authorization(authorization)
-    if DATE_HEADER.lower() not in signed_headers:
-        raise SignatureError(f"the {DATE_HEADER} header must be among the signed headers")
+    for required in (DATE_HEADER, "Host"):
+        if required.lower() not in signed_headers:
+            raise SignatureError(f"the {required} header must be among the signed headers")
 
     request_time = _request_time(req.headers)
     server_time = _as_utc(now)

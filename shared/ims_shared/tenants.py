@@ -1,10 +1,13 @@
-"""Tenants: access keys, secret keys, projects per region, enterprise projects and tag policies."""
+"""The credentials file: tenants (access keys, secret keys, projects per region, enterprise projects, tag policies),
+operator integrations (outside systems that may produce listed event types for any project) and the services' own
+keys (each signs the events it produces). One JSON document; ``load_credentials`` reads it once per process."""
 
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,35 @@ class Tenant:
 
 
 @dataclass(frozen=True)
+class Integration:
+    """An outside system (a billing or backup system, the storage side) that may produce the event types it lists,
+    for any project."""
+
+    name: str
+    access_key: str
+    secret_key: str
+    produces: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServiceKey:
+    """The key a service signs its events with; every consumer verifies them with it."""
+
+    name: str
+    access_key: str
+    secret_key: str
+
+
+@dataclass(frozen=True)
 class TenantCatalog:
+    """What the credentials file holds."""
+
     tenants: tuple[Tenant, ...]
+    integrations: tuple[Integration, ...] = ()
+    services: tuple[ServiceKey, ...] = ()
+
+    def service_key(self, name: str) -> ServiceKey | None:
+        return next((s for s in self.services if s.name == name), None)
 
     def by_access_key(self, access_key: str) -> Tenant | None:
         return next((t for t in self.tenants if t.access_key == access_key), None)
@@ -74,10 +104,32 @@ def _tenant(doc: dict[str, object]) -> Tenant:
     )
 
 
+def _integration(doc: dict[str, Any]) -> Integration:
+    return Integration(
+        name=str(doc["name"]),
+        access_key=str(doc["access_key"]),
+        secret_key=str(doc["secret_key"]),
+        produces=tuple(str(t) for t in doc.get("produces", [])),
+    )
+
+
+def _service_key(doc: dict[str, Any]) -> ServiceKey:
+    return ServiceKey(name=str(doc["name"]), access_key=str(doc["access_key"]), secret_key=str(doc["secret_key"]))
+
+
+DEVELOPMENT_CREDENTIALS = "dev_tenants.json"
+
+
 def load_tenants(path: str | None) -> TenantCatalog:
-    """Load tenants from ``path``, or the packaged development tenants when no path is given."""
+    """Load the credentials file at ``path``, or the packaged development credentials (published in the README)
+    when no path is given. A service decides which with ``load_credentials``."""
     if path:
         text = Path(path).read_text()
     else:
-        text = resources.files("ims_shared").joinpath("dev_tenants.json").read_text()
-    return TenantCatalog(tuple(_tenant(t) for t in json.loads(text)["tenants"]))
+        text = resources.files("ims_shared").joinpath(DEVELOPMENT_CREDENTIALS).read_text()
+    document = json.loads(text)
+    return TenantCatalog(
+        tuple(_tenant(t) for t in document["tenants"]),
+        tuple(_integration(i) for i in document.get("integrations", [])),
+        tuple(_service_key(s) for s in document.get("services", [])),
+    )

@@ -8,10 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 from aiokafka.structs import ConsumerRecord
 
 from ims_shared.db import apply_migrations, create_pool
+from ims_shared.event_auth import EventAuthority, EventSigner
+from ims_shared.events import EVENT_TYPES, EventData
 from ims_shared.service import SHARED_MIGRATIONS
+from ims_shared.tenants import Tenant, TenantCatalog, load_tenants
 
 TEST_SERVER = os.environ.get("TEST_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432")
 
@@ -66,6 +70,47 @@ class Broker:
         self._process.wait(10)
 
 
+DEVELOPMENT_CREDENTIALS = load_tenants(None)
+
+
+def development_authority() -> EventAuthority:
+    """What a consumer checks records against, with the development credentials."""
+    return EventAuthority(DEVELOPMENT_CREDENTIALS)
+
+
+def signer_of(name: str) -> EventSigner:
+    """The signer of a development principal (a tenant, an integration or a service) named ``name``."""
+    catalog = DEVELOPMENT_CREDENTIALS
+    keys = [(t.name, t.access_key, t.secret_key) for t in catalog.tenants]
+    keys += [(i.name, i.access_key, i.secret_key) for i in catalog.integrations]
+    keys += [(s.name, s.access_key, s.secret_key) for s in catalog.services]
+    for principal, access_key, secret_key in keys:
+        if principal == name:
+            return EventSigner(access_key, secret_key)
+    raise KeyError(name)
+
+
+def signer_for(
+    event_type: type[EventData], tenant: Tenant, credentials: TenantCatalog = DEVELOPMENT_CREDENTIALS
+) -> EventSigner:
+    """Who a test produces an event of ``event_type`` as: ``tenant`` when a tenant's systems may produce it, else the
+    service that owns the type (the test stands in for it), with its key from ``credentials``."""
+    if event_type.producers.tenants:
+        return EventSigner(tenant.access_key, tenant.secret_key)
+    owner = credentials.service_key(min(event_type.producers.services))
+    assert owner is not None, f"no key for the owner of {event_type.__name__}"
+    return EventSigner(owner.access_key, owner.secret_key)
+
+
+def owner_of(value: bytes | None) -> str:
+    """The first service that owns the type of event in ``value`` (image-service when it names none)."""
+    try:
+        model = EVENT_TYPES.get(str(orjson.loads(value or b"{}").get("type")))
+    except (orjson.JSONDecodeError, AttributeError):
+        model = None
+    return min(model.producers.services) if model is not None and model.producers.services else "image-service"
+
+
 def consumer_record(
     topic: str,
     offset: int,
@@ -73,8 +118,13 @@ def consumer_record(
     key: bytes = b"k",
     headers: list[tuple[str, bytes]] | None = None,
     partition: int = 0,
+    signed_by: str | None = "owner",
 ) -> ConsumerRecord[Any, Any]:
-    """A record as the Kafka consumer hands it over, for feeding an ``EventProcessor`` directly."""
+    """A record as the Kafka consumer hands it over, for feeding an ``EventProcessor`` directly: signed by the
+    development principal ``signed_by`` ("owner": the service that owns the event's type; None: not signed)."""
+    if signed_by is not None:
+        signer = signer_of(owner_of(value) if signed_by == "owner" else signed_by)
+        headers = [*(headers or []), signer.header(value or b"")]
     return ConsumerRecord(
         topic=topic,
         partition=partition,

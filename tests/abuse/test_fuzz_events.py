@@ -23,7 +23,7 @@ from ims_shared.consumer import EventHandlers, EventProcessor
 from ims_shared.events import EVENT_TYPES
 from ims_shared.events.registry import MAX_EVENT_BYTES
 from ims_shared.tenants import load_tenants
-from ims_shared.testing import consumer_record, fresh_database
+from ims_shared.testing import consumer_record, development_authority, fresh_database
 from tests.faults.tools import FULL, report
 
 pytestmark = pytest.mark.integration
@@ -176,6 +176,7 @@ async def test_fuzzed_events_never_crash_a_consumer_and_are_never_lost(service: 
     async with fresh_database(migrations, prefix="ims_fuzz") as (_, pool):
         dead = DeadLetters()
         processor = EventProcessor(
+            authority=development_authority(),
             consumer_name="fuzz",
             handlers=handlers,
             pool=pool,

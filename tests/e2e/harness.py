@@ -14,8 +14,11 @@ from huaweicloudsdkcbr.v1 import CbrClient
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkims.v2 import ImsClient
 
+from ims_shared.event_auth import EventSigner
 from ims_shared.events import BackupCreated, BackupDisk, EventData, ServerInfo, make_event
 from ims_shared.tenants import Tenant, load_tenants
+from ims_shared.testing import signer_for
+from ims_shared.topics import topic_for
 
 if TYPE_CHECKING:
     from ims_shared.client import SignedClient
@@ -23,7 +26,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 TENANTS_FILE = Path(__file__).parent / "tenants.json"
-TENANTS = {t.name: t for t in load_tenants(str(TENANTS_FILE)).tenants}
+CREDENTIALS = load_tenants(str(TENANTS_FILE))
+TENANTS = {t.name: t for t in CREDENTIALS.tenants}
 ALPHA: Tenant = TENANTS["alpha"]
 BETA: Tenant = TENANTS["beta"]
 GAMMA: Tenant = TENANTS["gamma"]  # a test tenant with a tag policy (required key cost-center)
@@ -109,32 +113,42 @@ def backup_created(
     )
 
 
-async def _produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes]]) -> None:
+Headers = list[tuple[str, bytes]]
+
+
+async def _produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes, Headers]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
     await producer.start()
     try:
-        for key, value in items:
-            await producer.send_and_wait(topic, value, key=key)
+        for key, value, headers in items:
+            await producer.send_and_wait(topic, value, key=key, headers=headers)
     finally:
         await producer.stop()
 
 
 def produce(
-    system: System, data: EventData, *, tenant: Tenant = ALPHA, region: str = CN, event_id: str | None = None
+    system: System,
+    data: EventData,
+    *,
+    tenant: Tenant = ALPHA,
+    region: str = CN,
+    event_id: str | None = None,
+    signer: EventSigner | None = None,
 ) -> str:
-    """Produce one contract event as an outside system would; returns its event id."""
+    """Produce one contract event of ``tenant``'s project as an outside system would, signed by ``signer`` (by
+    default as ``testing.signer_for`` says: the tenant, or the service that owns the type); returns its event id."""
     event = make_event(
         data, source="/tests/outside-system", region=region, project_id=tenant.projects[region], event_id=event_id
     )
-    topic = f"ims.{region}.{data.topic_kind.value}" if data.topic_kind.value != "billing" else "ims.billing"
+    value = event.model_dump_json().encode()
+    signer = signer or signer_for(type(data), tenant, CREDENTIALS)
     assert system.kafka_bootstrap
-    asyncio.run(
-        _produce(system.kafka_bootstrap, topic, [(data.aggregate_id().encode(), event.model_dump_json().encode())])
-    )
+    items = [(data.aggregate_id().encode(), value, [signer.header(value)])]
+    asyncio.run(_produce(system.kafka_bootstrap, topic_for(data.topic_kind, region), items))
     return event.id
 
 
-def produce_raw(system: System, topic: str, items: list[tuple[bytes | None, bytes]]) -> None:
+def produce_raw(system: System, topic: str, items: list[tuple[bytes | None, bytes, Headers]]) -> None:
     assert system.kafka_bootstrap
     asyncio.run(_produce(system.kafka_bootstrap, topic, items))
 

@@ -69,7 +69,7 @@ def test_replaying_every_event_changes_nothing(system: System) -> None:
     dead_letters = {topic: len(read_topic(system, topic + ".dlt", timeout_s=1)) for topic in TOPICS}
     for topic in TOPICS:
         records = read_topic(system, topic, timeout_s=2)
-        produce_raw(system, topic, [(r.key, r.value) for r in records])
+        produce_raw(system, topic, [(r.key, r.value, list(r.headers)) for r in records])
     time.sleep(6)
     after_counts = counts(system)
     assert after_counts == {topic: 2 * n for topic, n in before_counts.items()}, "a replay made new events"

@@ -15,7 +15,8 @@ from aiokafka.structs import ConsumerRecord
 from ims_shared.consumer import EventProcessor
 from ims_shared.events import EventData, ImageCreated, ImageDeleted, make_event
 from ims_shared.events.billing import BackupArrears
-from ims_shared.testing import consumer_record, fresh_database
+from ims_shared.testing import consumer_record, development_authority, fresh_database
+from ims_shared.topics import topic_for
 from tests.e2e.harness import ALPHA, backup_created
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -30,7 +31,7 @@ class NoDeadLetters:
 def _record(data: EventData, offset: int) -> ConsumerRecord[Any, Any]:
     event = make_event(data, source="/tests", region=CN, project_id=ALPHA.projects[CN])
     value = event.model_dump_json().encode()
-    return consumer_record(f"ims.{CN}.{data.topic_kind.value}", offset, value, data.aggregate_id().encode())
+    return consumer_record(topic_for(data.topic_kind, CN), offset, value, data.aggregate_id().encode())
 
 
 async def _backup_after(first: EventData, backup: Any) -> dict[str, Any]:
@@ -40,6 +41,7 @@ async def _backup_after(first: EventData, backup: Any) -> dict[str, Any]:
     async with fresh_database(app.MIGRATIONS, prefix="ims_faults") as (_, pool):
         service = app.bootstrap(BackupSettings(region=CN))
         processor = EventProcessor(
+            authority=development_authority(),
             consumer_name="backup-service.cn-north-4",
             handlers=app.event_handlers(),
             service=service,

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ims_shared.event_auth import EventSigner
 from tests.e2e.harness import ALPHA, backup_created
 from tests.faults.conftest import FaultStack
 from tests.faults.tools import CN, Outgoing, outgoing, produce, query, read_topic, report, size, until
@@ -50,6 +51,8 @@ def poison(kind: str, i: int) -> bytes:
         return json.dumps(_envelope(f"BackupExploded{i}", valid)).encode()
     if kind == "oversized":
         return json.dumps(_envelope("BackupCreated", valid | {"name": "x" * (1024 * 1024 + 10)})).encode()
+    if kind == "unsigned":
+        return json.dumps(_envelope("BackupCreated", valid)).encode()
     if kind == "missing-fields":
         if i % 2:
             return json.dumps(_envelope("BackupCreated", {k: v for k, v in valid.items() if k != "backup_id"})).encode()
@@ -65,6 +68,7 @@ REASONS = {
     "unknown-type": ("unknown event type",),
     "oversized": ("exceeds the limit",),
     "missing-fields": ("invalid BackupCreated data", "invalid CloudEvent envelope"),
+    "unsigned": ("unauthenticated: no ims-authorization header",),
 }
 
 
@@ -80,7 +84,10 @@ async def test_poison_messages_are_dead_lettered_and_valid_events_handled(health
             kind = kinds[i % len(kinds)]
             key = f"poison-{uuid.uuid4().hex[:8]}-{i}"
             poison_kind[key] = kind
-            items.append(Outgoing(TOPIC, key.encode(), poison(kind, i)))
+            value = poison(kind, i)
+            # Signed by a tenant (the contract's checks are what is tested), but for the unsigned kind.
+            signed = () if kind == "unsigned" else (EventSigner(ALPHA.access_key, ALPHA.secret_key).header(value),)
+            items.append(Outgoing(TOPIC, key.encode(), value, headers=signed))
         if i < n_valid:
             backup = backup_created()
             valid_ids.append(backup.backup_id)

@@ -29,7 +29,7 @@ from ims_shared.events import BackupCreated, BackupDeleted, ImageCreated
 from ims_shared.kafka import create_topics, make_producer
 from ims_shared.relay import OutboxRelay
 from ims_shared.service import SHARED_MIGRATIONS
-from ims_shared.testing import TEST_SERVER, fresh_database
+from ims_shared.testing import TEST_SERVER, development_authority, fresh_database, signer_of
 from tests.faults.tools import read_topic, report, size
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -90,11 +90,11 @@ async def test_relay_killed_between_publishing_and_marking_changes_nothing(kafka
         await producer.start()
         try:
             dying = DiesAfterPublishing(producer, after=batch)
-            first = asyncio.create_task(OutboxRelay(dsn, dying, 0.1, batch).run())  # type: ignore[arg-type]
+            first = asyncio.create_task(OutboxRelay(dsn, dying, signer_of("backup-service"), 0.1, batch).run())  # type: ignore[arg-type]
             await asyncio.wait_for(dying.published.wait(), 30)
             await _stop(first)  # killed: its rows are on the topic but not marked
             assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == n
-            second = asyncio.create_task(OutboxRelay(dsn, producer, 0.1, batch).run())
+            second = asyncio.create_task(OutboxRelay(dsn, producer, signer_of("backup-service"), 0.1, batch).run())
             try:
                 deadline = time.monotonic() + 30
                 while await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
@@ -111,7 +111,13 @@ async def test_relay_killed_between_publishing_and_marking_changes_nothing(kafka
 
         # Everything (copies included) through a consumer: each event has its effect once.
         processor = EventProcessor(
-            consumer_name="faults", handlers=handlers, service=None, pool=pool, producer=producer, emitter=emitter
+            authority=development_authority(),
+            consumer_name="faults",
+            handlers=handlers,
+            service=None,
+            pool=pool,
+            producer=producer,
+            emitter=emitter,
         )
         producer = make_producer(kafka_bootstrap)
         await producer.start()
@@ -128,20 +134,23 @@ async def test_relay_killed_between_publishing_and_marking_changes_nothing(kafka
 
 async def test_consumer_killed_between_db_commit_and_offset_commit_changes_nothing(kafka_bootstrap: str) -> None:
     n = size(80, 800)
-    topic = f"faults.{uuid.uuid4().hex[:8]}"
+    region = f"r{uuid.uuid4().hex[:8]}"
+    topic = f"ims.{region}.backups"
     group = f"g-{uuid.uuid4().hex[:6]}"
     await create_topics(kafka_bootstrap, [topic, topic + ".dlt"], partitions=2)
-    emitter = Emitter("/faults", "r1")
+    emitter = Emitter("/faults", region)
     from ims_shared.events import make_event
 
     producer = make_producer(kafka_bootstrap)
     await producer.start()
+    signer = signer_of("backup-service")
     try:
         for i in range(n):
             event = make_event(
-                BackupDeleted(backup_id=f"c{i}", reason="user"), source="/t", region="r1", project_id="p"
+                BackupDeleted(backup_id=f"c{i}", reason="user"), source="/t", region=region, project_id="p"
             )
-            await producer.send(topic, event.model_dump_json().encode(), key=f"c{i}".encode())
+            value = event.model_dump_json().encode()
+            await producer.send(topic, value, key=f"c{i}".encode(), headers=[signer.header(value)])
         await producer.flush()
 
         async def one_consumer_life(commit: bool) -> int:
@@ -170,13 +179,25 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_changes_nothi
 
         async with fresh_database(NOTES, prefix="ims_faults") as (_, pool):
             processor = EventProcessor(
-                consumer_name="faults", handlers=handlers, service=None, pool=pool, producer=producer, emitter=emitter
+                authority=development_authority(),
+                consumer_name="faults",
+                handlers=handlers,
+                service=None,
+                pool=pool,
+                producer=producer,
+                emitter=emitter,
             )
             first = await one_consumer_life(commit=False)
             effects = await pool.fetchval("SELECT count(*) FROM notes")
             outbox = await pool.fetchval("SELECT count(*) FROM outbox")
             processor = EventProcessor(
-                consumer_name="faults", handlers=handlers, service=None, pool=pool, producer=producer, emitter=emitter
+                authority=development_authority(),
+                consumer_name="faults",
+                handlers=handlers,
+                service=None,
+                pool=pool,
+                producer=producer,
+                emitter=emitter,
             )
             again = await one_consumer_life(commit=True)
             assert (first, again) == (n, n), "the group redelivers every uncommitted record"

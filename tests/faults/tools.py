@@ -18,6 +18,8 @@ from ims_shared.client import prepare
 from ims_shared.events import EventData, ImageRequested, make_event
 from ims_shared.kafka import MAX_MESSAGE_BYTES
 from ims_shared.tenants import Tenant
+from ims_shared.testing import signer_for
+from ims_shared.topics import topic_for
 
 T = TypeVar("T")
 FULL = os.environ.get("FAULTS_FULL", "") not in ("", "0")
@@ -42,15 +44,18 @@ class Outgoing:
     key: bytes | None
     value: bytes
     event_id: str = ""
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def outgoing(data: EventData, tenant: Tenant, region: str = CN, event_id: str | None = None) -> Outgoing:
+    """``data`` as an event of ``tenant``'s project, signed as ``testing.signer_for`` says."""
     event = make_event(
         data, source="/tests/faults", region=region, project_id=tenant.projects[region], event_id=event_id
     )
-    kind = data.topic_kind.value
-    topic = "ims.billing" if kind == "billing" else f"ims.{region}.{kind}"
-    return Outgoing(topic, data.aggregate_id().encode(), event.model_dump_json().encode(), event.id)
+    value = event.model_dump_json().encode()
+    topic = topic_for(data.topic_kind, region)
+    signed = signer_for(type(data), tenant).header(value)
+    return Outgoing(topic, data.aggregate_id().encode(), value, event.id, (signed,))
 
 
 def image_requested(backup_id: str, name: str = "faults-image") -> ImageRequested:
@@ -71,7 +76,7 @@ async def produce(bootstrap: str, items: Iterable[Outgoing], *, retry_s: float =
     try:
         pending = []
         for item in items:
-            pending.append(await producer.send(item.topic, item.value, key=item.key))
+            pending.append(await producer.send(item.topic, item.value, key=item.key, headers=list(item.headers)))
             if len(pending) >= 200:
                 await asyncio.gather(*pending)
                 pending = []

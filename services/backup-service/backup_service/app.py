@@ -14,10 +14,10 @@ from backup_service.deleting import retry_deletions
 from backup_service.settings import BackupSettings
 from ims_shared.background import PeriodicTask
 from ims_shared.consumer import EventHandlers
+from ims_shared.credentials import load_credentials
 from ims_shared.db import Database
 from ims_shared.emitter import Emitter
 from ims_shared.service import ServiceRuntime, build_app
-from ims_shared.tenants import load_tenants
 from ims_shared.topics import TopicKind, topic_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -27,7 +27,7 @@ log = structlog.get_logger("backup_service")
 def bootstrap(settings: BackupSettings) -> BackupService:
     return BackupService(
         settings=settings,
-        tenants=load_tenants(settings.tenants_file),
+        tenants=load_credentials(settings),
         emitter=Emitter(settings.event_source, settings.region),
         database=Database(settings.database_url, settings.database_pool_size),
     )

@@ -14,11 +14,11 @@ from billing_service.errors import BAD_REQUEST
 from billing_service.handlers import event_handlers
 from billing_service.settings import BillingSettings
 from ims_shared.background import PeriodicTask
+from ims_shared.credentials import load_credentials
 from ims_shared.db import Database
 from ims_shared.emitter import Emitter
 from ims_shared.logging import get_logger
 from ims_shared.service import ServiceRuntime, build_app
-from ims_shared.tenants import load_tenants
 from ims_shared.topics import BILLING_TOPIC, TopicKind, topic_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -28,7 +28,7 @@ log = get_logger(__name__)
 def bootstrap(settings: BillingSettings, clock: Clock | None = None) -> BillingService:
     return BillingService(
         settings=settings,
-        tenants=load_tenants(settings.tenants_file),
+        tenants=load_credentials(settings),
         emitter=Emitter(settings.event_source, settings.region),
         database=Database(settings.database_url, settings.database_pool_size),
         clock=clock or SystemClock(),

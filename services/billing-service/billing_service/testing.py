@@ -28,7 +28,7 @@ from ims_shared.db import Database, create_pool
 from ims_shared.emitter import Emitter
 from ims_shared.events import EventData, make_event
 from ims_shared.tenants import TenantCatalog, load_tenants
-from ims_shared.testing import consumer_record, fresh_database
+from ims_shared.testing import consumer_record, development_authority, fresh_database
 from ims_shared.topics import topic_for
 
 CONSUMER = "billing-service.cn-north-4"
@@ -106,6 +106,7 @@ class Books:
     def restart(self) -> None:
         """A new consumer over the same database and consumer group, as after a restart of billing-service."""
         self.processor = EventProcessor(
+            authority=development_authority(),
             consumer_name=CONSUMER,
             handlers=event_handlers(),
             pool=self.pool,

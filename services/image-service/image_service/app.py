@@ -10,11 +10,11 @@ from image_service.creation import end_waits, finish_ready_images
 from image_service.settings import ImageSettings
 from ims_shared.background import PeriodicTask
 from ims_shared.consumer import EventHandlers
+from ims_shared.credentials import load_credentials
 from ims_shared.db import Database
 from ims_shared.emitter import Emitter
 from ims_shared.replication_rules import ReplicationPolicy
 from ims_shared.service import ServiceRuntime, build_app
-from ims_shared.tenants import load_tenants
 from ims_shared.topics import TopicKind, topic_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,7 +23,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def bootstrap(settings: ImageSettings) -> ImageService:
     return ImageService(
         settings=settings,
-        tenants=load_tenants(settings.tenants_file),
+        tenants=load_credentials(settings),
         emitter=Emitter(settings.event_source, settings.region),
         database=Database(settings.database_url, settings.database_pool_size),
         replication=ReplicationPolicy.of(

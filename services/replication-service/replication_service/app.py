@@ -6,10 +6,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from ims_shared.background import PeriodicTask
+from ims_shared.credentials import load_credentials
 from ims_shared.db import Database
 from ims_shared.emitter import Emitter
 from ims_shared.service import ServiceRuntime, build_app
-from ims_shared.tenants import load_tenants
 from ims_shared.topics import TopicKind, topic_for
 from replication_service.context import ReplicationService
 from replication_service.handlers import event_handlers, expire_overdue
@@ -21,7 +21,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def bootstrap(settings: ReplicationSettings) -> ReplicationService:
     return ReplicationService(
         settings=settings,
-        tenants=load_tenants(settings.tenants_file),
+        tenants=load_credentials(settings),
         emitter=Emitter(settings.event_source, settings.region),
         database=Database(settings.database_url, settings.database_pool_size),
         policy=settings.policy(),

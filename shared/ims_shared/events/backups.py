@@ -5,7 +5,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from ims_shared.events.envelope import ContractModel, EventData, Int4
+from ims_shared.events.envelope import ContractModel, EventData, Int4, Producers, produced_by
 from ims_shared.topics import TopicKind
 
 ECS_RESOURCE_TYPE = "OS::Nova::Server"
@@ -33,6 +33,7 @@ class _BackupEvent(EventData):
 
 
 class BackupCreated(_BackupEvent):
+    producers: ClassVar[Producers] = produced_by("backup-service", tenants=True)
     vault_id: str = Field(min_length=1)
     name: str
     resource_id: str = Field(min_length=1)
@@ -54,11 +55,13 @@ BackupDeletionReason = Literal["user", "image_deleted", "arrears", "replication_
 
 
 class BackupDeleted(_BackupEvent):
+    producers: ClassVar[Producers] = produced_by("backup-service")
     reason: BackupDeletionReason
     image_id: str | None = None
 
 
 class BackupDeletionFailed(_BackupEvent):
+    producers: ClassVar[Producers] = produced_by("backup-service")
     reason: BackupDeletionReason
     error: str
     attempts: Int4
@@ -66,6 +69,8 @@ class BackupDeletionFailed(_BackupEvent):
 
 class ServerRegistered(EventData):
     """An ECS known to the compute inventory, with what a backup of it needs. Produced by the inventory."""
+
+    producers: ClassVar[Producers] = produced_by("compute-service", tenants=True)
 
     topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
     key_field: ClassVar[str] = "server_id"
@@ -81,6 +86,8 @@ class ServerRegistered(EventData):
 class ServerBackupRequested(EventData):
     """image-service asks backup-service to back up an ECS (CBR checkpoint) for a full-ECS image job."""
 
+    producers: ClassVar[Producers] = produced_by("image-service")
+
     topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
     key_field: ClassVar[str] = "server_id"
     server_id: str = Field(min_length=1, max_length=64)
@@ -92,6 +99,8 @@ class ServerBackupRequested(EventData):
 
 class ServerBackupFailed(EventData):
     """backup-service could not back up the ECS; the waiting image job fails with this code."""
+
+    producers: ClassVar[Producers] = produced_by("backup-service")
 
     topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
     key_field: ClassVar[str] = "server_id"
@@ -105,6 +114,8 @@ class ServerBackupFailed(EventData):
 class ServerStateChanged(EventData):
     """An ECS changed state; a SHUTOFF server started while its image is being made fails the creation."""
 
+    producers: ClassVar[Producers] = produced_by("compute-service", tenants=True)
+
     topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
     key_field: ClassVar[str] = "server_id"
     server_id: str = Field(min_length=1)
@@ -113,6 +124,8 @@ class ServerStateChanged(EventData):
 
 class VaultLockChanged(EventData):
     """A CBR vault was locked or unlocked; backups in a locked vault cannot be deleted until it is unlocked."""
+
+    producers: ClassVar[Producers] = produced_by("backup-service")
 
     topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
     key_field: ClassVar[str] = "vault_id"

@@ -5,7 +5,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ims_shared.events.envelope import EventData
+from ims_shared.events.envelope import EventData, Producers, produced_by
 from ims_shared.topics import TopicKind
 
 
@@ -14,6 +14,8 @@ class BackupArrears(EventData):
 
     billing-service emits it with the backup's ``region`` and ``projectid`` on the CloudEvent, key ``backup_id``.
     """
+
+    producers: ClassVar[Producers] = produced_by("billing-service")
 
     topic_kind: ClassVar[TopicKind] = TopicKind.BILLING
     key_field: ClassVar[str] = "backup_id"
@@ -28,6 +30,8 @@ AccountState = Literal["normal", "grace", "frozen", "released"]
 class AccountStateChanged(EventData):
     """An account moved to ``state``. ``frozen`` and ``released`` accounts may make no new images, shares or
     replications. ``balance`` is a decimal string; ``state_since`` orders the changes of one account."""
+
+    producers: ClassVar[Producers] = produced_by("billing-service")
 
     topic_kind: ClassVar[TopicKind] = TopicKind.BILLING
     key_field: ClassVar[str] = "account_id"

@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Self
 
@@ -18,10 +19,14 @@ Int4 = Annotated[int, Field(ge=-INT4_MAX - 1, le=INT4_MAX)]
 TEXT_CHECKED = "ims.text_checked"
 
 
-def storable(value: Any) -> Any:
+MAX_DEPTH = 32
+"""How deeply the values of an event may nest: far more than the contract needs, far less than a parser's stack."""
+
+
+def storable(value: Any, depth: int = 0) -> Any:
     """``value`` if PostgreSQL can store its text: no NUL character and no unpaired surrogate in a string (in lists
-    and dicts too). Checked in the contract, so that such an event is refused with its reason instead of failing in a
-    handler. Integers are bounded by their type, ``Int4``."""
+    and dicts too), nested at most ``MAX_DEPTH`` deep. Checked in the contract, so that such an event is refused with
+    its reason instead of failing in a handler. Integers are bounded by their type, ``Int4``."""
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("a NUL character cannot be stored")
@@ -30,13 +35,16 @@ def storable(value: Any) -> Any:
                 value.encode("utf-8")
             except UnicodeEncodeError as exc:
                 raise ValueError("not valid Unicode (an unpaired surrogate)") from exc
-    elif isinstance(value, list | tuple):
-        for item in value:
-            storable(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            storable(key)
-            storable(item)
+    elif isinstance(value, list | tuple | dict):
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"nested more than {MAX_DEPTH} deep")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                storable(key, depth + 1)
+                storable(item, depth + 1)
+        else:
+            for item in value:
+                storable(item, depth + 1)
     return value
 
 
@@ -63,13 +71,29 @@ class ContractModel(BaseModel):
         return self
 
 
+@dataclass(frozen=True)
+class Producers:
+    """Who may produce an event type (``ims_shared.event_auth`` checks every record against it): the services that
+    own it, and whether a tenant's own systems may produce it for the tenant's projects. An operator integration
+    may produce the types its entry of the credentials file lists."""
+
+    services: frozenset[str]
+    tenants: bool = False
+
+
+def produced_by(*services: str, tenants: bool = False) -> Producers:
+    return Producers(frozenset(services), tenants)
+
+
 class EventData(ContractModel):
-    """Base of every event's ``data``. Subclasses name their topic family and the field that is the Kafka key."""
+    """Base of every event's ``data``. Subclasses name their topic family, the field that is the Kafka key, and who
+    may produce them."""
 
     model_config = ConfigDict(extra="ignore")
 
     topic_kind: ClassVar[TopicKind]
     key_field: ClassVar[str]
+    producers: ClassVar[Producers]
 
     def aggregate_id(self) -> str:
         return str(getattr(self, self.key_field))

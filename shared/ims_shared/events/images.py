@@ -4,7 +4,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ims_shared.events.envelope import ContractModel, EventData, Int4
+from ims_shared.events.envelope import ContractModel, EventData, Int4, Producers, produced_by
 from ims_shared.topics import TopicKind
 
 
@@ -21,6 +21,8 @@ class _ImageEvent(EventData):
 
 class ImageRequested(EventData):
     """A request to create a full-ECS image. ``image_id`` and ``job_id`` are derived from the event id when absent."""
+
+    producers: ClassVar[Producers] = produced_by("image-service", tenants=True)
 
     topic_kind: ClassVar[TopicKind] = TopicKind.IMAGES
     key_field: ClassVar[str] = "image_id"
@@ -40,6 +42,7 @@ class ImageRequested(EventData):
 
 
 class ImageCreated(_ImageEvent):
+    producers: ClassVar[Producers] = produced_by("image-service")
     job_id: str
     backup_id: str
     name: str
@@ -49,6 +52,7 @@ class ImageCreated(_ImageEvent):
 
 
 class ImageCreationFailed(_ImageEvent):
+    producers: ClassVar[Producers] = produced_by("image-service")
     job_id: str
     backup_id: str
     error_code: str
@@ -59,6 +63,7 @@ ImageDeletionReason = Literal["user", "backup_deleted", "arrears", "replication_
 
 
 class ImageDeleted(_ImageEvent):
+    producers: ClassVar[Producers] = produced_by("image-service")
     backup_id: str
     delete_backup: bool = False
     reason: ImageDeletionReason = "user"
@@ -70,12 +75,16 @@ MemberStatus = Literal["pending", "accepted", "rejected"]
 class ImageShared(_ImageEvent):
     """The owner shared a full-ECS image with another tenant's project (member status pending)."""
 
+    producers: ClassVar[Producers] = produced_by("image-service")
+
     member_project_id: str
     owner_project_id: str
 
 
 class ImageMemberStatusChanged(_ImageEvent):
     """A recipient project accepted or rejected a shared image."""
+
+    producers: ClassVar[Producers] = produced_by("image-service")
 
     member_project_id: str
     status: MemberStatus
@@ -84,5 +93,7 @@ class ImageMemberStatusChanged(_ImageEvent):
 
 class ImageUnshared(_ImageEvent):
     """The owner stopped sharing an image with a project."""
+
+    producers: ClassVar[Producers] = produced_by("image-service")
 
     member_project_id: str

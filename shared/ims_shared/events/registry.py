@@ -88,6 +88,8 @@ def _decode(raw: bytes) -> tuple[Any, bool]:
         return json.loads(raw), False
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ContractError(f"not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ContractError("not JSON this service reads: nested too deeply") from exc
 
 
 def _short(exc: ValidationError) -> str:

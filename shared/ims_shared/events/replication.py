@@ -24,7 +24,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from ims_shared.events.backups import ECS_RESOURCE_TYPE, BackupCreated, BackupDisk, ServerInfo
-from ims_shared.events.envelope import ContractModel, EventData, Int4
+from ims_shared.events.envelope import ContractModel, EventData, Int4, Producers, produced_by
 from ims_shared.events.images import ImageTag
 from ims_shared.topics import TopicKind
 
@@ -74,6 +74,8 @@ class ReplicationRequested(_ReplicationEvent):
     carried: replication-service maps the requesting project to the tenant's project of the destination region.
     """
 
+    producers: ClassVar[Producers] = produced_by("image-service")
+
     source_image_id: str = Field(min_length=1, max_length=64)
     source_backup_id: str = Field(min_length=1, max_length=64)
     destination_region: str = Field(min_length=1)
@@ -88,6 +90,8 @@ class ReplicationRequested(_ReplicationEvent):
 
 class ReplicationStarted(_ReplicationEvent):
     """replication-service accepted the job and sent the copy to the destination region (source region)."""
+
+    producers: ClassVar[Producers] = produced_by("replication-service")
 
     destination_region: str
     replica_image_id: str
@@ -130,13 +134,19 @@ class _ReplicaCopy(_ReplicaEvent):
 class ReplicaRequested(_ReplicaCopy):
     """The copy of a full-ECS image and of its backup arrives in the destination region (destination project)."""
 
+    producers: ClassVar[Producers] = produced_by("replication-service")
+
 
 class ReplicaBackupRecorded(_ReplicaCopy):
     """The destination backup-service recorded the backup copy; the destination image-service makes the image."""
 
+    producers: ClassVar[Producers] = produced_by("backup-service")
+
 
 class ReplicaRecorded(_ReplicaEvent):
     """The replica image is active in the destination region (destination project)."""
+
+    producers: ClassVar[Producers] = produced_by("image-service")
 
 
 ReplicaStage = Literal["backup", "image", "timeout"]
@@ -144,6 +154,8 @@ ReplicaStage = Literal["backup", "image", "timeout"]
 
 class ReplicaFailed(_ReplicaEvent):
     """The replica could not be made (``stage``): the destination removes what it made of it (destination project)."""
+
+    producers: ClassVar[Producers] = produced_by("backup-service", "image-service", "replication-service")
 
     stage: ReplicaStage
     error_code: str
@@ -153,6 +165,8 @@ class ReplicaFailed(_ReplicaEvent):
 class ReplicationSucceeded(_ReplicationEvent):
     """The job succeeded: the replica image is active in ``destination_region`` (source region, source project)."""
 
+    producers: ClassVar[Producers] = produced_by("replication-service")
+
     source_image_id: str
     destination_region: str
     replica_image_id: str
@@ -161,6 +175,8 @@ class ReplicationSucceeded(_ReplicationEvent):
 
 class ReplicationFailed(_ReplicationEvent):
     """The job failed with ``error_code`` and ``reason``; nothing of the replica stays (source project)."""
+
+    producers: ClassVar[Producers] = produced_by("replication-service")
 
     source_image_id: str
     destination_region: str

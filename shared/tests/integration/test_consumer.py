@@ -16,7 +16,7 @@ from ims_shared.consumer import EventHandlers, EventProcessor, HandlerContext
 from ims_shared.emitter import Emitter
 from ims_shared.events import BackupCreated, BackupDeleted, make_event
 from ims_shared.kafka import create_topics, make_producer
-from ims_shared.testing import consumer_record, fresh_database
+from ims_shared.testing import consumer_record, development_authority, fresh_database
 from ims_shared.topics import dead_letter_topic
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ handlers = EventHandlers[None]().on(BackupCreated, count_backup)
 _record = consumer_record
 
 
-def _backup_event(backup_id: str, name: str = "nightly") -> bytes:
+def _backup_event(backup_id: str, name: str = "nightly", *, region: str) -> bytes:
     data = BackupCreated(
         backup_id=backup_id,
         vault_id="v",
@@ -47,7 +47,7 @@ def _backup_event(backup_id: str, name: str = "nightly") -> bytes:
         created_at=datetime.now(UTC),
         size_gb=10,
     )
-    return make_event(data, source="/t", region="r1", project_id="p").model_dump_json().encode()
+    return make_event(data, source="/t", region=region, project_id="p").model_dump_json().encode()
 
 
 async def _dead_letters(bootstrap: str, topic: str, expected: int) -> list[Any]:
@@ -74,6 +74,7 @@ async def _processing(
     await producer.start()
     try:
         yield EventProcessor(
+            authority=development_authority(),
             consumer_name="test-consumer",
             handlers=consumer_handlers,
             pool=pool,
@@ -86,8 +87,9 @@ async def _processing(
 
 
 async def test_a_redelivered_event_changes_nothing(kafka_bootstrap: str) -> None:
-    topic = f"t.{uuid.uuid4().hex[:8]}"
-    value = _backup_event("b-1")
+    region = f"r{uuid.uuid4().hex[:8]}"
+    topic = f"ims.{region}.backups"
+    value = _backup_event("b-1", region=region)
     async with fresh_database(MIGRATIONS) as (_, pool):
         async with _processing(pool, kafka_bootstrap) as processor:
             await processor.process([_record(topic, 0, value)])
@@ -98,17 +100,19 @@ async def test_a_redelivered_event_changes_nothing(kafka_bootstrap: str) -> None
 
 
 async def test_the_events_a_batch_emits_enter_the_outbox_in_emission_order(kafka_bootstrap: str) -> None:
-    topic = f"t.{uuid.uuid4().hex[:8]}"
+    region = f"r{uuid.uuid4().hex[:8]}"
+    topic = f"ims.{region}.backups"
     ids = [f"b-{n}" for n in range(30)]
     async with fresh_database(MIGRATIONS) as (_, pool):
         async with _processing(pool, kafka_bootstrap) as processor:
-            await processor.process([_record(topic, n, _backup_event(b)) for n, b in enumerate(ids)])
+            await processor.process([_record(topic, n, _backup_event(b, region=region)) for n, b in enumerate(ids)])
         assert [r["key"] for r in await pool.fetch("SELECT key FROM outbox ORDER BY id")] == ids
 
 
 async def test_two_copies_in_one_batch_are_handled_once(kafka_bootstrap: str) -> None:
-    topic = f"t.{uuid.uuid4().hex[:8]}"
-    value = _backup_event("b-twice")
+    region = f"r{uuid.uuid4().hex[:8]}"
+    topic = f"ims.{region}.backups"
+    value = _backup_event("b-twice", region=region)
     async with fresh_database(MIGRATIONS) as (_, pool):
         async with _processing(pool, kafka_bootstrap) as processor:
             await processor.process([_record(topic, 0, value), _record(topic, 1, value)])
@@ -119,10 +123,11 @@ async def test_two_copies_in_one_batch_are_handled_once(kafka_bootstrap: str) ->
 async def test_a_relayed_event_of_a_type_the_service_does_not_consume_is_not_parsed(kafka_bootstrap: str) -> None:
     """The relay names each record's type in its ``ce-type`` header; a type of the contract this consumer has no
     handler for is skipped unread. Without the header the record is read, and an unreadable one dead-lettered."""
-    topic = f"t.{uuid.uuid4().hex[:8]}"
+    region = f"r{uuid.uuid4().hex[:8]}"
+    topic = f"ims.{region}.backups"
     await create_topics(kafka_bootstrap, [topic, dead_letter_topic(topic)], partitions=1)
     skipped = _record(topic, 0, b"never read", headers=[("ce-type", b"ImageDeleted")])
-    handled = _record(topic, 1, _backup_event("b-typed"), headers=[("ce-type", b"BackupCreated")])
+    handled = _record(topic, 1, _backup_event("b-typed", region=region), headers=[("ce-type", b"BackupCreated")])
     unread = _record(topic, 2, b"not json either")
     async with fresh_database(MIGRATIONS) as (_, pool):
         async with _processing(pool, kafka_bootstrap) as processor:
@@ -137,21 +142,22 @@ async def test_an_event_id_the_inbox_refuses_is_dead_lettered_and_the_rest_of_it
 ) -> None:
     """The batch's inbox statement failing for one event (here a constraint the test adds) must not hold up the
     batch for ever: it is handled again with a claim per event, and only that event is dead-lettered."""
-    topic = f"t.{uuid.uuid4().hex[:8]}"
+    region = f"r{uuid.uuid4().hex[:8]}"
+    topic = f"ims.{region}.backups"
     await create_topics(kafka_bootstrap, [topic, dead_letter_topic(topic)], partitions=1)
     refused = make_event(
         BackupCreated(
             backup_id="b-refused", vault_id="v", name="n", resource_id="e", created_at=datetime.now(UTC), size_gb=1
         ),
         source="/t",
-        region="r1",
+        region=region,
         project_id="p",
         event_id="refused-1",
     )
     records = [
-        _record(topic, 0, _backup_event("b-before")),
+        _record(topic, 0, _backup_event("b-before", region=region)),
         _record(topic, 1, refused.model_dump_json().encode()),
-        _record(topic, 2, _backup_event("b-after")),
+        _record(topic, 2, _backup_event("b-after", region=region)),
     ]
     async with fresh_database(MIGRATIONS) as (_, pool):
         await pool.execute("ALTER TABLE inbox ADD CONSTRAINT refuse CHECK (event_id NOT LIKE 'refused-%')")
@@ -165,7 +171,8 @@ async def test_an_event_id_the_inbox_refuses_is_dead_lettered_and_the_rest_of_it
 
 
 async def test_poison_messages_go_to_the_dead_letter_topic_and_valid_ones_are_handled(kafka_bootstrap: str) -> None:
-    topic = f"t.{uuid.uuid4().hex[:8]}"
+    region = f"r{uuid.uuid4().hex[:8]}"
+    topic = f"ims.{region}.backups"
     await create_topics(kafka_bootstrap, [topic, dead_letter_topic(topic)], partitions=1)
     poison = [
         b"not json",
@@ -177,15 +184,15 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_valid_ones_are_ha
                 "source": "s",
                 "type": "BackupCreated",
                 "time": "2026-01-01T00:00:00Z",
-                "region": "r1",
+                "region": region,
                 "data": {"backup_id": 5},
             }
         ).encode(),
-        _backup_event("b-bug", name="explode"),
+        _backup_event("b-bug", name="explode", region=region),
     ]
     records = [_record(topic, i, v) for i, v in enumerate(poison)]
-    records.insert(2, _record(topic, 10, _backup_event("b-good-1")))
-    records.append(_record(topic, 11, _backup_event("b-good-2")))
+    records.insert(2, _record(topic, 10, _backup_event("b-good-1", region=region)))
+    records.append(_record(topic, 11, _backup_event("b-good-2", region=region)))
     async with fresh_database(MIGRATIONS) as (_, pool):
         async with _processing(pool, kafka_bootstrap) as processor:
             await processor.process(records)
@@ -234,9 +241,9 @@ async def note_created(ctx: HandlerContext[None], event: BackupCreated) -> None:
 runs = EventHandlers[None]().on_runs(BackupDeleted, note_deleted_run).on(BackupCreated, note_created)
 
 
-def _deleted_event(backup_id: str, event_id: str | None = None) -> bytes:
+def _deleted_event(backup_id: str, event_id: str | None = None, *, region: str) -> bytes:
     event = make_event(
-        BackupDeleted(backup_id=backup_id, reason="user"), source="/t", region="r1", project_id="p", event_id=event_id
+        BackupDeleted(backup_id=backup_id, reason="user"), source="/t", region=region, project_id="p", event_id=event_id
     )
     return event.model_dump_json().encode()
 
@@ -247,15 +254,16 @@ SEEN_TABLE = "CREATE TABLE seen (n serial PRIMARY KEY, backup_id text NOT NULL, 
 async def test_consecutive_new_events_of_a_batch_handled_type_go_to_its_handler_as_runs(kafka_bootstrap: str) -> None:
     """Runs end where another type comes between; a duplicate neither joins nor splits a run; the effects and the
     emitted events keep the order of the records."""
-    topic = f"t.{uuid.uuid4().hex[:8]}"
-    first = _deleted_event("a", event_id="del-a")
+    region = f"r{uuid.uuid4().hex[:8]}"
+    topic = f"ims.{region}.backups"
+    first = _deleted_event("a", event_id="del-a", region=region)
     records = [
         _record(topic, 0, first),
-        _record(topic, 1, _deleted_event("b")),
-        _record(topic, 2, _backup_event("c")),
-        _record(topic, 3, _deleted_event("d")),
+        _record(topic, 1, _deleted_event("b", region=region)),
+        _record(topic, 2, _backup_event("c", region=region)),
+        _record(topic, 3, _deleted_event("d", region=region)),
         _record(topic, 4, first),
-        _record(topic, 5, _deleted_event("e")),
+        _record(topic, 5, _deleted_event("e", region=region)),
     ]
     async with fresh_database(MIGRATIONS) as (_, pool):
         await pool.execute(SEEN_TABLE)
@@ -270,9 +278,10 @@ async def test_consecutive_new_events_of_a_batch_handled_type_go_to_its_handler_
 async def test_a_run_whose_handler_fails_is_handled_event_by_event_and_only_the_failing_one_dead_lettered(
     kafka_bootstrap: str,
 ) -> None:
-    topic = f"t.{uuid.uuid4().hex[:8]}"
+    region = f"r{uuid.uuid4().hex[:8]}"
+    topic = f"ims.{region}.backups"
     await create_topics(kafka_bootstrap, [topic, dead_letter_topic(topic)], partitions=1)
-    records = [_record(topic, n, _deleted_event(b)) for n, b in enumerate(["a", "explode", "b"])]
+    records = [_record(topic, n, _deleted_event(b, region=region)) for n, b in enumerate(["a", "explode", "b"])]
     async with fresh_database(MIGRATIONS) as (_, pool):
         await pool.execute(SEEN_TABLE)
         async with _processing(pool, kafka_bootstrap, runs) as processor:

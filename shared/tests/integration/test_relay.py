@@ -17,7 +17,7 @@ from ims_shared.emitter import Emitter
 from ims_shared.events import BackupDeleted
 from ims_shared.kafka import create_topics, make_producer
 from ims_shared.relay import OutboxRelay
-from ims_shared.testing import fresh_database
+from ims_shared.testing import fresh_database, signer_of
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,7 +45,7 @@ async def test_relay_publishes_a_row_that_commits_after_a_higher_id(kafka_bootst
     async with fresh_database(MIGRATIONS) as (dsn, pool):
         producer = make_producer(kafka_bootstrap)
         await producer.start()
-        relay = OutboxRelay(dsn, producer, poll_interval_s=0.1)
+        relay = OutboxRelay(dsn, producer, signer_of("image-service"), poll_interval_s=0.1)
         relay_task = asyncio.create_task(relay.run())
         try:
             slow = await pool.acquire()
@@ -84,7 +84,7 @@ async def test_relay_keeps_order_per_aggregate(kafka_bootstrap: str) -> None:
                 )
         producer = make_producer(kafka_bootstrap)
         await producer.start()
-        relay = OutboxRelay(dsn, producer, poll_interval_s=0.1, batch_size=7)
+        relay = OutboxRelay(dsn, producer, signer_of("image-service"), poll_interval_s=0.1, batch_size=7)
         relay_task = asyncio.create_task(relay.run())
         try:
             events = await _read(kafka_bootstrap, topic, 50)
@@ -129,7 +129,7 @@ async def _held_relay() -> AsyncIterator[tuple[HeldProducer, OutboxRelay, asyncp
     """A relay over a new database whose producer's acknowledgements the test gives."""
     async with fresh_database(MIGRATIONS) as (dsn, pool):
         producer = HeldProducer()
-        relay = OutboxRelay(dsn, producer, poll_interval_s=0.05)  # type: ignore[arg-type]
+        relay = OutboxRelay(dsn, producer, signer_of("image-service"), poll_interval_s=0.05)  # type: ignore[arg-type]
         relay_task = asyncio.create_task(relay.run())
         try:
             yield producer, relay, pool

@@ -187,14 +187,20 @@ ACCEPTED_CASES: dict[str, SignedRequest] = {name: sdk_sign(**spec) for name, spe
 @pytest.mark.parametrize("name", sorted(ACCEPTED_CASES))
 def test_accepts_sdk_signed_requests(name: str) -> None:
     req = ACCEPTED_CASES[name]
-    assert verify(req, SK, NOW) == AK
+    assert verify(req, SK, NOW, allow_unsigned_payload=_unsigned(name)) == AK
 
 
-def test_unsigned_payload_header_is_what_the_sdk_sends_for_binary_bodies() -> None:
+def _unsigned(name: str) -> bool:
+    """Whether the SDK leaves the body of this case unsigned (a body neither JSON nor BSON)."""
+    return name.endswith("unsigned-payload")
+
+
+def test_unsigned_payload_header_is_what_the_sdk_sends_for_binary_bodies_and_is_refused_by_default() -> None:
     req = ACCEPTED_CASES["put-octet-stream-unsigned-payload"]
     assert req.headers["X-Sdk-Content-Sha256"] == "UNSIGNED-PAYLOAD"
     with pytest.raises(SignatureError, match="UNSIGNED-PAYLOAD"):
-        verify(req, SK, NOW, allow_unsigned_payload=False)
+        verify(req, SK, NOW)
+    assert verify(req, SK, NOW, allow_unsigned_payload=True) == AK
 
 
 def test_accepts_naive_now_and_small_skew() -> None:
@@ -406,7 +412,7 @@ def test_own_signer_matches_the_sdk(name: str) -> None:
     sdk_req = ACCEPTED_CASES[name]
     unsigned = {k: v for k, v in sdk_req.headers.items() if k != "Authorization"}
     ours = sign(replace(sdk_req, headers=unsigned), AK, SK, NOW)
-    assert verify(replace(sdk_req, headers=ours), SK, NOW) == AK
+    assert verify(replace(sdk_req, headers=ours), SK, NOW, allow_unsigned_payload=_unsigned(name)) == AK
     if name != "get-repeated-numeric-values":  # the SDK sorts numbers as numbers
         assert ours["Authorization"] == sdk_req.headers["Authorization"]
 
@@ -456,7 +462,8 @@ def _make_handler(recorder: _Recorder) -> type[BaseHTTPRequestHandler]:
             try:
                 if access_key is None or access_key not in recorder.secrets:
                     raise SignatureError("unknown or missing access key")
-                verify(req, recorder.secrets[access_key], datetime.now(UTC))
+                unsigned_body = req.headers.get("X-Sdk-Content-Sha256") == "UNSIGNED-PAYLOAD"
+                verify(req, recorder.secrets[access_key], datetime.now(UTC), allow_unsigned_payload=unsigned_body)
             except SignatureError as error:
                 with recorder.lock:
                     recorder.outcomes.append((self.command, self.path, False, error.reason))
@@ -597,3 +604,22 @@ def test_cbr_sdk_client_end_to_end(server: tuple[str, _Recorder]) -> None:
     client.list_vault(ListVaultRequest(id=["v-b", "v-a"], limit=10, name="vault one"))
     assert recorder.outcomes[0][2] is True, recorder.outcomes
     assert recorder.outcomes[0][1].startswith(f"/v3/{PROJECT_ID}/vaults?")
+
+
+def test_host_must_be_signed() -> None:
+    unsigned_host = {"X-Project-Id": PROJECT_ID, "Content-Type": "application/json"}
+    signed = sign(SignedRequest("GET", "/v2/cloudimages", "limit=1", unsigned_host), AK, SK, NOW)
+    with pytest.raises(SignatureError, match="Host header must be among the signed headers"):
+        verify(SignedRequest("GET", "/v2/cloudimages", "limit=1", {**signed, "Host": HOST}), SK, NOW)
+
+
+def test_a_query_is_canonicalised_as_a_form_is_read() -> None:
+    """``+`` is a space, as the application parses the query; a literal plus arrives as ``%2B``."""
+    headers = {"Host": HOST}
+    over_space = sign(SignedRequest("GET", "/v2/cloudimages", "name=a%20b", headers), AK, SK, NOW)
+    for sent in ("name=a+b", "name=a%20b"):
+        assert verify(SignedRequest("GET", "/v2/cloudimages", sent, over_space), SK, NOW) == AK
+    over_plus = sign(SignedRequest("GET", "/v2/cloudimages", "name=a%2Bb", headers), AK, SK, NOW)
+    assert verify(SignedRequest("GET", "/v2/cloudimages", "name=a%2Bb", over_plus), SK, NOW) == AK
+    with pytest.raises(SignatureError):
+        verify(SignedRequest("GET", "/v2/cloudimages", "name=a+b", over_plus), SK, NOW)

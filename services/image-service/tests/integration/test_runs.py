@@ -25,7 +25,8 @@ from ims_shared.events import (
     make_event,
 )
 from ims_shared.kafka import make_producer
-from ims_shared.testing import consumer_record, fresh_database
+from ims_shared.testing import consumer_record, development_authority, fresh_database
+from ims_shared.topics import topic_for
 
 pytestmark = pytest.mark.integration
 REGION = "cn-north-4"
@@ -54,7 +55,7 @@ def _request(n: int, backup_id: str) -> ImageRequested:
 def _records(events: list[tuple[EventData, str]], first: int = 0) -> list[Any]:
     return [
         consumer_record(
-            "ims.cn-north-4.images",
+            topic_for(data.topic_kind, REGION),
             n,
             make_event(data, source="/t", region=REGION, project_id=project, event_id=f"event-{n}")
             .model_dump_json()
@@ -117,6 +118,7 @@ async def _handle(
     await producer.start()
     emitter = Emitter("/image-service", REGION)
     processor = EventProcessor(
+        authority=development_authority(),
         consumer_name="image-service",
         handlers=event_handlers(),
         pool=pool,

@@ -26,7 +26,7 @@ from ims_shared.consumer import EventHandlers, EventProcessor
 from ims_shared.emitter import Emitter
 from ims_shared.events import EventData, make_event
 from ims_shared.tenants import load_tenants
-from ims_shared.testing import consumer_record, fresh_database
+from ims_shared.testing import consumer_record, development_authority, fresh_database
 from ims_shared.topics import TopicKind, topic_for
 from replication_service.app import MIGRATIONS as REPLICATION_MIGRATIONS
 from replication_service.settings import ReplicationSettings
@@ -75,6 +75,7 @@ class Node:
     def __post_init__(self) -> None:
         self.emitter = emitter_of(self.service, self.region)
         self.processor = EventProcessor(
+            authority=development_authority(),
             consumer_name=f"{self.service}.{self.region}",
             handlers=self.handlers,
             pool=self.pool,
