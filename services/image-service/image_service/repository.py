@@ -335,12 +335,21 @@ def _outcome(decision: MakeImage | AwaitBackup | FailJob) -> tuple[str, datetime
     return decision.job_status, None, None, None
 
 
-async def insert_jobs(conn: asyncpg.Connection, decided: list[Decided]) -> dict[str, bool]:
-    """Insert new jobs, each in the state its decision leaves it (written once), with the images made: see
-    ``_with_images``. A job id taken meanwhile by another transaction is left as it is, without the image."""
-    return await _with_images(
-        conn,
-        """
+# The second half of the statements that write a run's jobs (their first half, the CTE ``job``, returns the ids of
+# the jobs it wrote): the images made for those jobs, in their order (a unique index may refuse one: one live image
+# per backup), then each job written with whether its image was made.
+_AND_THEIR_IMAGES = f"""
+    image AS ({_NEW_IMAGES}
+        WHERE i.job_id IN (SELECT job_id FROM job)
+        ORDER BY i.n
+        ON CONFLICT DO NOTHING
+        RETURNING job_id)
+    SELECT job.job_id, image.job_id IS NOT NULL AS image_made FROM job LEFT JOIN image ON image.job_id = job.job_id
+"""
+
+# New jobs ($25 to $36), each in the state its decision leaves it in; a job id taken meanwhile is left as it is.
+_INSERT_JOBS = f"""
+    WITH job AS (
         INSERT INTO jobs (job_id, project_id, job_type, status, image_id, image_name, backup_id, request,
             correlation_id, wait_until, error_code, fail_reason, end_time)
         SELECT job_id, project_id, job_type, status, image_id, image_name, backup_id, request::jsonb,
@@ -351,64 +360,60 @@ async def insert_jobs(conn: asyncpg.Connection, decided: list[Decided]) -> dict[
                 correlation_id, status, wait_until, error_code, fail_reason, n)
         ORDER BY n
         ON CONFLICT (job_id) DO NOTHING
-        RETURNING job_id
-        """,
-        decided,
-        [
-            (
-                job.job_id,
-                job.project_id,
-                job.job_type,
-                job.image_id,
-                job.request.get("name"),
-                job.backup_id,
-                json_text(job.request),
-                job.correlation_id,
-                *_outcome(decision),  # status, wait_until, error_code, fail_reason
-            )
-            for job, decision in decided
-        ],
-    )
+        RETURNING job_id),
+    {_AND_THEIR_IMAGES}
+"""
 
-
-async def update_jobs(conn: asyncpg.Connection, decided: list[Decided]) -> dict[str, bool]:
-    """Update jobs that exist, in INIT and locked by the caller, each to the state its decision leaves it in, with
-    the images made: see ``_with_images``."""
-    return await _with_images(
-        conn,
-        """
+# Jobs that exist ($25 to $29), in INIT, each to the state its decision leaves it in.
+_UPDATE_JOBS = f"""
+    WITH job AS (
         UPDATE jobs j SET status = g.status, wait_until = g.wait_until, error_code = g.error_code,
             fail_reason = g.fail_reason, end_time = CASE WHEN g.status IN ('SUCCESS', 'FAIL') THEN now() END
         FROM unnest($25::text[], $26::text[], $27::timestamptz[], $28::text[], $29::text[])
             AS g(job_id, status, wait_until, error_code, fail_reason)
         WHERE j.job_id = g.job_id AND j.job_id = ANY ($25::text[]) AND j.status = 'INIT'
-        RETURNING j.job_id
-        """,
-        decided,
-        [(job.job_id, *_outcome(decision)) for job, decision in decided],
-    )
+        RETURNING j.job_id),
+    {_AND_THEIR_IMAGES}
+"""
 
 
-async def _with_images(
-    conn: asyncpg.Connection, write_jobs: str, decided: list[Decided], job_rows: list[tuple[Any, ...]]
-) -> dict[str, bool]:
-    """Write jobs with ``write_jobs`` (a statement on ``jobs`` that takes ``job_rows`` as one array per column from
-    $25 on and returns the ids of the jobs it wrote), then insert, in their order, the images made for the jobs it
-    wrote: one round trip. Returns, for each job written, whether its image was made (False as well for a job that
-    makes none): a unique index may refuse an image (one live image per backup), and its job stays as written, for
-    the caller to fail (``fail_jobs``)."""
+async def insert_jobs(conn: asyncpg.Connection, decided: list[Decided]) -> dict[str, bool]:
+    """Insert new jobs, each in the state its decision leaves it in (written once), then the images made for those
+    inserted: one round trip. A job id another transaction took meanwhile is left as it is, without the image.
+    Returns, for each job inserted, whether its image was made (see ``update_jobs``)."""
     rows = await conn.fetch(
-        f"""
-        WITH job AS ({write_jobs}),
-        image AS ({_NEW_IMAGES}
-            WHERE i.job_id IN (SELECT job_id FROM job)
-            ORDER BY i.n
-            ON CONFLICT DO NOTHING
-            RETURNING job_id)
-        SELECT job.job_id, image.job_id IS NOT NULL AS image_made FROM job LEFT JOIN image ON image.job_id = job.job_id
-        """,
+        _INSERT_JOBS,
         *_image_arrays(_images_of(decided)),
-        *_columns(job_rows, len(job_rows[0])),
+        *_columns(
+            [
+                (
+                    job.job_id,
+                    job.project_id,
+                    job.job_type,
+                    job.image_id,
+                    job.request.get("name"),
+                    job.backup_id,
+                    json_text(job.request),
+                    job.correlation_id,
+                    *_outcome(decision),  # status, wait_until, error_code, fail_reason
+                )
+                for job, decision in decided
+            ],
+            12,
+        ),
+    )
+    return {r["job_id"]: r["image_made"] for r in rows}
+
+
+async def update_jobs(conn: asyncpg.Connection, decided: list[Decided]) -> dict[str, bool]:
+    """Update jobs that exist, in INIT and locked by the caller, each to the state its decision leaves it in, then
+    insert the images made: one round trip. Returns, for each job updated, whether its image was made (False as well
+    for a job that makes none): a unique index may refuse an image (one live image per backup), and its job stays as
+    written, for the caller to fail (``fail_jobs``)."""
+    rows = await conn.fetch(
+        _UPDATE_JOBS,
+        *_image_arrays(_images_of(decided)),
+        *_columns([(job.job_id, *_outcome(decision)) for job, decision in decided], 5),
     )
     return {r["job_id"]: r["image_made"] for r in rows}
 
