@@ -3,9 +3,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PROJECTS := shared services/backup-service services/image-service services/billing-service services/replication-service services/compute-service
+PROJECTS := shared services/backup-service services/image-service services/billing-service services/replication-service \
+            services/compute-service tools/devstack tools/imsctl tools/docgen
+# Their distribution names: installed from the tree, never pinned.
+LOCAL_PACKAGES := ims-shared backup-service image-service billing-service replication-service \
+                  compute-service ims-devstack imsctl ims-docgen
+# Every test directory: the shared package's, each service's, each tool's, and the system's.
+TESTS  := shared/tests services/*/tests tools/*/tests tests
 
-.PHONY: install browser run test test-unit test-integration test-e2e test-faults lint asyncapi docs bench bench-broker clean
+.PHONY: install constraints browser run test test-unit test-integration test-e2e test-faults lint asyncapi docs bench bench-broker clean
 
 $(STAMP): constraints.txt requirements-dev.in requirements-services.in $(addsuffix /pyproject.toml,$(PROJECTS))
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +20,12 @@ $(STAMP): constraints.txt requirements-dev.in requirements-services.in $(addsuff
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Pins every package `make install` installs, keeping the versions already pinned (uv prefers those of the file
+# it writes); only a new or removed requirement changes the file.
+constraints: $(STAMP)
+	$(BIN)/uv pip compile --quiet --no-header --python $(BIN)/python requirements-services.in requirements-dev.in \
+	  $(addprefix --no-emit-package ,$(LOCAL_PACKAGES)) -o constraints.txt
 
 # The console's browser test drives Debian's Chromium; installed when missing and we may (root), else it skips.
 browser:
@@ -26,17 +38,17 @@ browser:
 	fi
 
 run: $(STAMP)
-	PYTHONUNBUFFERED=1 $(BIN)/python -m ims_shared.devstack
+	PYTHONUNBUFFERED=1 $(BIN)/python -m ims_devstack
 
 test: $(STAMP) browser
-	$(BIN)/pytest shared/tests services/*/tests tests
+	$(BIN)/pytest $(TESTS)
 	$(MAKE) lint
 
 test-unit: $(STAMP)
-	$(BIN)/pytest -m "not integration and not e2e and not faults" shared/tests services/*/tests tests
+	$(BIN)/pytest -m "not integration and not e2e and not faults" $(TESTS)
 
 test-integration: $(STAMP)
-	$(BIN)/pytest -m integration shared/tests services/*/tests tests
+	$(BIN)/pytest -m integration $(TESTS)
 
 test-e2e: $(STAMP)
 	$(BIN)/pytest -m e2e tests
@@ -56,12 +68,12 @@ bench-broker: $(STAMP)
 	PYTHONUNBUFFERED=1 $(BIN)/python -m bench.broker
 
 asyncapi: $(STAMP)
-	$(BIN)/python -m ims_shared.asyncapi > docs/asyncapi.json
+	$(BIN)/python -m ims_docgen.asyncapi > docs/asyncapi.json
 
 # Regenerates every generated document; tests fail when a committed one is stale.
 docs: asyncapi
-	$(BIN)/python -m ims_shared.configdoc > docs/configuration.md
-	$(BIN)/python -m ims_shared.openapidoc
+	$(BIN)/python -m ims_docgen.configdoc > docs/configuration.md
+	$(BIN)/python -m ims_docgen.openapidoc
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache

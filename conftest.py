@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ims_shared.testing import Broker
+from tests.support import Broker
 
 os.environ.setdefault("DEVELOPMENT_MODE", "1")
 

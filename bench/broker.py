@@ -13,9 +13,8 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.profile import cpu_seconds
-from ims_shared.devstack import start_tansu
+from ims_devstack import free_port, start_tansu
 from ims_shared.kafka import DEFAULT_PARTITIONS, create_topics
-from ims_shared.testing import free_port
 
 TOPIC = "bench.broker.probe"
 READERS = 4

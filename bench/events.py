@@ -5,6 +5,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ims_shared.event_auth import EventSigner
 from ims_shared.events import (
     BackupArrears,
     BackupCreated,
@@ -19,8 +20,14 @@ from ims_shared.topics import TopicKind, topic_for
 
 REGION = "cn-north-4"
 SOURCE = "/bench/load-generator"
-TENANTS = {t.name: t for t in load_tenants(None).tenants}
+CREDENTIALS = load_tenants(None)
+TENANTS = {t.name: t for t in CREDENTIALS.tenants}
 ALPHA: Tenant = TENANTS["alpha"]
+# Who the load generator produces as: the tenant's backup system (BackupCreated, ImageRequested), the operator's
+# billing integration (BackupArrears).
+AS_TENANT = EventSigner(ALPHA.access_key, ALPHA.secret_key)
+_DEVOPS = next(i for i in CREDENTIALS.integrations if i.name == "devops")
+AS_BILLING_SYSTEM = EventSigner(_DEVOPS.access_key, _DEVOPS.secret_key)
 PROJECT = ALPHA.projects[REGION]
 BACKUPS_TOPIC = topic_for(TopicKind.BACKUPS, REGION)
 IMAGES_TOPIC = topic_for(TopicKind.IMAGES, REGION)
@@ -29,11 +36,12 @@ BILLING_TOPIC = topic_for(TopicKind.BILLING, REGION)
 
 @dataclass(frozen=True)
 class Record:
-    """One Kafka record to produce: topic, key and the CloudEvent's JSON."""
+    """One Kafka record to produce: topic, key, the CloudEvent's JSON and its headers (the producer's signature)."""
 
     topic: str
     key: bytes
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,9 +55,10 @@ class Pair:
     request: Record
 
 
-def _record(topic: str, data: EventData) -> Record:
+def _record(topic: str, data: EventData, signer: EventSigner = AS_TENANT) -> Record:
     event = make_event(data, source=SOURCE, region=REGION, project_id=PROJECT)
-    return Record(topic, data.aggregate_id().encode(), event.model_dump_json(exclude_none=True).encode())
+    value = event.model_dump_json(exclude_none=True).encode()
+    return Record(topic, data.aggregate_id().encode(), value, (signer.header(value),))
 
 
 def backup_created(backup_id: str) -> BackupCreated:
@@ -106,4 +115,4 @@ def interleaved(items: list[Pair], chunk: int = 250) -> list[Record]:
 
 
 def arrears(backup_id: str) -> Record:
-    return _record(BILLING_TOPIC, BackupArrears(backup_id=backup_id, account_id=ALPHA.account_id))
+    return _record(BILLING_TOPIC, BackupArrears(backup_id=backup_id, account_id=ALPHA.account_id), AS_BILLING_SYSTEM)

@@ -1,10 +1,11 @@
 """The bare pipeline: the limit of this broker and this PostgreSQL for the work one event needs.
 
-One process, plain aiokafka and asyncpg, no framework: consume a batch, write in ONE transaction the event's
-rows (a backup's projection row; an image request's job and image rows) with an inbox row and an outbox row per
-event, each kind of row in one set-based statement; then produce the outputs, mark them published and commit
-the offsets. The tables are image-service's own (its migrations and the shared outbox/inbox), so every index
-the system maintains is maintained here too.
+One process, plain aiokafka and asyncpg, no framework: consume a batch, check each record's signature (the
+``ims-authorization`` HMAC every record carries), write in ONE transaction the event's rows (a backup's projection
+row; an image request's job and image rows) with an inbox row and an outbox row per event, each kind of row in one
+set-based statement; then produce the signed outputs, mark them published and commit the offsets. The tables are
+image-service's own (its migrations and the shared outbox/inbox), so every index the system maintains is maintained
+here too.
 
 Run by bench/run.py as ``python -m bench.pipeline BOOTSTRAP DSN GROUP OUT_TOPIC MAX_BATCH FETCH_WAIT_MS TOPIC...``.
 """
@@ -19,6 +20,15 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from ims_shared.event_auth import EventAuthority, EventSigner
+from ims_shared.tenants import load_tenants
+
+CREDENTIALS = load_tenants(None)
+AUTHORITY = EventAuthority(CREDENTIALS)
+_OWN = CREDENTIALS.service_key("image-service")
+assert _OWN is not None
+SIGNER = EventSigner(_OWN.access_key, _OWN.secret_key)
 
 CLAIM = (
     "INSERT INTO inbox (consumer, event_id, event_type) SELECT $1, e, t FROM unnest($2::text[], $3::text[]) AS u(e, t) "
@@ -74,6 +84,8 @@ async def handle(
     out_topic: str,
     records: list[ConsumerRecord[Any, Any]],
 ) -> None:
+    for record in records:
+        AUTHORITY.authenticate(record.value, record.headers)  # the bench produces only signed records
     events = [json.loads(r.value) for r in records]
     outputs: list[tuple[str, str, str, str]] = []
     async with conn.transaction():
@@ -145,10 +157,11 @@ async def handle(
             )
             ids = [r[0] for r in rows]
     if outputs:
-        sends = [
-            await kafka.send(out_topic, o[3].encode(), key=o[2].encode(), headers=[("ce-type", o[1].encode())])
-            for o in outputs
-        ]
+        sends = []
+        for o in outputs:
+            value = o[3].encode()
+            headers = [("ce-type", o[1].encode()), SIGNER.header(value)]
+            sends.append(await kafka.send(out_topic, value, key=o[2].encode(), headers=headers))
         await asyncio.gather(*sends)
         await conn.execute(PUBLISHED, ids)
 

@@ -56,13 +56,12 @@ from bench.traffic import (
     producer,
     windows_text,
 )
+from ims_devstack import LOCAL_POSTGRES, LOCAL_POSTGRES_SOCKET, ServiceProcess, Stack, free_port, tansu_binary
 from ims_shared.db import apply_migrations
-from ims_shared.devstack import LOCAL_POSTGRES, LOCAL_POSTGRES_SOCKET, ServiceProcess, Stack, tansu_binary
 from ims_shared.kafka import DEFAULT_PARTITIONS, create_topics
 from ims_shared.server import port_free
 from ims_shared.settings import ServiceSettings
 from ims_shared.signing import SignedRequest, sign
-from ims_shared.testing import free_port
 from ims_shared.topics import all_topics
 
 REPO = Path(__file__).resolve().parents[1]
@@ -269,6 +268,7 @@ class Bench:
             # database does. A round trip costs the client less than over loopback TCP, and at 200/s image-service
             # spent a fifth of its samples sending its statements (bench/README.md).
             local_postgres=(LOCAL_POSTGRES_SOCKET, LOCAL_POSTGRES),
+            development_mode=True,
         )
         self.results: dict[str, Any] = {}
         self.bare_dsn = ""

@@ -159,7 +159,7 @@ def producer(bootstrap: str, *, burst: bool) -> AIOKafkaProducer:
 async def produce_burst(kafka: AIOKafkaProducer, records: list[Record]) -> tuple[float, float]:
     """Produce ``records`` as fast as the broker takes them; returns (start, end of the last acknowledgement)."""
     started = time.perf_counter()
-    futures = [await kafka.send(r.topic, r.value, key=r.key) for r in records]
+    futures = [await kafka.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records]
     await asyncio.gather(*futures)
     return started, time.perf_counter()
 
@@ -176,7 +176,7 @@ async def produce_paced(kafka: AIOKafkaProducer, records: list[tuple[str, Record
         if delay > 0.0005:
             await asyncio.sleep(delay)
         scheduled[key] = due
-        futures.append(await kafka.send(record.topic, record.value, key=record.key))
+        futures.append(await kafka.send(record.topic, record.value, key=record.key, headers=list(record.headers)))
     await asyncio.gather(*futures)
     return scheduled
 

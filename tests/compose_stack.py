@@ -1,6 +1,6 @@
 """The whole system from docker-compose.yml, for the end-to-end tests on a machine with a Docker engine.
 
-:class:`ComposeStack` offers what the tests use of :class:`ims_shared.devstack.Stack`: ``plan``,
+:class:`ComposeStack` offers what the tests use of :class:`ims_devstack.Stack`: ``plan``,
 ``url(service, region="global")``, ``kafka_bootstrap``, ``database_server`` and ``extra_env``. It builds the
 images, starts Kafka, PostgreSQL and every service with ``docker compose up --build --wait`` (which waits for
 the health checks), then checks from the host that every ``/ready`` answers 200.
@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from testcontainers.compose import DockerCompose
 
-from ims_shared.devstack import ServiceProcess, plan
+from ims_devstack import ServiceProcess, plan
 from ims_shared.regions import DEFAULT_DEPLOYED_REGIONS
 from ims_shared.server import port_free
 

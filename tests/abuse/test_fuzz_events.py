@@ -23,8 +23,8 @@ from ims_shared.consumer import EventHandlers, EventProcessor
 from ims_shared.events import EVENT_TYPES
 from ims_shared.events.registry import MAX_EVENT_BYTES
 from ims_shared.tenants import load_tenants
-from ims_shared.testing import consumer_record, development_authority, fresh_database
 from tests.faults.tools import FULL, report
+from tests.support import consumer_record, development_authority, fresh_database
 
 pytestmark = pytest.mark.integration
 CN = "cn-north-4"

@@ -34,17 +34,8 @@ FRAGMENTS = {
     "shared",
     "i",  # placeholder number
     "len(args)",  # placeholder number
-    "_BACKUP_COLUMNS",  # module constants: a column list and its placeholders, from one tuple of names
-    "_BACKUP_PARAMS",
-    "_INSERT_BACKUP",  # module constant: a parameterised INSERT reused inside a CTE
-    "_JOB_NAMES",  # module constants from fixed (column, type) tuples: column lists, "$n::type[]" placeholders,
-    "_JOB_PARAMS",  # and select lists of those columns (jsonb ones cast)
-    "_JOB_SELECT",
-    "_IMAGE_NAMES",
-    "_IMAGE_PARAMS",
-    "_IMAGE_SELECT",
-    "_JOB_SUCCEEDED",  # module constant: an UPDATE without values
-    "_insert_image(values)",  # "INSERT ... (<columns from code>) VALUES ($1, ...)", as "columns"/"params" above
+    "_NEW_IMAGES",  # module constant: a parameterised INSERT of images from arrays, reused inside CTEs
+    "_AND_THEIR_IMAGES",  # module constant: the parameterised second half of the statements that write jobs
     "PUBLISHED_RETENTION",  # module constant: an interval literal
     "name",  # CREATE/DROP DATABASE "<name>": a database name from configuration, quoted as an identifier
 }

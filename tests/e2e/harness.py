@@ -19,11 +19,11 @@ from huaweicloudsdkims.v2 import ImsClient
 from ims_shared.event_auth import EventSigner
 from ims_shared.events import BackupCreated, BackupDisk, EventData, ServerInfo, make_event
 from ims_shared.tenants import Tenant, load_tenants
-from ims_shared.testing import signer_for
 from ims_shared.topics import topic_for
+from tests.support import signer_for
 
 if TYPE_CHECKING:
-    from ims_shared.client import SignedClient
+    from imsctl.client import SignedClient
 
 T = TypeVar("T")
 
@@ -239,7 +239,7 @@ def known_backup(system: System, tenant: Tenant = ALPHA, region: str = CN, **fie
 
 
 def billing(system: System, tenant: Tenant = ALPHA, region: str = CN) -> "SignedClient":
-    from ims_shared.client import SignedClient
+    from imsctl.client import SignedClient
 
     return SignedClient(system.url("billing-service"), tenant.access_key, tenant.secret_key, tenant.projects[region])
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 def _command() -> list[str]:
     script = Path(sys.executable).parent / "imsctl"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ims_shared.imsctl"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "imsctl"]
 
 
 def imsctl(system: System, *args: str, check: bool = True, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:

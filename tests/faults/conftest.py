@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
-from ims_shared.devstack import ServiceProcess, Stack, start_tansu
+from ims_devstack import ServiceProcess, Stack, start_tansu
 from ims_shared.server import port_free
 from tests.faults.pgserver import PrivateServer, server_binaries
 from tests.faults.proxy import TcpProxy

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ims_shared.testing import free_port
+from ims_devstack import free_port
 
 
 def server_binaries() -> Path | None:

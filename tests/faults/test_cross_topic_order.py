@@ -15,9 +15,9 @@ from aiokafka.structs import ConsumerRecord
 from ims_shared.consumer import EventProcessor
 from ims_shared.events import EventData, ImageCreated, ImageDeleted, make_event
 from ims_shared.events.billing import BackupArrears
-from ims_shared.testing import consumer_record, development_authority, fresh_database
 from ims_shared.topics import topic_for
 from tests.e2e.harness import ALPHA, backup_created
+from tests.support import consumer_record, development_authority, fresh_database
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 CN = "cn-north-4"

@@ -16,10 +16,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from ims_shared.devstack import start_tansu
+from ims_devstack import free_port, start_tansu
 from ims_shared.holes import OffsetHoles
 from ims_shared.metrics import OFFSET_HOLES
-from ims_shared.testing import free_port
 from tests.faults.tools import report, size
 
 pytestmark = pytest.mark.faults

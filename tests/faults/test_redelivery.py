@@ -29,8 +29,8 @@ from ims_shared.events import BackupCreated, BackupDeleted, ImageCreated
 from ims_shared.kafka import create_topics, make_producer
 from ims_shared.relay import OutboxRelay
 from ims_shared.service import SHARED_MIGRATIONS
-from ims_shared.testing import TEST_SERVER, development_authority, fresh_database, signer_of
 from tests.faults.tools import read_topic, report, size
+from tests.support import TEST_SERVER, development_authority, fresh_database, signer_of
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 NOTES = Path(__file__).resolve().parents[2] / "shared" / "tests" / "integration" / "migrations"

@@ -8,8 +8,7 @@ import time
 import httpx
 import pytest
 
-from ims_shared.devstack import ServiceProcess
-from ims_shared.testing import free_port
+from ims_devstack import ServiceProcess, free_port
 from tests.faults.conftest import FaultStack
 from tests.faults.scenario import Images, backups_first, books_wrong, jobs_done, unsettled, wrong_events
 from tests.faults.tools import CN, event_log, produce, report, size, until

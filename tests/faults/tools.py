@@ -14,12 +14,12 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from ims_shared.client import prepare
 from ims_shared.events import EventData, ImageRequested, make_event
 from ims_shared.kafka import MAX_MESSAGE_BYTES
 from ims_shared.tenants import Tenant
-from ims_shared.testing import signer_for
 from ims_shared.topics import topic_for
+from imsctl.client import prepare
+from tests.support import signer_for
 
 T = TypeVar("T")
 FULL = os.environ.get("FAULTS_FULL", "") not in ("", "0")

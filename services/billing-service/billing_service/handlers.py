@@ -102,9 +102,14 @@ async def on_backups_in_arrears(run: list[tuple[HandlerContext[BillingService], 
     """backup-service deletes the backup. Billing only records the notice, ours coming back or one from an
     outside billing system, so that it never asks for the same backup twice; charges stop at BackupDeleted.
     Arrears cascade: docs/architecture.md, "Arrears: grace, frozen, released". A notice must name the account of
-    the project it names (``Forbidden`` otherwise), as backup-service also checks."""
+    the project it names, and a backup metered for that project when billing meters it (``Forbidden`` otherwise),
+    as backup-service also checks."""
+    meters = await repository.get_meters(run[0][0].conn, [event.backup_id for _, event in run])
     for ctx, event in run:
         if ctx.service.account_of(ctx.event.projectid) != event.account_id:
             raise Forbidden(f"account {event.account_id!r} does not own project {ctx.event.projectid!r}")
+        meter = meters.get(event.backup_id)
+        if meter is not None and meter.project_id != ctx.event.projectid:
+            raise Forbidden(f"backup {event.backup_id} is not a backup of project {ctx.event.projectid!r}")
     notices = [(event.backup_id, event.account_id, ctx.event.source) for ctx, event in run]
     await repository.record_arrears_notices(run[0][0].conn, notices)

@@ -10,13 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from image_service import repository
 from image_service.context import ImageService, Service, Who
-from image_service.domain import ImageRequest, check_account, check_backup, resolve_enterprise_project, validate_request
-from image_service.errors import (
-    BACKUP_ALREADY_USED,
-    IMAGE_NOT_FOUND,
-    JOB_NOT_FOUND,
-    SERVER_BEING_BACKED_UP,
+from image_service.domain import (
+    ImageRequest,
+    check_account,
+    check_backup,
+    check_one_image_per_backup,
+    resolve_enterprise_project,
+    validate_request,
 )
+from image_service.errors import IMAGE_NOT_FOUND, JOB_NOT_FOUND, SERVER_BEING_BACKED_UP
 from image_service.handlers import delete_image
 from image_service.views import gold_image_view, image_view, job_view
 from ims_shared.auth import Caller
@@ -59,8 +61,8 @@ async def _check_known_backup(conn: asyncpg.Connection, backup_id: str, project_
     backup = await repository.get_backup(conn, backup_id)
     if backup is not None:
         check_backup(backup, project_id)
-        if await repository.live_image_of_backup(conn, backup_id):
-            raise Refusal(BACKUP_ALREADY_USED, f"backup {backup_id} has already been used to create a full-ECS image")
+        has_image = await repository.live_image_of_backup(conn, backup_id) is not None
+        check_one_image_per_backup(backup_id, backup_has_image=has_image)
 
 
 async def _request_image(
@@ -151,6 +153,7 @@ async def create_whole_image(body: CreateWholeImageBody, service: Service, who: 
             correlation = await _request_server_backup(
                 conn, service, who, job_id, body.instance_id, body.vault_id, backup_id, body.name
             )
+        from_server = body.instance_id and not body.backup_id
         await repository.insert_job(
             conn,
             job_id=job_id,
@@ -160,11 +163,11 @@ async def create_whole_image(body: CreateWholeImageBody, service: Service, who: 
             backup_id=backup_id,
             request=stored,
             correlation_id=correlation,
+            # The CBR checkpoint of the ECS is waited for as an unknown backup is, a while longer.
+            wait_until=datetime.now(UTC) + timedelta(seconds=service.settings.server_backup_wait_s)
+            if from_server
+            else None,
         )
-        if body.instance_id and not body.backup_id:
-            await repository.wait_for_backup(
-                conn, job_id, datetime.now(UTC) + timedelta(seconds=service.settings.server_backup_wait_s)
-            )
     return {"job_id": job_id}
 
 

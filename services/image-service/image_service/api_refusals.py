@@ -8,14 +8,14 @@ from fastapi import APIRouter, Request
 
 from image_service import repository
 from image_service.context import ImageService, Service, Who
-from image_service.domain import validate_description, validate_name
-from image_service.errors import (
-    EXPORT_REFUSED,
-    IMAGE_NOT_FOUND,
-    IN_REGION_COPY_REFUSED,
-    INVALID_PARAMETER,
-    MARKET_PUBLISH_REFUSED,
+from image_service.domain import (
+    export_refused,
+    in_region_copy_refused,
+    koogallery_refused,
+    validate_description,
+    validate_name,
 )
+from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER
 from image_service.views import image_view
 from ims_shared.auth import Caller
 from ims_shared.refusal import Refusal
@@ -36,16 +36,13 @@ async def _own_image(service: ImageService, who: Caller, image_id: str) -> Any:
 @router.post("/v1/cloudimages/{image_id}/file")
 async def export_image(image_id: str, service: Service, who: Who) -> dict[str, str]:
     await _own_image(service, who, image_id)
-    raise Refusal(EXPORT_REFUSED, "a full-ECS image cannot be exported")
+    raise export_refused()
 
 
 @router.post("/v1/cloudimages/{image_id}/copy")
 async def copy_image_in_region(image_id: str, service: Service, who: Who) -> dict[str, str]:
     await _own_image(service, who, image_id)
-    raise Refusal(
-        IN_REGION_COPY_REFUSED,
-        "a full-ECS image cannot be replicated within a region; replicate it across regions where the route allows",
-    )
+    raise in_region_copy_refused()
 
 
 @router.patch("/v2/cloudimages/{image_id}")
@@ -62,7 +59,7 @@ async def update_image(request: Request, image_id: str, service: Service, who: W
     for op in operations:
         path = str(op.get("path", ""))
         if path in MARKET_ATTRIBUTES or path.startswith("/__market"):
-            raise Refusal(MARKET_PUBLISH_REFUSED, "a full-ECS image cannot be published in KooGallery")
+            raise koogallery_refused()
         if path not in UPDATABLE or op.get("op") not in ("replace", "add"):
             raise Refusal(INVALID_PARAMETER, f"cannot {op.get('op')} {path!r}; updatable: {sorted(UPDATABLE)}")
         changes[path] = op.get("value")

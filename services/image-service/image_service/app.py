@@ -4,9 +4,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from image_service import api, api_members, api_refusals, console, handlers, replication
+from image_service import api, api_members, api_refusals, api_replication, console, handlers, replication
 from image_service.context import ImageService
-from image_service.creation import expire_waits, finish_ready_images
+from image_service.creation import end_waits, finish_ready_images
 from image_service.settings import ImageSettings
 from ims_shared.background import PeriodicTask
 from ims_shared.consumer import EventHandlers
@@ -45,9 +45,9 @@ async def build_images(service: ImageService) -> None:
         await finish_ready_images(conn, service)
 
 
-async def expire_backup_waits(service: ImageService) -> None:
+async def end_backup_waits(service: ImageService) -> None:
     async with service.database.transaction() as conn:
-        await expire_waits(conn, service)
+        await end_waits(conn, service)
 
 
 def create_app(settings: ImageSettings | None = None) -> FastAPI:
@@ -65,7 +65,7 @@ def create_app(settings: ImageSettings | None = None) -> FastAPI:
         ],
         periodic=[
             PeriodicTask("image builder", service.settings.builder_interval_s, lambda: build_images(service)),
-            PeriodicTask("backup wait expiry", 1.0, lambda: expire_backup_waits(service)),
+            PeriodicTask("backup wait expiry", 1.0, lambda: end_backup_waits(service)),
         ],
         # A request's BackupCreated handled before it: its image is made at once instead of its job waiting.
         leading_topics=[topic_for(TopicKind.BACKUPS, region)],
@@ -75,5 +75,5 @@ def create_app(settings: ImageSettings | None = None) -> FastAPI:
         title="image-service (IMS API)",
         error_style="ims",
         bad_request_code="IMG.0001",
-        routers=[api.router, api_members.router, api_refusals.router, replication.router, console.router],
+        routers=[api.router, api_members.router, api_refusals.router, api_replication.router, console.router],
     )

@@ -1,8 +1,12 @@
-"""Rules of full-ECS image creation from a CBR backup. No I/O: plain values in, a decision out."""
+"""The rules of full-ECS images made from CBR backups, each in one named function quoting the sentence of the
+guide it keeps (sharing's are in ``members``), and the fate of an image job (``decide``). No I/O: plain values in, a
+decision out."""
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
 
 from image_service.errors import (
     ACCOUNT_FROZEN,
@@ -10,13 +14,18 @@ from image_service.errors import (
     BACKUP_NOT_AVAILABLE,
     BACKUP_NOT_FOUND,
     CONFIGURE_ECS_GUIDE,
+    EXPORT_REFUSED,
+    IN_REGION_COPY_REFUSED,
     INVALID_PARAMETER,
+    MARKET_PUBLISH_REFUSED,
     NO_SOURCE,
     NO_SYSTEM_DISK,
     NOT_SERVER_BACKUP,
     SERVER_NOT_CONFIGURED,
+    SERVER_STARTED,
 )
 from ims_shared.events.backups import ECS_RESOURCE_TYPE
+from ims_shared.events.images import ImageDeletionReason
 from ims_shared.refusal import Refusal
 from ims_shared.tenants import TagPolicy
 
@@ -40,6 +49,7 @@ class BackupFacts:
     size_gb: int
     server: dict[str, Any] | None
     disks: list[dict[str, Any]]
+    name: str = ""
     shared_from_project_id: str | None = None
     replicated_from_region: str | None = None
     deleted: bool = False
@@ -158,9 +168,11 @@ def validate_request(
     return pairs
 
 
-def check_account(state: str | None) -> None:
+def check_account(state: str | None, *, before: str = "creating images") -> None:
+    """An account frozen for arrears (or released) may make nothing new. Part of the arrears cascade:
+    docs/architecture.md, section "Arrears: grace, frozen, released"."""
     if state in FROZEN_STATES:
-        raise Refusal(ACCOUNT_FROZEN, "the account is frozen for arrears: top up the balance before creating images")
+        raise Refusal(ACCOUNT_FROZEN, f"the account is frozen for arrears: top up the balance before {before}")
 
 
 def check_backup(backup: BackupFacts | None, project_id: str) -> BackupFacts:
@@ -178,6 +190,9 @@ def check_backup(backup: BackupFacts | None, project_id: str) -> BackupFacts:
 
 
 def check_configured(backup: BackupFacts) -> None:
+    """The source ECS must be configured: "When creating a full-ECS image from a CBR backup, ensure that the source ECS
+    of the CBR backup has been properly configured, or the image creation may fail." A backup of an ECS that was not
+    configured fails the job (IMG.0202) with the guide's steps."""
     if not (backup.server or {}).get("configured", True):
         raise Refusal(
             SERVER_NOT_CONFIGURED,
@@ -185,8 +200,66 @@ def check_configured(backup: BackupFacts) -> None:
         )
 
 
-def already_used(backup_id: str) -> Refusal:
+def check_one_image_per_backup(backup_id: str, *, backup_has_image: bool) -> None:
+    """One image per backup: "A CBR backup can be used to create only one full-ECS image." ``backup_has_image``: a live
+    image of the backup is known (to the API, or made by an earlier job of a run). The database enforces the rule under
+    any concurrency as well (the unique index ``one_live_image_per_backup``): a job whose image it refuses fails with
+    ``backup_already_used``. A deleted image frees its backup."""
+    if backup_has_image:
+        raise backup_already_used(backup_id)
+
+
+def backup_already_used(backup_id: str) -> Refusal:
+    """The refusal of ``check_one_image_per_backup`` (IMG.0029)."""
     return Refusal(BACKUP_ALREADY_USED, f"backup {backup_id} has already been used to create a full-ECS image")
+
+
+def backup_never_came(backup_id: str | None, backup_wait_s: float) -> Refusal:
+    """A job waited for its backup's BackupCreated until its deadline: the backup does not exist (IMG.0020)."""
+    return Refusal(
+        BACKUP_NOT_FOUND,
+        f"the CBR backup {backup_id} does not exist (no BackupCreated within {backup_wait_s:g} s)",
+    )
+
+
+def check_stopped_ecs_not_started(server_id: str, state_at_backup: str | None, state_now: str) -> None:
+    """A stopped ECS stays stopped: "If an ECS is in Stopped state, do not start it when you are using it to create a
+    full-ECS image." An ECS that was stopped (SHUTOFF) when its backup was taken and is started (ACTIVE) while its image
+    is being made fails the creation (IMG.0203): the image would not match the stopped ECS."""
+    if state_at_backup == "SHUTOFF" and state_now == "ACTIVE":
+        raise Refusal(
+            SERVER_STARTED,
+            f"ECS {server_id} was started while its full-ECS image was being created from a backup "
+            "taken while it was stopped; the image would be inconsistent. Keep the ECS stopped and retry.",
+        )
+
+
+def image_deletion_reason(backup_deletion_reason: str) -> ImageDeletionReason:
+    """The image goes with its backup: "If a full-ECS image is created from a CBR backup and the backup is deleted due
+    to arrears, the full-ECS image will also be deleted." Whatever deleted a backup deletes the images made from it;
+    this names why (``arrears``, or ``backup_deleted``).
+    The whole chain: docs/architecture.md, section "Arrears: grace, frozen, released"."""
+    return "arrears" if backup_deletion_reason == "arrears" else "backup_deleted"
+
+
+def export_refused() -> Refusal:
+    """No export: "A full-ECS image cannot be exported." (IMG.0128)"""
+    return Refusal(EXPORT_REFUSED, "a full-ECS image cannot be exported")
+
+
+def in_region_copy_refused() -> Refusal:
+    """No copy within the region: "A full-ECS image cannot be replicated within a region." (IMG.0130, IMS's in-region
+    copy; across regions, ``ims_shared.replication_rules`` refuses the image's own region as the destination.)"""
+    return Refusal(
+        IN_REGION_COPY_REFUSED,
+        "a full-ECS image cannot be replicated within a region; replicate it across regions where the route allows",
+    )
+
+
+def koogallery_refused() -> Refusal:
+    """No KooGallery: "A full-ECS image cannot be published in KooGallery." (IMG.0131, the market attributes of an image
+    update)"""
+    return Refusal(MARKET_PUBLISH_REFUSED, "a full-ECS image cannot be published in KooGallery")
 
 
 def min_disk_of(backup: BackupFacts) -> int:
@@ -208,3 +281,199 @@ def provisioning_plan(disks: list[dict[str, Any]]) -> dict[str, Any]:
             "data disks, create a new ECS from the image instead",
         },
     }
+
+
+# -- the fate of an image job ------------------------------------------------------------------------------------
+WHOLE_IMAGE_JOB = "imsCreateWholeImageByBackupJob"
+"""The job type of a full-ECS image made from a CBR backup (directly, or after a CBR checkpoint of an ECS)."""
+REPLICATION_JOB = "imsCrossRegionCopyWholeImageJob"
+"""The job type of a cross-region replication, in its source region."""
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """A job that makes a full-ECS image, as its fate is decided: what it asks for (``request``, as stored: name,
+    description, enterprise project, tags, RAM limits) and where it stands (``status``, ``wait_until``)."""
+
+    job_id: str
+    image_id: str
+    project_id: str
+    backup_id: str | None
+    request: dict[str, Any]
+    correlation_id: str | None
+    status: str = "INIT"
+    wait_until: datetime | None = None
+    job_type: str = WHOLE_IMAGE_JOB
+
+    def after(self, decision: "JobDecision") -> "ImageJob":
+        """The job as ``decision`` leaves it."""
+        if isinstance(decision, Unchanged):
+            return self
+        wait_until = decision.until if isinstance(decision, AwaitBackup) else None
+        return replace(self, status=decision.job_status, wait_until=wait_until)
+
+
+class ImageRow(TypedDict):
+    """A full-ECS image as it is recorded when it is made: the ``images`` columns a new image sets."""
+
+    image_id: str
+    project_id: str
+    backup_id: str
+    job_id: str
+    name: str
+    description: str
+    status: str
+    enterprise_project_id: str
+    tags: list[dict[str, str]]
+    min_ram: int
+    max_ram: int
+    os_type: str | None
+    os_version: str | None
+    min_disk: int
+    size_gb: int
+    disks: list[dict[str, Any]]
+    server_state: str | None
+    resource_id: str
+    shared_from_project_id: str | None
+    replicated_from_region: str | None
+    replicated_from_image_id: str | None
+    ready_at: datetime | None
+    active_at: datetime | None
+    status_history: list[dict[str, Any]]
+
+
+def new_image(
+    *,
+    image_id: str,
+    project_id: str,
+    job_id: str,
+    asked: Mapping[str, Any],
+    backup: BackupFacts,
+    build_s: float,
+    now: datetime,
+    replica_of: str | None = None,
+) -> ImageRow:
+    """The image ``asked`` for (name, description, enterprise project, tags, RAM limits) made from ``backup``: queued
+    and saved at once, ``saving`` until ``build_s`` has passed, or, with no build time, active at once ("Normal").
+    ``replica_of``: the image of another region it copies (``backup`` is then the copy of that image's backup)."""
+    server = backup.server or {}
+    at = now.isoformat()
+    active = build_s <= 0
+    if replica_of is not None:
+        history = [{"status": "active", "at": at, "replicated_from": backup.replicated_from_region}]
+    else:
+        history = [{"status": "queued", "at": at}, {"status": "saving", "at": at}]
+        if active:
+            history.append({"status": "active", "at": at})
+    return ImageRow(
+        image_id=image_id,
+        project_id=project_id,
+        backup_id=backup.backup_id,
+        job_id=job_id,
+        name=asked["name"],
+        description=asked.get("description") or "",
+        status="active" if active else "saving",
+        enterprise_project_id=asked.get("enterprise_project_id") or DEFAULT_ENTERPRISE_PROJECT,
+        tags=asked.get("tags") or [],
+        min_ram=asked.get("min_ram") or 0,
+        max_ram=asked.get("max_ram") or 0,
+        os_type=server.get("os_type"),
+        os_version=server.get("os_version"),
+        min_disk=min_disk_of(backup),
+        size_gb=backup.size_gb,
+        disks=backup.disks,
+        server_state=server.get("state"),
+        resource_id=backup.resource_id,
+        shared_from_project_id=backup.shared_from_project_id,
+        replicated_from_region=backup.replicated_from_region,
+        replicated_from_image_id=replica_of,
+        ready_at=None if active else now + timedelta(seconds=build_s),
+        active_at=now if active else None,
+        status_history=history,
+    )
+
+
+@dataclass(frozen=True)
+class MakeImage:
+    """Make the job's image (``image``): active at once, the job SUCCESS, when there is no build time; otherwise
+    ``saving`` until its ``ready_at``, the job RUNNING, and the image builder completes both."""
+
+    image: ImageRow
+
+    @property
+    def at_once(self) -> bool:
+        return self.image["status"] == "active"
+
+    @property
+    def job_status(self) -> str:
+        return "SUCCESS" if self.at_once else "RUNNING"
+
+
+@dataclass(frozen=True)
+class AwaitBackup:
+    """The job's backup is not known yet: the job waits in INIT for its BackupCreated until ``until``."""
+
+    until: datetime
+    job_status = "INIT"
+
+
+@dataclass(frozen=True)
+class FailJob:
+    """The job fails with ``refusal``'s IMS code and message (ImageCreationFailed)."""
+
+    refusal: Refusal
+    job_status = "FAIL"
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """Nothing to do: the job is no longer in INIT, or it waits for its backup already."""
+
+
+JobDecision = MakeImage | AwaitBackup | FailJob | Unchanged
+
+
+def decide(
+    job: ImageJob,
+    account_state: str | None,
+    backup: BackupFacts | None,
+    *,
+    refused: Refusal | None = None,
+    backup_has_image: bool = False,
+    build_s: float,
+    backup_wait_s: float,
+    now: datetime,
+) -> JobDecision:
+    """The fate of a full-ECS image job, from what is known of it at ``now``: its account's state, its backup (None
+    while no BackupCreated has come), whether a live image of that backup is known (``check_one_image_per_backup``),
+    ``refused``: why the request that names the job was refused before any backup was looked at (a request that
+    breaks the rules, or no tenant), and the settings IMAGE_BUILD_S (``build_s``) and BACKUP_WAIT_S.
+
+    In order: a job not in INIT is left alone; a refused request fails it; a wait past its deadline fails it
+    (IMG.0020); a frozen account fails it (IMG.0239); a backup not known yet makes it wait (once); a backup it may
+    not use fails it with the rule's code; otherwise its image is made."""
+    if job.status != "INIT" or job.job_type != WHOLE_IMAGE_JOB:
+        return Unchanged()
+    if refused is not None:
+        return FailJob(refused)
+    if backup is None and job.wait_until is not None and job.wait_until <= now:
+        return FailJob(backup_never_came(job.backup_id, backup_wait_s))
+    try:
+        check_account(account_state)
+        if backup is None:
+            return Unchanged() if job.wait_until is not None else AwaitBackup(now + timedelta(seconds=backup_wait_s))
+        check_backup(backup, job.project_id)
+        check_configured(backup)
+        check_one_image_per_backup(backup.backup_id, backup_has_image=backup_has_image)
+    except Refusal as refusal:
+        return FailJob(refusal)
+    image = new_image(
+        image_id=job.image_id,
+        project_id=job.project_id,
+        job_id=job.job_id,
+        asked=job.request,
+        backup=backup,
+        build_s=build_s,
+        now=now,
+    )
+    return MakeImage(image)

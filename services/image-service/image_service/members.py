@@ -17,20 +17,28 @@ MAX_MEMBERS = 10
 
 
 def check_shareable(image: asyncpg.Record, owner_project: str) -> None:
+    """Only an active image, of its owner's, may be shared; and not one made from a shared backup."""
     if image["status"] != "active":
         raise Refusal(
             NOT_SHAREABLE, f"image {image['image_id']} is {image['status']}; only active images can be shared"
         )
-    if image["shared_from_project_id"]:
-        raise Refusal(
-            SHARE_OF_SHARED_BACKUP,
-            f"image {image['image_id']} was created from a shared CBR backup and cannot be shared",
-        )
+    check_not_made_from_shared_backup(image["image_id"], image["shared_from_project_id"])
     assert image["project_id"] == owner_project
 
 
+def check_not_made_from_shared_backup(image_id: str, shared_from_project_id: str | None) -> None:
+    """No sharing of an image of a shared backup: "A full-ECS image created from a CBR backup can be shared with other
+    tenants. However, if it is a shared CBR backup, the full-ECS image created from it cannot be shared." (IMG.0135;
+    ``shared_from_project_id``: the project that shared the backup the image was made from.)"""
+    if shared_from_project_id:
+        raise Refusal(
+            SHARE_OF_SHARED_BACKUP, f"image {image_id} was created from a shared CBR backup and cannot be shared"
+        )
+
+
 def check_recipient(catalog: TenantCatalog, owner_project: str, member: str, region: str) -> None:
-    """Recipients are other tenants' projects in the same region."""
+    """Recipients: "A full-ECS image created from a CBR backup can be shared with other tenants." They are other
+    tenants' projects in the same region."""
     owner = catalog.by_project(owner_project)
     recipient = catalog.by_project(member)
     if recipient is None or recipient.project_in(region) != member:

@@ -5,8 +5,7 @@ from typing import Any
 
 import asyncpg
 
-from image_service.domain import provisioning_plan
-from image_service.repository import WHOLE_IMAGE_JOB
+from image_service.domain import WHOLE_IMAGE_JOB, provisioning_plan
 from ims_shared.public_images import PublicImage
 
 STATUS_DISPLAY = {"queued": "Queued", "saving": "Saving", "active": "Normal", "killed": "Failed", "deleted": "Deleted"}

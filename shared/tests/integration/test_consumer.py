@@ -16,8 +16,8 @@ from ims_shared.consumer import EventHandlers, EventProcessor, HandlerContext
 from ims_shared.emitter import Emitter
 from ims_shared.events import BackupCreated, BackupDeleted, make_event
 from ims_shared.kafka import create_topics, make_producer
-from ims_shared.testing import consumer_record, development_authority, fresh_database
 from ims_shared.topics import dead_letter_topic
+from tests.support import consumer_record, development_authority, fresh_database
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).parent / "migrations"

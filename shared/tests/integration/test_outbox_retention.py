@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from ims_shared.outbox_retention import prune_published
-from ims_shared.testing import fresh_database, rows_scanned
+from tests.support import fresh_database, rows_scanned
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).parent / "migrations"

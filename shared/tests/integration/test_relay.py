@@ -17,7 +17,7 @@ from ims_shared.emitter import Emitter
 from ims_shared.events import BackupDeleted
 from ims_shared.kafka import create_topics, make_producer
 from ims_shared.relay import OutboxRelay
-from ims_shared.testing import fresh_database, signer_of
+from tests.support import fresh_database, signer_of
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -5,7 +5,7 @@ from typing import Any
 from aiokafka.structs import TopicPartition
 
 from ims_shared.holes import OffsetHoles
-from ims_shared.testing import consumer_record
+from tests.support import consumer_record
 
 T0, T1 = TopicPartition("t", 0), TopicPartition("t", 1)
 

@@ -7,7 +7,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from ims_shared.leading import leading_first
-from ims_shared.testing import consumer_record
+from tests.support import consumer_record
 
 BACKUPS, IMAGES = "ims.cn-north-4.backups", "ims.cn-north-4.images"
 

@@ -9,7 +9,7 @@ from aiokafka.errors import CommitFailedError
 from aiokafka.structs import TopicPartition
 
 from ims_shared.offsets import OffsetCommitter, earliest_offsets, next_offsets
-from ims_shared.testing import consumer_record
+from tests.support import consumer_record
 
 T0, T1 = TopicPartition("t", 0), TopicPartition("t", 1)
 

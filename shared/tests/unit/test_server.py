@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from ims_devstack import free_port
 from ims_shared import server
 from ims_shared.settings import ServiceSettings
-from ims_shared.testing import free_port
 
 
 def test_a_service_runs_on_asyncios_own_loop_even_where_uvloop_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ from backup_service.app import MIGRATIONS
 from backup_service.checkpoints import finish_checkpoints, mark_server_deleted, register_server, start_checkpoint
 from ims_shared.emitter import Emitter
 from ims_shared.refusal import Refusal
-from ims_shared.testing import fresh_database
+from tests.support import fresh_database
 
 pytestmark = pytest.mark.integration
 

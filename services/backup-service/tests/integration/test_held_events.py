@@ -22,7 +22,7 @@ from ims_shared.events import (
     ImageDeleted,
     make_event,
 )
-from ims_shared.testing import fresh_database
+from tests.support import fresh_database
 
 pytestmark = pytest.mark.integration
 REGION, PROJECT, ACCOUNT = "cn-north-4", "a0000000000000000000000000000001", "alpha"  # a development tenant

@@ -8,7 +8,7 @@ from backup_service import repository
 from backup_service.app import MIGRATIONS
 from backup_service.repository import BackupFilters
 from ims_shared.events import BackupCreated, BackupDisk, ServerInfo
-from ims_shared.testing import fresh_database
+from tests.support import fresh_database
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest_asyncio
 
-from billing_service.testing import Books, open_books
+from tests.support.billing import Books, open_books
 
 T0 = datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
 

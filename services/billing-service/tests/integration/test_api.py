@@ -12,9 +12,9 @@ import pytest_asyncio
 
 from billing_service.app import create_app
 from billing_service.settings import BillingSettings
-from billing_service.testing import ALPHA, BETA, Books
 from ims_shared.events import BackupCreated, ImageCreated
 from ims_shared.signing import SignedRequest, sign
+from tests.support.billing import ALPHA, BETA, Books
 
 pytestmark = pytest.mark.integration
 

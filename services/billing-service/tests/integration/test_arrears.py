@@ -10,8 +10,8 @@ import pytest
 import pytest_asyncio
 
 from billing_service.ledger import top_up
-from billing_service.testing import ALPHA, Books, open_books, second_pool
 from ims_shared.events import BackupArrears, BackupCreated, BackupDeleted
+from tests.support.billing import ALPHA, Books, open_books, second_pool
 
 pytestmark = pytest.mark.integration
 

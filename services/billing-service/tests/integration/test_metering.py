@@ -9,8 +9,8 @@ import pytest
 
 from billing_service import repository
 from billing_service.domain import due_charges
-from billing_service.testing import ALPHA, BETA, Books, second_pool
 from ims_shared.events import BackupArrears, BackupCreated, BackupDeleted, ImageCreated, ImageDeleted
+from tests.support.billing import ALPHA, BETA, Books, second_pool
 
 pytestmark = pytest.mark.integration
 

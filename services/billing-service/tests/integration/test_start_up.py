@@ -6,7 +6,7 @@ import pytest
 
 from billing_service.app import bootstrap, open_accounts
 from billing_service.settings import BillingSettings
-from billing_service.testing import ALPHA, BETA, Books
+from tests.support.billing import ALPHA, BETA, Books
 
 pytestmark = pytest.mark.integration
 

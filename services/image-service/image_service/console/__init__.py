@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from image_service.context import ImageService, Service
@@ -35,9 +36,12 @@ class ConsoleSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
-    # The CBR API (backup-service of this region) as the browser reaches it, for the backup list of the creation
-    # form. Unset: the console page's host with image-service's port + 1, where `make run` and docker compose put it.
-    console_cbr_endpoint: str | None = None
+    console_cbr_endpoint: str | None = Field(
+        default=None,
+        description="The CBR API (backup-service of this region) as the browser reaches it, for the backup list of "
+        "the creation form. Unset: the console page's host with image-service's port + 1, where `make run` and "
+        "docker compose put it.",
+    )
 
 
 def _cbr_endpoint(request: Request, settings: ConsoleSettings, http_port: int) -> str:

@@ -2,6 +2,7 @@
 rows stored, a run of a few events must not cost a scan of them all (the planner takes a batch for 100 rows)."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -9,10 +10,12 @@ import pytest
 from image_service import repository
 from image_service.app import MIGRATIONS, bootstrap
 from image_service.context import ImageService
-from image_service.creation import image_values
+from image_service.handlers import on_backups_created, on_images_requested
 from image_service.settings import ImageSettings
-from ims_shared.events import BackupCreated, BackupDisk, ServerInfo
-from ims_shared.testing import fresh_database, rows_scanned
+from ims_shared.consumer import HandlerContext
+from ims_shared.emitter import Emitter
+from ims_shared.events import BackupCreated, BackupDisk, EventData, ImageRequested, ServerInfo, make_event
+from tests.support import fresh_database, rows_scanned
 
 pytestmark = pytest.mark.integration
 PROJECT = "a0000000000000000000000000000001"
@@ -33,32 +36,28 @@ def _backup(n: int) -> BackupCreated:
     )
 
 
-def _job(n: int) -> dict[str, object]:
-    return {
-        "job_id": f"job-{n}",
-        "project_id": PROJECT,
-        "image_id": f"image-{n}",
-        "image_name": f"image {n}",
-        "backup_id": f"b-{n}",
-        "request": {"name": f"image {n}", "backup_id": f"b-{n}"},
-        "correlation_id": None,
-        "account_id": PROJECT,
-    }
+def _request(n: int) -> ImageRequested:
+    return ImageRequested(image_id=f"image-{n}", job_id=f"job-{n}", name=f"image {n}", backup_id=f"b-{n}")
 
 
 async def _make_images(conn: asyncpg.Connection, ic: ImageService, numbers: range) -> set[str]:
-    """What a run of ImageRequested does for backups already known: read them, then insert the jobs with their
-    images made at once."""
-    await repository.record_backups_and_waiting_jobs(conn, [(PROJECT, _backup(n)) for n in numbers])
-    jobs = [_job(n) for n in numbers]
-    facts = await repository.request_facts(
-        conn, [f"job-{n}" for n in numbers], [PROJECT] * len(numbers), [f"b-{n}" for n in numbers]
+    """A run of BackupCreated, then a run of ImageRequested for those backups: their images are made at once (the
+    ids of the images ImageCreated announces)."""
+
+    def run(events: list[EventData]) -> list[tuple[HandlerContext[ImageService], Any]]:
+        emitter = Emitter("/image-service", "cn-north-4")
+        return [
+            (HandlerContext(conn, make_event(e, source="/t", region="cn-north-4", project_id=PROJECT), emitter, ic), e)
+            for e in events
+        ]
+
+    await on_backups_created(run([_backup(n) for n in numbers]))
+    await on_images_requested(run([_request(n) for n in numbers]))
+    rows = await conn.fetch(
+        "SELECT key FROM outbox WHERE event_type = 'ImageCreated' AND key = ANY ($1::text[])",
+        [f"image-{n}" for n in numbers],
     )
-    assert not facts.existing_jobs and len(facts.backups) == len(jobs)
-    images = [image_values(ic, job, facts.backups[f"b-{n}"]) for n, job in zip(numbers, jobs, strict=True)]
-    inserted, succeeded = await repository.insert_jobs(conn, [{**job, "wait_until": None} for job in jobs], images)
-    assert inserted == succeeded == {f"job-{n}" for n in numbers}
-    return {image["image_id"] for image in images}
+    return {r["key"] for r in rows}
 
 
 async def test_a_run_of_a_few_events_reads_none_of_the_other_rows() -> None:

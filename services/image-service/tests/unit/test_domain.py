@@ -1,16 +1,36 @@
-"""The creation rules of a full-ECS image, without I/O."""
+"""The rules of full-ECS images and the fate of an image job (``decide``): every outcome, every code, and which check
+comes first. No I/O."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from image_service.domain import (
+    REPLICATION_JOB,
+    AwaitBackup,
     BackupFacts,
+    FailJob,
+    ImageJob,
     ImageRequest,
+    JobDecision,
+    MakeImage,
+    Unchanged,
     check_account,
     check_backup,
     check_configured,
+    check_one_image_per_backup,
+    check_stopped_ecs_not_started,
+    decide,
+    export_refused,
+    image_deletion_reason,
+    in_region_copy_refused,
+    koogallery_refused,
+    new_image,
     provisioning_plan,
     validate_request,
 )
+from image_service.members import check_not_made_from_shared_backup
 from ims_shared.refusal import Refusal
 from ims_shared.tenants import TagPolicy
 
@@ -127,3 +147,202 @@ def test_provisioning_plan_restores_all_disks_for_a_new_server_and_only_the_syst
     assert [d["volume_id"] for d in plan["create_server"]["data_disks"]] == ["v2"]
     assert plan["change_os"]["data_disks"] == []
     assert [d["volume_id"] for d in plan["change_os"]["system_disk"]] == ["v1"]
+
+
+def test_one_backup_makes_one_image() -> None:
+    check_one_image_per_backup("b1", backup_has_image=False)
+    assert code_of(check_one_image_per_backup, "b1", backup_has_image=True) == "IMG.0029"
+
+
+def test_starting_an_ecs_that_was_stopped_for_its_backup_fails_the_creation() -> None:
+    assert code_of(check_stopped_ecs_not_started, "ecs-1", "SHUTOFF", "ACTIVE") == "IMG.0203"
+    check_stopped_ecs_not_started("ecs-1", "ACTIVE", "ACTIVE")  # it was running: its backup was taken running
+    check_stopped_ecs_not_started("ecs-1", "SHUTOFF", "SHUTOFF")
+    check_stopped_ecs_not_started("ecs-1", None, "ACTIVE")
+
+
+def test_an_image_goes_with_its_backup_and_arrears_are_named() -> None:
+    assert image_deletion_reason("arrears") == "arrears"
+    assert image_deletion_reason("user") == "backup_deleted"
+    assert image_deletion_reason("image_deleted") == "backup_deleted"
+
+
+def test_an_image_of_a_shared_backup_cannot_be_shared() -> None:
+    check_not_made_from_shared_backup("i1", None)
+    assert code_of(check_not_made_from_shared_backup, "i1", "p-owner") == "IMG.0135"
+
+
+def test_what_a_full_ecs_image_can_never_do() -> None:
+    assert [refusal().code for refusal in (export_refused, in_region_copy_refused, koogallery_refused)] == [
+        "IMG.0128",
+        "IMG.0130",
+        "IMG.0131",
+    ]
+
+
+# -- the fate of an image job ------------------------------------------------------------------------------------------
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+REQUEST = {
+    "name": "web",
+    "backup_id": "b1",
+    "description": "the web tier",
+    "enterprise_project_id": "ep-1",
+    "tags": [{"key": "env", "value": "prod"}],
+    "min_ram": 1024,
+    "max_ram": 4096,
+}
+
+
+def job(**overrides: Any) -> ImageJob:
+    values: dict[str, Any] = {
+        "job_id": "j1",
+        "image_id": "i1",
+        "project_id": "p1",
+        "backup_id": "b1",
+        "request": REQUEST,
+        "correlation_id": "c1",
+    }
+    return ImageJob(**(values | overrides))
+
+
+def fate(
+    the_job: ImageJob | None = None,
+    account_state: str | None = "normal",
+    the_backup: BackupFacts | None = None,
+    *,
+    no_backup: bool = False,
+    build_s: float = 0,
+    **kwargs: Any,
+) -> JobDecision:
+    return decide(
+        the_job or job(),
+        account_state,
+        None if no_backup else the_backup or backup(),
+        build_s=build_s,
+        backup_wait_s=30,
+        now=NOW,
+        **kwargs,
+    )
+
+
+def code(decision: JobDecision) -> str:
+    assert isinstance(decision, FailJob), decision
+    return decision.refusal.code
+
+
+def test_with_no_build_time_the_image_is_made_active_at_once_and_the_job_succeeds() -> None:
+    decision = fate()
+    assert isinstance(decision, MakeImage) and decision.at_once and decision.job_status == "SUCCESS"
+    image = decision.image
+    assert (image["status"], image["active_at"], image["ready_at"]) == ("active", NOW, None)
+    assert [step["status"] for step in image["status_history"]] == ["queued", "saving", "active"]
+
+
+def test_with_a_build_time_the_image_is_saving_until_ready_and_the_job_runs() -> None:
+    decision = fate(build_s=2.5)
+    assert isinstance(decision, MakeImage) and not decision.at_once and decision.job_status == "RUNNING"
+    image = decision.image
+    assert (image["status"], image["active_at"], image["ready_at"]) == ("saving", None, NOW + timedelta(seconds=2.5))
+    assert [step["status"] for step in image["status_history"]] == ["queued", "saving"]
+
+
+def test_the_image_is_what_was_asked_made_of_the_backup() -> None:
+    decision = fate()
+    assert isinstance(decision, MakeImage)
+    image = decision.image
+    asked = {k: image[k] for k in ("name", "description", "enterprise_project_id", "tags", "min_ram", "max_ram")}
+    assert asked == {k: v for k, v in REQUEST.items() if k != "backup_id"}
+    assert (image["image_id"], image["job_id"], image["project_id"], image["backup_id"]) == ("i1", "j1", "p1", "b1")
+    assert (image["os_type"], image["os_version"], image["min_disk"], image["size_gb"]) == ("Linux", None, 40, 140)
+    assert (image["disks"], image["server_state"], image["resource_id"]) == (DISKS, "ACTIVE", "ecs-1")
+    assert image["replicated_from_image_id"] is None
+
+
+def test_an_unknown_backup_is_waited_for_once_until_the_deadline() -> None:
+    decision = fate(no_backup=True)
+    assert decision == AwaitBackup(NOW + timedelta(seconds=30)) and decision.job_status == "INIT"
+    assert fate(job(wait_until=NOW + timedelta(seconds=1)), no_backup=True) == Unchanged()
+
+
+def test_a_wait_past_its_deadline_fails_with_img_0020() -> None:
+    waited = job(wait_until=NOW - timedelta(seconds=1))
+    decision = fate(waited, no_backup=True)
+    assert code(decision) == "IMG.0020" and "no BackupCreated within 30 s" in decision.refusal.message
+    assert code(fate(waited, "frozen", no_backup=True)) == "IMG.0020"  # the deadline first
+    assert isinstance(fate(waited), MakeImage)  # the backup came in time after all
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "SUCCESS", "FAIL"])
+def test_a_job_no_longer_in_init_is_left_alone(status: str) -> None:
+    assert fate(job(status=status)) == Unchanged()
+    assert fate(job(status=status), refused=Refusal("IMG.0001", "bad name")) == Unchanged()
+
+
+def test_a_job_of_another_type_is_left_alone() -> None:
+    assert fate(job(job_type=REPLICATION_JOB)) == Unchanged()
+
+
+def test_a_refused_request_fails_before_anything_else() -> None:
+    refused = Refusal("IMG.0001", "project p1 belongs to no known tenant")
+    assert fate(refused=refused) == FailJob(refused)
+    assert fate(account_state="frozen", no_backup=True, refused=refused) == FailJob(refused)
+
+
+@pytest.mark.parametrize("state", ["frozen", "released"])
+def test_a_frozen_account_fails_with_img_0239_even_before_its_backup_is_known(state: str) -> None:
+    assert code(fate(account_state=state)) == "IMG.0239"
+    assert code(fate(account_state=state, no_backup=True)) == "IMG.0239"
+    assert isinstance(fate(account_state="grace"), MakeImage)
+    assert isinstance(fate(account_state=None), MakeImage)
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        (backup(project_id="p2"), "IMG.0020"),
+        (backup(deleted=True), "IMG.0020"),
+        (backup(resource_type="OS::Cinder::Volume"), "IMG.0198"),
+        (backup(status="creating"), "IMG.0032"),
+        (backup(disks=[DISKS[1]]), "IMG.0195"),
+        (backup(server={"os_type": None}), "IMG.0195"),
+        (backup(server={"os_type": "Linux", "configured": False}), "IMG.0202"),
+    ],
+)
+def test_a_backup_the_job_may_not_use_fails_it_with_the_rules_code(facts: BackupFacts, expected: str) -> None:
+    assert code(fate(the_backup=facts)) == expected
+
+
+def test_a_backup_with_a_live_image_fails_the_job_with_img_0029() -> None:
+    decision = fate(backup_has_image=True)
+    assert code(decision) == "IMG.0029"
+    assert "b1 has already been used" in decision.refusal.message
+    assert code(fate(the_backup=backup(resource_type="OS::Cinder::Volume"), backup_has_image=True)) == "IMG.0198"
+
+
+def test_a_job_after_its_decision() -> None:
+    waiting = job().after(AwaitBackup(NOW))
+    assert (waiting.status, waiting.wait_until) == ("INIT", NOW)
+    made = fate(waiting)
+    assert isinstance(made, MakeImage)
+    assert (waiting.after(made).status, waiting.after(made).wait_until) == ("SUCCESS", None)
+    assert waiting.after(FailJob(Refusal("IMG.0020", "gone"))).status == "FAIL"
+    assert waiting.after(Unchanged()) == waiting
+
+
+def test_a_replica_records_the_image_it_copies() -> None:
+    image = new_image(
+        image_id="r1",
+        project_id="p9",
+        job_id="rj1",
+        asked={"name": "copy"},
+        backup=backup(replicated_from_region="cn-north-4"),
+        build_s=0,
+        now=NOW,
+        replica_of="i1",
+    )
+    assert (image["status"], image["replicated_from_image_id"], image["replicated_from_region"]) == (
+        "active",
+        "i1",
+        "cn-north-4",
+    )
+    assert image["status_history"] == [{"status": "active", "at": NOW.isoformat(), "replicated_from": "cn-north-4"}]

@@ -26,10 +26,10 @@ from ims_shared.consumer import EventHandlers, EventProcessor
 from ims_shared.emitter import Emitter
 from ims_shared.events import EventData, make_event
 from ims_shared.tenants import load_tenants
-from ims_shared.testing import consumer_record, development_authority, fresh_database
 from ims_shared.topics import TopicKind, topic_for
 from replication_service.app import MIGRATIONS as REPLICATION_MIGRATIONS
 from replication_service.settings import ReplicationSettings
+from tests.support import consumer_record, development_authority, fresh_database
 
 CN, AP = "cn-north-4", "ap-southeast-1"
 REGIONS = [CN, AP]

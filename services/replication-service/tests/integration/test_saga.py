@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from image_service import repository as images
+from image_service.api_replication import CopyImageCrossRegionBody, admit, record_request, replication_request
 from image_service.context import ImageService
-from image_service.replication import CopyImageCrossRegionBody, admit, record_request, replication_request
 from ims_shared.events import BackupCreated, BackupDisk, ImageRequested, ServerInfo
 from ims_shared.events.replication import ReplicationRequested
 from ims_shared.refusal import Refusal

@@ -11,9 +11,9 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ims_shared.client import prepare
-from ims_shared.imsctl import output
-from ims_shared.imsctl.target import SERVICE_PROCESS, Service, Target, TargetError, connection_options
+from imsctl import output
+from imsctl.client import prepare
+from imsctl.target import SERVICE_PROCESS, Service, Target, TargetError, connection_options
 
 # Tests replace this with an ``httpx.MockTransport``.
 TRANSPORT: httpx.BaseTransport | None = None

@@ -20,10 +20,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ims_shared.events import derived_id
-from ims_shared.imsctl import kafka_io, output
-from ims_shared.imsctl.follow import style_of
-from ims_shared.imsctl.records import Record, region_of_source, service_of
-from ims_shared.imsctl.target import Target, connection_options
+from imsctl import kafka_io, output
+from imsctl.follow import style_of
+from imsctl.records import Record, region_of_source, service_of
+from imsctl.target import Target, connection_options
 
 # Data fields whose values are ids of the same story: image_id, source_image_id, replica_backup_id, job_id...
 RELATED_FIELD = re.compile(r"(^|_)(image_id|backup_id|job_id)$")

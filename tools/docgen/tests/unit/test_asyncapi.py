@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from ims_shared.asyncapi import document, render
+from ims_docgen.asyncapi import document, render
 from ims_shared.events import EVENT_TYPES
 
-COMMITTED = Path(__file__).resolve().parents[3] / "docs" / "asyncapi.json"
+COMMITTED = Path(__file__).resolve().parents[4] / "docs" / "asyncapi.json"
 
 
 def test_committed_asyncapi_document_is_current() -> None:

@@ -1,4 +1,4 @@
-"""The ``imsctl`` command line (console script ``imsctl = ims_shared.imsctl.main:app``)."""
+"""The ``imsctl`` command line (console script ``imsctl = imsctl.main:app``)."""
 
 from typing import Annotated
 
@@ -6,9 +6,9 @@ import typer
 from rich.table import Table
 
 from ims_shared.events import EVENT_TYPES
-from ims_shared.imsctl import api, follow, output, produce, trail
-from ims_shared.imsctl.target import SERVICE_PROCESS, Target, TargetError, connection_options
 from ims_shared.topics import topic_for
+from imsctl import api, follow, output, produce, trail
+from imsctl.target import SERVICE_PROCESS, Target, TargetError, connection_options
 
 app = typer.Typer(
     name="imsctl",

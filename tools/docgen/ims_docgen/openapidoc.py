@@ -1,6 +1,6 @@
 """The OpenAPI document of each service, exported to docs/openapi/<service>.json.
 
-``python -m ims_shared.openapidoc [DIRECTORY]`` writes them (default ``docs/openapi``); ``--check`` only says
+``python -m ims_docgen.openapidoc [DIRECTORY]`` writes them (default ``docs/openapi``); ``--check`` only says
 which are stale (exit 1). A unit test fails when a committed document is stale.
 
 Each document is exactly what the running service serves at ``/openapi.json`` (and shows at ``/docs``): FastAPI's
@@ -11,6 +11,7 @@ reached in its lifespan only), so no infrastructure is needed.
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ SERVICES: dict[str, str] = {
 
 
 def document(service: str) -> dict[str, Any]:
+    # An app is built, never started: the development credentials are enough to build it, whatever the environment.
+    os.environ.setdefault("DEVELOPMENT_MODE", "1")
     app = importlib.import_module(SERVICES[service]).create_app()
     openapi: dict[str, Any] = app.openapi()
     return openapi

@@ -1,6 +1,6 @@
 """The AsyncAPI 3.0 document of the event contract, generated from the pydantic models.
 
-``python -m ims_shared.asyncapi > docs/asyncapi.json``; a test fails when the committed file is stale.
+``python -m ims_docgen.asyncapi > docs/asyncapi.json``; a test fails when the committed file is stale.
 """
 
 import json

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from ims_shared.holes import OffsetHoles
-from ims_shared.imsctl.records import Record
+from imsctl.records import Record
 
 TOPIC_PREFIX = "ims."
 REQUEST_TIMEOUT_MS = 10_000

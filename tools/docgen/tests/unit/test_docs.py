@@ -8,17 +8,18 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import Field
 
-from ims_shared import configdoc, openapidoc
+from ims_docgen import configdoc, openapidoc
 from ims_shared.settings import ServiceSettings
 
-DOCS = Path(__file__).resolve().parents[3] / "docs"
+DOCS = Path(__file__).resolve().parents[4] / "docs"
 
 
 def test_committed_configuration_document_is_current() -> None:
     committed = (DOCS / "configuration.md").read_text()
     assert committed == configdoc.render(), (
-        "docs/configuration.md is stale: run `python -m ims_shared.configdoc > docs/configuration.md`"
+        "docs/configuration.md is stale: run `python -m ims_docgen.configdoc > docs/configuration.md`"
     )
 
 
@@ -35,24 +36,34 @@ def test_every_setting_of_every_service_is_in_the_configuration_document() -> No
     assert "| `HTTP_PORT` | `http_port` | `int` | `8300` |" in text
 
 
-def test_comments_above_fields_become_descriptions() -> None:
+def test_field_descriptions_become_descriptions_and_a_changed_default_keeps_the_common_one() -> None:
     class Example(ServiceSettings):
-        # How many widgets
-        # at most.
-        widgets: int = 3
-        gadgets: str = "x"  # the gadget
+        http_port: int = 8999
+        widgets: int = Field(default=3, description="How many widgets at most.")
+        # A comment is not a description.
+        gadgets: str = "x"  # nor is this
 
     described = {s.name: s for s in configdoc.settings_of(Example, only_own=True)}
-    assert set(described) == {"widgets", "gadgets"}
-    assert described["widgets"].description == "How many widgets at most."
-    assert described["gadgets"].description == "the gadget" and described["gadgets"].env == "`GADGETS`"
+    assert set(described) == {"http_port", "widgets", "gadgets"}
+    assert described["widgets"].description == "How many widgets at most." and described["widgets"].env == "`WIDGETS`"
+    assert described["gadgets"].description == ""
+    assert described["http_port"].description == ServiceSettings.model_fields["http_port"].description
+    assert described["http_port"].default == "`8999`"
+
+
+def test_every_setting_of_every_service_has_a_description_of_its_own_field() -> None:
+    classes = [ServiceSettings] + [c for _, package in configdoc.SERVICES for c in configdoc.settings_classes(package)]
+    for cls in classes:
+        for setting in configdoc.settings_of(cls, only_own=cls is not ServiceSettings):
+            assert setting.description, f"{cls.__name__}.{setting.name} has no Field(description=...)"
+    assert not hasattr(configdoc, "DESCRIPTIONS"), "descriptions live on the settings classes, not in the generator"
 
 
 @pytest.mark.parametrize("service", list(openapidoc.SERVICES))
 def test_committed_openapi_document_is_current(service: str) -> None:
     path = DOCS / "openapi" / f"{service}.json"
-    assert path.exists(), f"{path} is missing: run `python -m ims_shared.openapidoc`"
-    assert path.read_text() == openapidoc.render(service), f"{path} is stale: run `python -m ims_shared.openapidoc`"
+    assert path.exists(), f"{path} is missing: run `python -m ims_docgen.openapidoc`"
+    assert path.read_text() == openapidoc.render(service), f"{path} is stale: run `python -m ims_docgen.openapidoc`"
 
 
 def test_creating_the_apps_connects_nowhere(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,10 @@
-"""Test helpers shared by every service's integration tests: a fresh, migrated PostgreSQL database."""
+"""Test helpers shared by every test directory: a fresh, migrated PostgreSQL database, records as the consumer
+hands them over, a throwaway Kafka-protocol broker.
+
+Importable as ``tests.support`` from any test (the repository root is on pytest's ``pythonpath``)."""
 
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +15,7 @@ import asyncpg
 import orjson
 from aiokafka.structs import ConsumerRecord
 
+from ims_devstack import free_port, tansu_binary, wait_for_port
 from ims_shared.db import apply_migrations, create_pool
 from ims_shared.event_auth import EventAuthority, EventSigner
 from ims_shared.events import EVENT_TYPES, EventData
@@ -38,23 +43,10 @@ async def fresh_database(migrations: Path, prefix: str = "ims_test") -> AsyncIte
             await admin.close()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class Broker:
     """A throwaway Tansu broker on a free port, for tests that need the real Kafka protocol."""
 
     def __init__(self) -> None:
-        import subprocess
-
-        from ims_shared.devstack import _wait_for_port, tansu_binary
-
         self.port = free_port()
         url = f"tcp://127.0.0.1:{self.port}"
         self._process = subprocess.Popen(
@@ -62,7 +54,7 @@ class Broker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_for_port("127.0.0.1", self.port, 20, "Tansu")
+        wait_for_port("127.0.0.1", self.port, 20, "Tansu")
         self.bootstrap = f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:

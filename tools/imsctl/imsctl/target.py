@@ -1,7 +1,7 @@
 """Where imsctl talks to and as whom: the Kafka bootstrap servers, the API endpoints of a region, the tenant.
 
 Every value comes from a command-line option, else from an environment variable, else from the defaults of
-``make run`` (the standard port map of :mod:`ims_shared.devstack`, Kafka on 127.0.0.1:9092, the development
+``make run`` (the standard port map of :mod:`ims_devstack`, Kafka on 127.0.0.1:9092, the development
 tenants). :func:`connection_options` adds the options to a command, so that they can be given after the command
 name (``imsctl ims images --region ap-southeast-1``).
 """
@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from ims_shared.devstack import default_port
+from ims_devstack import default_port
 from ims_shared.regions import DEFAULT_DEPLOYED_REGIONS
 from ims_shared.tenants import Tenant, load_tenants
 

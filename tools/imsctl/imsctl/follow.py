@@ -9,10 +9,10 @@ from rich.console import Group, RenderableType
 from rich.highlighter import JSONHighlighter
 from rich.text import Text
 
-from ims_shared.imsctl import kafka_io, output
-from ims_shared.imsctl.records import Record, service_of
-from ims_shared.imsctl.target import Target, connection_options
 from ims_shared.topics import BILLING_TOPIC, TopicKind, topic_for
+from imsctl import kafka_io, output
+from imsctl.records import Record, service_of
+from imsctl.target import Target, connection_options
 
 SERVICE_STYLES = {
     "image-service": "cyan",

@@ -23,9 +23,9 @@ from typer.core import TyperGroup
 
 from ims_shared.events import EVENT_TYPES, CloudEvent, EventData, derived_id, make_event
 from ims_shared.events.backups import ECS_RESOURCE_TYPE
-from ims_shared.imsctl import kafka_io, output
-from ims_shared.imsctl.target import Option, Target, TargetError, connection_options, inject
 from ims_shared.topics import topic_for
+from imsctl import kafka_io, output
+from imsctl.target import Option, Target, TargetError, connection_options, inject
 
 DEFAULT_SOURCE = "/imsctl"
 

@@ -13,15 +13,15 @@ import pytest
 from typer.testing import CliRunner
 
 from ims_shared.events import derived_id, parse_event
-from ims_shared.imsctl import api, kafka_io
-from ims_shared.imsctl.follow import headline, matches, render, resolve_topics
-from ims_shared.imsctl.main import app
-from ims_shared.imsctl.produce import command_name, event_type_of
-from ims_shared.imsctl.records import Record, service_of
-from ims_shared.imsctl.target import Target, make_target
-from ims_shared.imsctl.trail import find_trail, related_ids, summary
 from ims_shared.signing import SignedRequest, verify
 from ims_shared.tenants import load_tenants
+from imsctl import api, kafka_io
+from imsctl.follow import headline, matches, render, resolve_topics
+from imsctl.main import app
+from imsctl.produce import command_name, event_type_of
+from imsctl.records import Record, service_of
+from imsctl.target import Target, make_target
+from imsctl.trail import find_trail, related_ids, summary
 
 ALPHA = next(t for t in load_tenants(None).tenants if t.name == "alpha")
 CN_PROJECT = ALPHA.projects["cn-north-4"]

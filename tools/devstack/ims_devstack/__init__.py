@@ -1,6 +1,7 @@
 """The whole system on one machine: Kafka (Tansu), PostgreSQL, the topics and every service process.
 
-``make run`` calls ``main()``; the end-to-end tests start the same :class:`Stack` on other ports.
+``make run`` calls ``main()`` (``python -m ims_devstack``, console script ``ims-devstack``); the end-to-end tests
+and the benchmark start the same :class:`Stack` on other ports.
 """
 
 import argparse
@@ -97,7 +98,7 @@ def start_tansu(
         stderr=subprocess.STDOUT,
         env={"TOKIO_WORKER_THREADS": "1"} | os.environ,
     )
-    _wait_for_port("127.0.0.1", port, 20, "Kafka (Tansu)")
+    wait_for_port("127.0.0.1", port, 20, "Kafka (Tansu)")
     return child
 
 
@@ -126,6 +127,9 @@ class Stack:
     log_dir: Path | None = None
     kafka_bootstrap: str | None = None
     database_server: str | None = None
+    # The services run with the published development credentials (DEVELOPMENT_MODE=1) unless a TENANTS_FILE is
+    # given to them: `make run` and the bench ask for it; a deployment never does.
+    development_mode: bool = False
     # The local servers tried, in order, when DATABASE_URL is not set; an embedded server when none answers.
     local_postgres: tuple[str, ...] = (LOCAL_POSTGRES,)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -196,6 +200,8 @@ class Stack:
                 "PEER_PORT_OFFSET": str(self.port_offset),
             }
         )
+        if self.development_mode:
+            env["DEVELOPMENT_MODE"] = "1"
         env.update(self.extra_env)
         env.update(self.service_extra_env.get(process.service, {}))
         return env
@@ -281,7 +287,15 @@ class Stack:
         return os.open(self.log_dir / f"{label}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
 
-def _wait_for_port(host: str, port: int, timeout_s: float, what: str) -> None:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on at the time of the call."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(host: str, port: int, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with socket.socket() as sock:
@@ -298,10 +312,16 @@ def port_map(stack: Stack) -> str:
     for p in stack.plan:
         lines.append(f"  {p.service:<22}{p.region:<18}http://127.0.0.1:{p.port}")
     lines += ["", f"  Kafka:       {stack.kafka_bootstrap}", f"  PostgreSQL:  {stack.database_server}", ""]
-    lines.append("Development credentials (AK / SK, projects per region):")
-    for tenant in load_tenants(os.environ.get("TENANTS_FILE")).tenants:
+    credentials = load_tenants(os.environ.get("TENANTS_FILE"))
+    if stack.development_mode:
+        lines.append("Development mode: the published development credentials are in use; never expose these ports.")
+    lines.append("Tenants (AK / SK, projects per region):")
+    for tenant in credentials.tenants:
         projects = ", ".join(f"{r}={pid}" for r, pid in tenant.projects.items())
         lines.append(f"  {tenant.name:<6} {tenant.access_key} / {tenant.secret_key}  {projects}")
+    lines.append("Operator integrations (AK / SK: the event types each may produce, for any project):")
+    for system in credentials.integrations:
+        lines.append(f"  {system.name:<10} {system.access_key} / {system.secret_key}: {', '.join(system.produces)}")
     lines += ["", "Each service answers /health, /ready and /metrics. Press Ctrl-C to stop everything.", ""]
     return "\n".join(lines)
 
@@ -317,7 +337,10 @@ def main() -> None:
         port_offset=args.port_offset,
         kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
         log_dir=Path(args.log_dir) if args.log_dir else None,
+        development_mode=not os.environ.get("TENANTS_FILE"),
     )
+    if stack.development_mode:
+        print("development mode (no TENANTS_FILE): the services use the published development credentials", flush=True)
     stopping = False
 
     def on_signal(*_: object) -> None:
@@ -342,7 +365,3 @@ def main() -> None:
     print("stopping...", flush=True)
     stack.stop()
     print("stopped.", flush=True)
-
-
-if __name__ == "__main__":
-    main()

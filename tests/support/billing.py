@@ -28,8 +28,8 @@ from ims_shared.db import Database, create_pool
 from ims_shared.emitter import Emitter
 from ims_shared.events import EventData, make_event
 from ims_shared.tenants import TenantCatalog, load_tenants
-from ims_shared.testing import consumer_record, development_authority, fresh_database
 from ims_shared.topics import topic_for
+from tests.support import consumer_record, development_authority, fresh_database
 
 CONSUMER = "billing-service.cn-north-4"
 ALPHA, BETA = "alpha", "beta"
