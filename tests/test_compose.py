@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name
 
 from backup_service.settings import BackupSettings
 from billing_service.settings import BillingSettings
+from compute_service.settings import ComputeSettings
 from image_service.settings import ImageSettings
 from ims_devstack import ServiceProcess, Stack, plan
 from ims_shared.regions import DEFAULT_DEPLOYED_REGIONS
@@ -41,6 +42,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "backup-service": BackupSettings,
     "billing-service": BillingSettings,
     "replication-service": ReplicationSettings,
+    "compute-service": ComputeSettings,
 }
 # What a container reaches the infrastructure by, inside the compose network.
 KAFKA_IN_NETWORK = "kafka:9092"

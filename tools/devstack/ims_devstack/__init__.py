@@ -24,7 +24,7 @@ from ims_shared.server import port_free
 from ims_shared.tenants import load_tenants
 from ims_shared.topics import all_topics
 
-REGIONAL_SERVICES = {"image-service": 1, "backup-service": 2, "replication-service": 3}
+REGIONAL_SERVICES = {"image-service": 1, "backup-service": 2, "replication-service": 3, "compute-service": 4}
 BILLING_PORT = 8300
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 # No host: libpq's and asyncpg's default Unix socket directory.

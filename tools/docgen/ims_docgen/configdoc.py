@@ -26,6 +26,7 @@ SERVICES: list[tuple[str, str]] = [
     ("backup-service", "backup_service"),
     ("billing-service", "billing_service"),
     ("replication-service", "replication_service"),
+    ("compute-service", "compute_service"),
 ]
 # Entry points are not imported: they start the service.
 SKIPPED_MODULES = ("__main__",)

@@ -21,6 +21,7 @@ SERVICES: dict[str, str] = {
     "backup-service": "backup_service.app",
     "billing-service": "billing_service.app",
     "replication-service": "replication_service.app",
+    "compute-service": "compute_service.app",
 }
 
 

@@ -16,8 +16,8 @@ from compute_service.context import ComputeService
 from compute_service.settings import ComputeSettings
 from ims_shared.consumer import EventProcessor
 from ims_shared.events import EventData, make_event
-from ims_shared.testing import consumer_record, development_authority, fresh_database
 from ims_shared.topics import topic_for
+from tests.support import consumer_record, development_authority, fresh_database
 
 REGION = "cn-north-4"
 ALPHA = "a0000000000000000000000000000001"
