@@ -91,7 +91,7 @@ def findings() -> tuple[list[str], int]:
 
 def test_every_sql_statement_is_parameterised() -> None:
     problems, checked = findings()
-    assert checked > 10, "the scan found no dynamic SQL at all: is it looking in the right place?"
+    assert checked > 5, "the scan found (almost) no dynamic SQL: is it looking in the right place?"
     assert problems == [], "values interpolated into SQL:\n" + "\n".join(problems)
     print(f"\n[figures] SQL parameterisation: dynamic SQL strings={checked}, unreviewed interpolations=0")
 

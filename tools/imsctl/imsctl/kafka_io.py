@@ -22,8 +22,10 @@ class KafkaUnavailable(Exception):
     """The broker could not be reached (or answered with an error)."""
 
 
-async def send(bootstrap: str, topic: str, key: str, value: bytes) -> tuple[int, int]:
-    """Produce one record; returns its (partition, offset)."""
+async def send(
+    bootstrap: str, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]] | None = None
+) -> tuple[int, int]:
+    """Produce one record (with its signature among ``headers``); returns its (partition, offset)."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, enable_idempotence=False, acks="all", request_timeout_ms=REQUEST_TIMEOUT_MS
     )
@@ -33,7 +35,7 @@ async def send(bootstrap: str, topic: str, key: str, value: bytes) -> tuple[int,
         await producer.stop()
         raise KafkaUnavailable(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     try:
-        metadata = await producer.send_and_wait(topic, value, key=key.encode())
+        metadata = await producer.send_and_wait(topic, value, key=key.encode(), headers=headers or [])
     except KafkaError as exc:
         raise KafkaUnavailable(f"Kafka at {bootstrap} refused the record: {exc}") from exc
     finally:

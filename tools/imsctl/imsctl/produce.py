@@ -21,8 +21,10 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
+from ims_shared.event_auth import EventSigner
 from ims_shared.events import EVENT_TYPES, CloudEvent, EventData, derived_id, make_event
 from ims_shared.events.backups import ECS_RESOURCE_TYPE
+from ims_shared.tenants import load_tenants
 from ims_shared.topics import topic_for
 from imsctl import kafka_io, output
 from imsctl.target import Option, Target, TargetError, connection_options, inject
@@ -102,6 +104,7 @@ class Envelope:
     source: str = DEFAULT_SOURCE
     dry_run: bool = False
     json_out: bool = False
+    integration: str | None = None
 
 
 def build(event_type: str, defaults: dict[str, Any], envelope: Envelope, target: Target) -> tuple[CloudEvent, str]:
@@ -125,6 +128,25 @@ def printed_id(event: CloudEvent) -> str:
     return event.subject or ""
 
 
+def signer_of(event_type: str, envelope: Envelope, target: Target) -> EventSigner:
+    """Who the record is signed as: the operator integration ``--integration`` names, else the tenant (who may produce
+    only the types a tenant's own systems produce; the consumers refuse the others, so refuse them here first)."""
+    credentials = load_tenants(target.tenants_file)
+    if envelope.integration is not None:
+        system = next((i for i in credentials.integrations if envelope.integration in (i.name, i.access_key)), None)
+        if system is None:
+            names = ", ".join(i.name for i in credentials.integrations) or "none"
+            raise InvalidEvent(f"unknown integration {envelope.integration!r}; the integrations are: {names}")
+        if event_type not in system.produces:
+            raise InvalidEvent(f"integration {system.name} may not produce {event_type} ({', '.join(system.produces)})")
+        return EventSigner(system.access_key, system.secret_key)
+    if not EVENT_TYPES[event_type].producers.tenants:
+        allowed = [i.name for i in credentials.integrations if event_type in i.produces]
+        hint = f"; produce it as an integration: --integration {allowed[0]}" if allowed else ""
+        raise InvalidEvent(f"a tenant may not produce {event_type}{hint}")
+    return EventSigner(target.tenant.access_key, target.tenant.secret_key)
+
+
 def emit(event_type: str, defaults: dict[str, Any], envelope: Envelope, target: Target) -> None:
     try:
         event, topic = build(event_type, defaults, envelope, target)
@@ -136,7 +158,13 @@ def emit(event_type: str, defaults: dict[str, Any], envelope: Envelope, target: 
         output.note(f"[dim]not sent (dry run); topic {topic}, key {event.subject}[/]")
         return
     try:
-        partition, offset = asyncio.run(kafka_io.send(target.bootstrap, topic, event.subject or "", value.encode()))
+        signer = signer_of(event_type, envelope, target)
+    except (InvalidEvent, TargetError, OSError) as exc:
+        raise output.abort(str(exc), code=2) from exc
+    try:
+        record = value.encode()
+        signed = signer.header(record)
+        partition, offset = asyncio.run(kafka_io.send(target.bootstrap, topic, event.subject or "", record, [signed]))
     except kafka_io.KafkaUnavailable as exc:
         raise output.abort(str(exc)) from exc
     if envelope.json_out:
@@ -196,6 +224,19 @@ _ENVELOPE_OPTIONS: list[Option] = [
             typer.Option("--json", help="Print the whole event instead of its aggregate id.", rich_help_panel=PANEL),
         ],
         False,
+    ),
+    (
+        "integration",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--integration",
+                help="Sign as this operator integration of the credentials file (e.g. devops: BackupCreated, "
+                "BackupDeleted, BackupArrears for any project) instead of as the tenant.",
+                rich_help_panel=PANEL,
+            ),
+        ],
+        None,
     ),
 ]
 

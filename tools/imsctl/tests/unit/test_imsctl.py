@@ -12,6 +12,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from ims_shared.event_auth import EventAuthority
 from ims_shared.events import derived_id, parse_event
 from ims_shared.signing import SignedRequest, verify
 from ims_shared.tenants import load_tenants
@@ -76,9 +77,13 @@ def test_produce_sends_to_the_topic_of_the_region_keyed_by_the_aggregate_and_pri
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sent: list[tuple[str, str, str, bytes]] = []
+    signed: list[str] = []
 
-    async def fake_send(bootstrap: str, topic: str, key: str, value: bytes) -> tuple[int, int]:
+    async def fake_send(
+        bootstrap: str, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> tuple[int, int]:
         sent.append((bootstrap, topic, key, value))
+        signed.append(EventAuthority(load_tenants(None)).authenticate(value, headers).label)
         return 1, 7
 
     monkeypatch.setattr(kafka_io, "send", fake_send)
@@ -92,12 +97,35 @@ def test_produce_sends_to_the_topic_of_the_region_keyed_by_the_aggregate_and_pri
     envelope, data = parse_event(value)
     assert envelope.projectid == AP_PROJECT and len(data.disks) == 3  # type: ignore[attr-defined]
     assert "partition 1, offset 7" in result.stderr
+    assert signed == ["tenant:alpha"], "signed as the tenant, as the consumers verify"
+
+
+def test_produce_signs_as_an_integration_when_asked_and_refuses_what_a_tenant_may_not_produce(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signed: list[str] = []
+
+    async def fake_send(
+        bootstrap: str, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> tuple[int, int]:
+        signed.append(EventAuthority(load_tenants(None)).authenticate(value, headers).label)
+        return 0, 0
+
+    monkeypatch.setattr(kafka_io, "send", fake_send)
+    refused = run("produce", "backup-arrears", "b-1")
+    assert refused.exit_code == 2 and "--integration devops" in refused.stderr and not signed
+    assert run("produce", "backup-arrears", "b-1", "--integration", "devops").exit_code == 0
+    assert signed == ["integration:devops"]
+    wrong = run("produce", "image-deleted", "--data", '{"image_id": "i", "backup_id": "b"}', "--integration", "devops")
+    assert wrong.exit_code == 2 and "may not produce ImageDeleted" in wrong.stderr
 
 
 def test_image_requested_prints_the_image_id_image_service_will_derive(monkeypatch: pytest.MonkeyPatch) -> None:
     captured: list[bytes] = []
 
-    async def fake_send(bootstrap: str, topic: str, key: str, value: bytes) -> tuple[int, int]:
+    async def fake_send(
+        bootstrap: str, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> tuple[int, int]:
         captured.append(value)
         return 0, 0
 
