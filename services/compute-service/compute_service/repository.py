@@ -134,10 +134,10 @@ async def _page(
     assert table in TABLES
     where = " AND ".join(clauses)
     total: int = await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {where}", *args)
-    args = [*args, limit, offset]
-    rows = await conn.fetch(
-        f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT ${len(args) - 1} OFFSET ${len(args)}", *args
-    )
+    args = [*args, limit]
+    statement = f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT ${len(args)}"
+    args.append(offset)
+    rows = await conn.fetch(f"{statement} OFFSET ${len(args)}", *args)
     return rows, total
 
 
