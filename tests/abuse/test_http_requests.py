@@ -1,6 +1,6 @@
 """The request-handling gaps the trust-boundary review found, each tried as a signed tenant would: a body nested
-thousands of levels deep (a 500 from the parsers' recursion), and an image update (PATCH) that skipped the
-validation creation applies."""
+thousands of levels deep (a 500 from the parsers' recursion), an image update (PATCH) that skipped the validation
+creation applies, and a list marker looked up among every tenant's images."""
 
 import json
 from datetime import UTC, datetime
@@ -170,3 +170,83 @@ def test_patch_checks_min_ram_against_the_stored_max_ram_and_the_other_way_round
     }
     # 0 means no limit, as at creation.
     assert _patch(apis, patched, ("/max_ram", 0)).status_code == 200
+
+
+# -- 3. the list marker is the caller's -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def markers(apis: Apis) -> dict[str, str]:
+    """alpha's own image (``own``) and one it deleted (``gone``), beta's image (``theirs``), and beta's images shared
+    with alpha: one accepted (``shared``), one still pending (``pending``)."""
+    wanted = [(ALPHA, "marker-own"), (ALPHA, "marker-gone"), (BETA, "marker-beta"), (BETA, "marker-shared")]
+    made = make_images(apis, [*wanted, (BETA, "marker-pending")])
+    own, gone, theirs, shared, pending = (image for image, _, _ in made)
+    deleted = call(apis, "image-service", ALPHA, "DELETE", f"/v2/images/{gone}")
+    assert deleted.status_code == 204, deleted.text
+    for image in (shared, pending):
+        added = call(
+            apis,
+            "image-service",
+            BETA,
+            "POST",
+            f"/v2/images/{image}/members",
+            json.dumps({"member": ALPHA.projects[CN]}).encode(),
+        )
+        assert added.status_code == 200, added.text
+    accepted = call(
+        apis,
+        "image-service",
+        ALPHA,
+        "PUT",
+        f"/v2/images/{shared}/members/{ALPHA.projects[CN]}",
+        json.dumps({"status": "accepted", "vault_id": "vault-1"}).encode(),
+    )
+    assert accepted.status_code == 200, accepted.text
+    return {"own": own, "gone": gone, "theirs": theirs, "shared": shared, "pending": pending}
+
+
+LISTS = ["/v2/cloudimages", "/v2/images"]
+
+
+@pytest.mark.parametrize("listing", LISTS)
+def test_another_tenants_image_or_an_unknown_id_is_not_a_marker(
+    apis: Apis, markers: dict[str, str], listing: str
+) -> None:
+    """It was looked up among every tenant's images: a tenant could tell another's image ids from unknown ones and
+    page relative to them. Now both are the same 400."""
+    for marker in (markers["theirs"], markers["pending"], "00000000-0000-4000-8000-000000000000"):
+        answer = call(apis, "image-service", ALPHA, "GET", f"{listing}?limit=5&marker={marker}")
+        assert error_of(answer)[:2] == (400, "IMG.0001"), (marker, answer.text)
+        assert f"marker {marker} is not an image" in error_of(answer)[2]
+
+
+@pytest.mark.parametrize("listing", LISTS)
+def test_a_marker_is_an_image_the_list_shows_the_caller(apis: Apis, markers: dict[str, str], listing: str) -> None:
+    allowed = [
+        ("", markers["own"]),
+        ("", markers["shared"]),
+        ("", markers["gone"]),  # deleted since it ended a page: the next page still follows it
+        ("&__imagetype=private", markers["own"]),
+        ("&__imagetype=shared", markers["shared"]),
+    ]
+    for scope, marker in allowed:
+        answer = call(apis, "image-service", ALPHA, "GET", f"{listing}?limit=1000&marker={marker}{scope}")
+        assert answer.status_code == 200, (scope, marker, answer.text)
+        assert marker not in [image["id"] for image in answer.json()["images"]], "the page starts after its marker"
+    for scope, marker in [("&__imagetype=private", markers["shared"]), ("&__imagetype=shared", markers["own"])]:
+        answer = call(apis, "image-service", ALPHA, "GET", f"{listing}?limit=5&marker={marker}{scope}")
+        assert error_of(answer)[:2] == (400, "IMG.0001"), (scope, marker, answer.text)
+
+
+def test_a_page_after_a_marker_goes_on_where_the_previous_page_ended(apis: Apis, markers: dict[str, str]) -> None:
+    everything = call(apis, "image-service", ALPHA, "GET", "/v2/cloudimages?limit=1000").json()["images"]
+    ids = [image["id"] for image in everything]
+    assert markers["own"] in ids and markers["shared"] in ids and markers["theirs"] not in ids
+    first = call(apis, "image-service", ALPHA, "GET", "/v2/cloudimages?limit=2").json()
+    after = call(
+        apis,
+        "image-service",
+        ALPHA,
+        "GET",
+        f"/v2/cloudimages?limit=1000&marker={first['page_info']['next_marker']}",
+    ).json()
+    assert [image["id"] for image in first["images"] + after["images"]] == ids
