@@ -161,7 +161,8 @@ def image_update(changes: Mapping[str, Any], *, min_ram: int, max_ram: int) -> d
     ``validate_name``, ``validate_description`` and ``validate_ram``, the RAM limits as a pair with the image's
     stored ``min_ram`` or ``max_ram`` when only one of them changes. A value of another JSON type is refused as
     well: a name that is not a string, a description that is neither a string nor null (none, as at creation), a
-    RAM limit that is not an integer (a boolean, a number with a fraction, a string)."""
+    RAM limit that is not an integer (a boolean, a number with a fraction, a string of anything but digits). A RAM
+    limit may come as a string of digits: the official SDK types a patch operation's value as a string."""
     values: dict[str, Any] = {}
     if "name" in changes:
         name = changes["name"]
@@ -179,6 +180,8 @@ def image_update(changes: Mapping[str, Any], *, min_ram: int, max_ram: int) -> d
     for label in ("min_ram", "max_ram"):
         if label in changes:
             value = changes[label]
+            if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+                value = int(value)
             if type(value) is not int:  # a JSON boolean is an int to Python
                 raise _invalid(f"{label} must be an integer (MB); got {_json_kind(value)}")
             values[label] = value

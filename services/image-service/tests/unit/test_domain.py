@@ -112,7 +112,9 @@ def test_enterprise_projects_default_or_enabled() -> None:
         ({"min_ram": 4096, "max_ram": 1024}, (0, 0), "min_ram (4096 MB) must not be greater than max_ram (1024 MB)"),
         ({"min_ram": True}, (0, 0), "min_ram must be an integer (MB); got a boolean"),
         ({"max_ram": 1024.0}, (0, 0), "max_ram must be an integer (MB); got a number with a fraction"),
-        ({"max_ram": "1024"}, (0, 0), "max_ram must be an integer (MB); got a string"),
+        ({"max_ram": "1_024"}, (0, 0), "max_ram must be an integer (MB); got a string"),
+        ({"max_ram": " 1024"}, (0, 0), "max_ram must be an integer (MB); got a string"),
+        ({"max_ram": "2147483648"}, (0, 0), "max_ram must be between 0 and 1048576 MB"),
         ({"min_ram": None}, (0, 0), "min_ram must be an integer (MB); got null"),
         ({"name": 7}, (0, 0), "name must be a string; got an integer"),
         ({"name": " web"}, (0, 0), "name must not start or end with a space"),
@@ -129,6 +131,8 @@ def test_an_update_is_validated_as_creation_is(changes: dict[str, Any], stored: 
 def test_an_update_gives_the_columns_it_sets() -> None:
     assert image_update({}, min_ram=0, max_ram=0) == {}
     assert image_update({"min_ram": 1024}, min_ram=0, max_ram=2048) == {"min_ram": 1024}
+    # The official SDK types a patch value as a string: digits are the integer.
+    assert image_update({"min_ram": "1024"}, min_ram=0, max_ram=2048) == {"min_ram": 1024}
     assert image_update({"max_ram": 0}, min_ram=4096, max_ram=8192) == {"max_ram": 0}  # 0: no limit
     assert image_update({"min_ram": 8192, "max_ram": 16384}, min_ram=0, max_ram=2048) == {
         "min_ram": 8192,
