@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -103,8 +104,9 @@ def start_tansu(
 
 
 def _with_database(server_url: str, database: str) -> str:
-    base, _, _ = server_url.rpartition("/")
-    return f"{base}/{database}"
+    """``server_url`` naming ``database`` instead (its query, e.g. a socket directory as ``host=``, kept)."""
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
 async def _postgres_answers(url: str) -> bool:
