@@ -9,8 +9,8 @@
 # a comma, a bracket or an equals sign (kafka-configs' syntax).
 set -euo pipefail
 
-: "${ADMIN_BOOTSTRAP:?the administrators' listener, host:port}"
-: "${IMS_KAFKA_ADMIN_PASSWORD:?the administrator's password}"
+: "${ADMIN_BOOTSTRAP:?host:port of the listener of the administrators}"
+: "${IMS_KAFKA_ADMIN_PASSWORD:?the password of the administrator}"
 config=$(mktemp)
 trap 'rm -f "$config"' EXIT
 login="org.apache.kafka.common.security.plain.PlainLoginModule required"
