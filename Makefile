@@ -78,6 +78,7 @@ kafka-acls: $(STAMP)
 docs: asyncapi kafka-acls
 	$(BIN)/python -m ims_docgen.configdoc > docs/configuration.md
 	$(BIN)/python -m ims_docgen.openapidoc
+	$(BIN)/python -m ims_docgen.producers
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache
