@@ -11,7 +11,7 @@ LOCAL_PACKAGES := ims-shared backup-service image-service billing-service replic
 # Every test directory: the shared package's, each service's, each tool's, and the system's.
 TESTS  := shared/tests services/*/tests tools/*/tests tests
 
-.PHONY: install constraints browser run test test-unit test-integration test-e2e test-faults lint asyncapi docs bench bench-broker clean
+.PHONY: install constraints browser run test test-unit test-integration test-e2e test-faults lint asyncapi kafka-acls docs bench bench-broker clean
 
 $(STAMP): constraints.txt requirements-dev.in requirements-services.in $(addsuffix /pyproject.toml,$(PROJECTS))
 	$(PYTHON) -m venv $(VENV)
@@ -70,8 +70,12 @@ bench-broker: $(STAMP)
 asyncapi: $(STAMP)
 	$(BIN)/python -m ims_docgen.asyncapi > docs/asyncapi.json
 
+# The compose deployment's Kafka init step (topics, SCRAM users, ACLs), from the contract and the services' wiring.
+kafka-acls: $(STAMP)
+	$(BIN)/python -m ims_docgen.kafka_acls deploy/kafka/init.sh
+
 # Regenerates every generated document; tests fail when a committed one is stale.
-docs: asyncapi
+docs: asyncapi kafka-acls
 	$(BIN)/python -m ims_docgen.configdoc > docs/configuration.md
 	$(BIN)/python -m ims_docgen.openapidoc
 	$(BIN)/python -m ims_docgen.producers

@@ -5,6 +5,10 @@
 images, starts Kafka, PostgreSQL and every service with ``docker compose up --build --wait`` (which waits for
 the health checks), then checks from the host that every ``/ready`` answers 200.
 
+Kafka authenticates every client there (SASL/SCRAM) and authorizes it with ACLs: ``kafka_client_options`` are the
+aiokafka options of its administrator, with which the tests produce (forgeries too: what a record may carry is
+checked by its signature) and read any topic from the host.
+
 ``extra_env`` reaches every service container through a generated override file. A value that names an
 existing file on the host (``TENANTS_FILE``, say) is mounted read-only into the containers and the variable
 points at the mounted copy.
@@ -21,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+import yaml
 from testcontainers.compose import DockerCompose
 
 from ims_devstack import ServiceProcess, plan
@@ -37,6 +42,20 @@ POSTGRES_HOST_PORT = 25432
 LOG_TAIL_LINES = 60
 LOG_TAIL_CHARS = 8000
 MOUNTED_FILES_DIR = "/etc/ims/extra"
+KAFKA_ADMIN = "admin"
+KAFKA_HOST_MECHANISM = "SCRAM-SHA-512"
+
+
+def kafka_client_options() -> dict[str, str]:
+    """How a client on the host signs in to the compose broker: as its administrator, with the password the compose
+    file gives it (the administrator is also a SCRAM user, for the host's listener)."""
+    compose = yaml.safe_load((REPO_ROOT / COMPOSE_FILE).read_text())
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": KAFKA_HOST_MECHANISM,
+        "sasl_plain_username": KAFKA_ADMIN,
+        "sasl_plain_password": str(compose["x-kafka-passwords"][KAFKA_ADMIN]),
+    }
 
 
 def docker_available() -> bool:
@@ -95,6 +114,7 @@ class ComposeStack:
         self.build = build
         self.ready_timeout_s = ready_timeout_s
         self.kafka_bootstrap: str | None = None
+        self.kafka_client_options = kafka_client_options()
         self.database_server: str | None = None
         self._compose: DockerCompose | None = None
         self._urls: dict[str, str] = {}

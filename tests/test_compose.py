@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -30,13 +31,18 @@ from billing_service.settings import BillingSettings
 from compute_service.settings import ComputeSettings
 from image_service.settings import ImageSettings
 from ims_devstack import ServiceProcess, Stack, plan
+from ims_docgen import kafka_acls
+from ims_shared.events import EVENT_TYPES
+from ims_shared.kafka import KafkaSecurity
 from ims_shared.regions import DEFAULT_DEPLOYED_REGIONS
 from ims_shared.settings import ServiceSettings
+from ims_shared.tenants import load_tenants
+from ims_shared.topics import dead_letter_topic, topic_for
 from replication_service.settings import ReplicationSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-INFRASTRUCTURE = {"kafka", "postgres"}
+INFRASTRUCTURE = {"kafka", "kafka-init", "postgres"}
 SETTINGS: dict[str, type[ServiceSettings]] = {
     "image-service": ImageSettings,
     "backup-service": BackupSettings,
@@ -239,8 +245,9 @@ def test_every_app_service_has_a_healthcheck_and_waits_for_healthy_infrastructur
         assert test and "/ready" in " ".join(test), f"{name}: no /ready health check"
         depends_on = spec.get("depends_on")
         assert isinstance(depends_on, dict), f"{name}: depends_on must carry conditions"
+        # kafka-init finishes once the broker is healthy and its topics, users and ACLs are in place.
         assert {dep: cond.get("condition") for dep, cond in depends_on.items()} == {
-            "kafka": "service_healthy",
+            "kafka-init": "service_completed_successfully",
             "postgres": "service_healthy",
         }, name
         env = environment(spec)
@@ -417,3 +424,193 @@ def test_compose_stack_override_passes_extra_env_to_every_service_and_mounts_fil
         assert service["environment"]["LOG_FORMAT"] == "json"
         assert service["volumes"] == [f"{tenants}:{inside}:ro"]
         assert inside.startswith("/") and inside.endswith("/tenants.json")
+
+
+# -- Kafka: SASL on every listener, ACLs from the contract ---------------------------------------------------------
+KAFKA_INIT_SCRIPT = ROOT / "deploy" / "kafka" / "init.sh"
+KAFKA_BROKER_SCRIPT = ROOT / "deploy" / "kafka" / "broker.sh"
+ADMIN_LISTENER = "ADMIN"
+
+
+def kafka_env(compose: dict[str, Any]) -> dict[str, str]:
+    return environment(compose["services"]["kafka"])
+
+
+def listeners(value: str) -> dict[str, str]:
+    """``NAME://host:port,...`` -> {NAME: host:port}."""
+    return dict(item.split("://", 1) for item in value.split(","))
+
+
+def mounted(spec: dict[str, Any], inside: str) -> Path:
+    """The file of the repository that ``spec`` mounts read-only at ``inside``."""
+    found = [v.split(":") for v in spec.get("volumes") or [] if v.split(":")[1] == inside]
+    assert len(found) == 1 and found[0][2:] == ["ro"], f"{inside} must be mounted read-only once"
+    return (ROOT / found[0][0]).resolve()
+
+
+def granted(script: str) -> set[kafka_acls.Acl]:
+    """Every ACL the init script adds, read from its kafka-acls.sh lines."""
+    acls: set[kafka_acls.Acl] = set()
+    for line in script.splitlines():
+        if "kafka-acls.sh" not in line:
+            continue
+        words = shlex.split(line, comments=True)
+        args = words[words.index("kafka-acls.sh") + 1 :]
+        if args[-1] == ">/dev/null":
+            args = args[:-1]
+        assert args[:2] == ["--add", "--allow-principal"] and args[3] == "--operation", line
+        user, operation = args[2].removeprefix("User:"), args[4]
+        pairs = list(zip(args[5::2], args[6::2], strict=True))
+        assert {flag for flag, _ in pairs} <= {"--topic", "--group"}, f"only topics and groups: {line}"
+        acls |= {kafka_acls.Acl(user, operation, flag[2:], name) for flag, name in pairs}  # type: ignore[arg-type]
+    return acls
+
+
+def built_runtime(env: dict[str, str]) -> Any:
+    """The runtime of the app a compose service runs, built (never started) from its environment."""
+    module = ServiceProcess(env["SERVICE"], "global", 0, "").module
+    variables = {k: v for k, v in env.items() if k != "SERVICE"} | {"DEVELOPMENT_MODE": "1"}
+    with mock.patch.dict(os.environ, variables, clear=True):
+        return importlib.import_module(f"{module}.app").create_app().state.runtime
+
+
+def test_every_kafka_listener_authenticates_with_sasl(compose: dict[str, Any]) -> None:
+    env = kafka_env(compose)
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    bound = listeners(env["KAFKA_LISTENERS"])
+    assert set(protocols) == set(bound) == {"INTERNAL", "EXTERNAL", ADMIN_LISTENER, "CONTROLLER"}
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}, "no PLAINTEXT or SSL listener without authentication"
+    mechanisms = {name: env[f"KAFKA_LISTENER_NAME_{name}_SASL_ENABLED_MECHANISMS"] for name in protocols}
+    assert mechanisms == {
+        "INTERNAL": "SCRAM-SHA-512",
+        "EXTERNAL": "SCRAM-SHA-512",
+        "ADMIN": "PLAIN",
+        "CONTROLLER": "PLAIN",
+    }
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == ADMIN_LISTENER
+    assert (
+        env["KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL"] == env["KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL"] == "PLAIN"
+    )
+    # The controller is reachable inside the broker's container only; the host reaches the EXTERNAL listener only.
+    assert bound["CONTROLLER"].startswith("localhost:")
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@{bound['CONTROLLER']}"
+    external_port = int(bound["EXTERNAL"].rsplit(":", 1)[1])
+    assert set(host_ports(compose["services"]["kafka"])) == {external_port}
+    # The administrator's PLAIN login is the JAAS file the start script writes from the administrator's password.
+    kafka = compose["services"]["kafka"]
+    assert kafka["command"] == ["bash", "/opt/ims/kafka-broker.sh"]
+    assert mounted(kafka, "/opt/ims/kafka-broker.sh") == KAFKA_BROKER_SCRIPT
+    broker_script = KAFKA_BROKER_SCRIPT.read_text()
+    jaas = env["KAFKA_OPTS"].removeprefix("-Djava.security.auth.login.config=")
+    assert f"cat > {jaas} <<" in broker_script and 'user_admin="${IMS_KAFKA_ADMIN_PASSWORD}"' in broker_script
+    assert broker_script.rstrip().endswith("exec /etc/kafka/docker/run")
+    health = kafka["healthcheck"]["test"]
+    assert health[health.index("--bootstrap-server") + 1] == "localhost:" + bound[ADMIN_LISTENER].rsplit(":", 1)[1]
+    assert f"cat > {health[health.index('--command-config') + 1]} <<" in broker_script
+
+
+def test_the_authorizer_is_on_and_only_the_administrator_may_create_topics_or_change_acls(
+    compose: dict[str, Any],
+) -> None:
+    env = kafka_env(compose)
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert env["KAFKA_SUPER_USERS"] == f"User:{kafka_acls.ADMIN}"
+    assert env.get("KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND", "false") == "false"
+    text = COMPOSE_FILE.read_text() + KAFKA_INIT_SCRIPT.read_text() + KAFKA_BROKER_SCRIPT.read_text()
+    assert not re.search(r"allow[._]everyone[._]if[._]no[._]acl[._]found\W+true", text, re.IGNORECASE)
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", "topics are created by kafka-init only"
+    acls = granted(KAFKA_INIT_SCRIPT.read_text())
+    assert {acl.operation for acl in acls} == {"Read", "Write"}, "no Create, Alter, AlterConfigs or All"
+    assert {acl.resource for acl in acls} == {"topic", "group"}, "no cluster ACL"
+    assert kafka_acls.ADMIN not in {acl.user for acl in acls}
+    assert not [acl for acl in acls if "*" in acl.name], "no wildcard"
+
+
+def test_kafka_init_runs_the_committed_script_as_the_administrator_before_any_service(
+    compose: dict[str, Any],
+) -> None:
+    init = compose["services"]["kafka-init"]
+    assert init["image"] == compose["services"]["kafka"]["image"]
+    assert init["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    assert init["command"] == ["bash", "/opt/ims/kafka-init.sh"]
+    assert mounted(init, "/opt/ims/kafka-init.sh") == KAFKA_INIT_SCRIPT
+    assert KAFKA_INIT_SCRIPT.read_text() == kafka_acls.render(), "deploy/kafka/init.sh is stale: make kafka-acls"
+    env = environment(init)
+    kafka = kafka_env(compose)
+    assert env["ADMIN_BOOTSTRAP"] == listeners(kafka["KAFKA_ADVERTISED_LISTENERS"])[ADMIN_LISTENER]
+    assert env["IMS_KAFKA_ADMIN_PASSWORD"] == kafka["IMS_KAFKA_ADMIN_PASSWORD"]
+    wanted = set(re.findall(r"\$\{(IMS_KAFKA_[A-Z0-9_]+)", KAFKA_INIT_SCRIPT.read_text()))
+    assert wanted <= set(env), f"kafka-init lacks {sorted(wanted - set(env))}"
+    for name, spec in app_services(compose).items():
+        assert spec["depends_on"]["kafka-init"] == {"condition": "service_completed_successfully"}, name
+        assert "kafka" not in spec["depends_on"], f"{name} waits for the topics, users and ACLs, not the bare broker"
+
+
+def test_every_service_connects_as_its_own_principal_with_its_own_password(compose: dict[str, Any]) -> None:
+    init = environment(compose["services"]["kafka-init"])
+    internal = kafka_env(compose)["KAFKA_LISTENER_NAME_INTERNAL_SASL_ENABLED_MECHANISMS"]
+    for name, spec in app_services(compose).items():
+        service = service_of_dockerfile(dockerfile_of(spec))
+        env = environment(spec)
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == KAFKA_IN_NETWORK
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" and env["KAFKA_SASL_MECHANISM"] == internal
+        assert env["KAFKA_SASL_USERNAME"] == service, f"{name} must connect as {service}"
+        assert env["KAFKA_SASL_PASSWORD"] == init[kafka_acls.password_variable(service)], name
+        with mock.patch.dict(os.environ, env, clear=True):
+            security = KafkaSecurity.of(SETTINGS[service]())
+        assert security.sasl and security.client_options()["sasl_plain_username"] == service
+    passwords = [v for k, v in init.items() if k.startswith("IMS_KAFKA_") and k != "IMS_KAFKA_ADMIN_PASSWORD"]
+    assert len(set(passwords)) == len(passwords) and init["IMS_KAFKA_ADMIN_PASSWORD"] not in passwords
+
+
+def test_the_acls_give_each_principal_exactly_what_the_contract_allows(compose: dict[str, Any]) -> None:
+    """Computed here from the models, the compose services' own wiring and the credentials file, and compared with
+    what the committed init script grants."""
+    regions = environment(next(iter(app_services(compose).values())))["DEPLOYED_REGIONS"].split(",")
+    reads: dict[str, set[str]] = {}
+    groups: dict[str, set[str]] = {}
+    for spec in app_services(compose).values():
+        service = service_of_dockerfile(dockerfile_of(spec))
+        runtime = built_runtime(environment(spec) | {"SERVICE": service})
+        reads.setdefault(service, set()).update(runtime.topics)
+        groups.setdefault(service, set()).add(runtime.settings.consumer_group)
+    expected: set[kafka_acls.Acl] = set()
+
+    def allow(user: str, operation: str, resource: str, names: set[str]) -> None:
+        expected.update(kafka_acls.Acl(user, operation, resource, n) for n in names)  # type: ignore[arg-type]
+
+    for service in {s for cls in EVENT_TYPES.values() for s in cls.producers.services}:
+        owned = {
+            topic_for(cls.topic_kind, r)
+            for cls in EVENT_TYPES.values()
+            if service in cls.producers.services
+            for r in regions
+        }
+        allow(service, "Write", "topic", owned | {dead_letter_topic(t) for t in reads.get(service, set())})
+        allow(service, "Read", "topic", reads.get(service, set()))
+        allow(service, "Read", "group", groups.get(service, set()))
+    credentials = load_tenants(None)
+    fed_by_tenants = [cls for cls in EVENT_TYPES.values() if cls.producers.tenants]
+    for tenant in credentials.tenants:
+        topics = {topic_for(cls.topic_kind, r) for cls in fed_by_tenants for r in regions if r in tenant.projects}
+        allow(f"tenant-{tenant.name}", "Write", "topic", topics)
+    for system in credentials.integrations:
+        topics = {topic_for(EVENT_TYPES[t].topic_kind, r) for t in system.produces for r in regions}
+        allow(f"integration-{system.name}", "Write", "topic", topics)
+    actual = granted(KAFKA_INIT_SCRIPT.read_text())
+    for user in sorted({acl.user for acl in expected | actual}):
+        mine = {(a.operation, a.resource, a.name) for a in actual if a.user == user}
+        theirs = {(a.operation, a.resource, a.name) for a in expected if a.user == user}
+        assert mine == theirs, (
+            f"{user}: granted but not allowed {sorted(mine - theirs)}; missing {sorted(theirs - mine)}"
+        )
+    assert reads["billing-service"] >= {topic_for(EVENT_TYPES["BackupCreated"].topic_kind, r) for r in regions}
+
+
+def test_the_tests_on_the_host_sign_in_as_the_administrator_over_the_host_listener(compose: dict[str, Any]) -> None:
+    options = load_compose_stack().kafka_client_options()
+    env = kafka_env(compose)
+    assert options["sasl_plain_username"] == kafka_acls.ADMIN
+    assert options["sasl_plain_password"] == env["IMS_KAFKA_ADMIN_PASSWORD"]
+    assert options["sasl_mechanism"] == env["KAFKA_LISTENER_NAME_EXTERNAL_SASL_ENABLED_MECHANISMS"]
+    assert 'scram_user admin "$IMS_KAFKA_ADMIN_PASSWORD"' in KAFKA_INIT_SCRIPT.read_text()

@@ -33,7 +33,7 @@ from ims_shared.errors import ErrorStyle, error_body, install_error_handlers
 from ims_shared.event_auth import EventAuthority
 from ims_shared.heap import freeze_start_up_objects
 from ims_shared.holes import OffsetHoles
-from ims_shared.kafka import create_topics, make_producer, start_with_retry
+from ims_shared.kafka import KafkaSecurity, create_topics, make_producer, start_with_retry
 from ims_shared.leading import leading_first
 from ims_shared.logging import configure_logging, get_logger
 from ims_shared.metrics import CONSUMER_LAG, HTTP_REQUESTS
@@ -182,9 +182,10 @@ class ServiceRuntime(Generic[S]):
         configure_tracing(s.service_name, s.region, s.tracing_exporter)
         applied = await self.database.open(self.migrations, SHARED_MIGRATIONS)
         log.info("migrations applied", new=applied)
-        self.producer = make_producer(s.kafka_bootstrap_servers, s.kafka_request_timeout_ms)
+        security = KafkaSecurity.of(s)
+        self.producer = make_producer(s.kafka_bootstrap_servers, s.kafka_request_timeout_ms, security)
         await start_with_retry(self.producer)
-        await create_topics(s.kafka_bootstrap_servers, all_topics(s.regions))
+        await create_topics(s.kafka_bootstrap_servers, all_topics(s.regions), security=security)
         self.relay = OutboxRelay(
             s.database_url, self.producer, self.signer, s.relay_poll_interval_s, s.relay_batch_size
         )
@@ -198,7 +199,12 @@ class ServiceRuntime(Generic[S]):
             authority=self.authority,
             retry_limit_s=s.handler_retry_limit_s,
         )
-        self.broker = KafkaBroker(s.kafka_bootstrap_servers, logger=None, request_timeout_ms=s.kafka_request_timeout_ms)
+        self.broker = KafkaBroker(
+            s.kafka_bootstrap_servers,
+            logger=None,
+            request_timeout_ms=s.kafka_request_timeout_ms,
+            security=security.faststream(),
+        )
         processor = self.processor
         holes = OffsetHoles(s.kafka_offset_hole_wait_ms / 1000)
         self._subscriber = self.broker.subscriber(
@@ -375,6 +381,8 @@ def build_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.service = runtime.service
+    # What the app runs (its topics, its consumer group), for tools that read a deployment off its services.
+    app.state.runtime = runtime
     install_error_handlers(app, error_style, bad_request_code)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, style=error_style, bad_request_code=bad_request_code)
     app.include_router(health.router(runtime))

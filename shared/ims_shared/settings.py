@@ -2,7 +2,9 @@
 
 Each setting's ``Field(description=...)`` is what docs/configuration.md says about it."""
 
-from pydantic import Field, SecretStr
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ims_shared.regions import DEFAULT_DEPLOYED_REGIONS
@@ -29,6 +31,22 @@ class ServiceSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT"] = Field(
+        default="PLAINTEXT",
+        description="How every Kafka client of the service (producer, consumer, admin) connects: `PLAINTEXT` (the "
+        "local launcher's Tansu) or `SASL_PLAINTEXT` (authenticated as KAFKA_SASL_USERNAME, as in the compose "
+        "deployment, whose broker's ACLs let each service's principal write only the topics it produces to).",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512", description="The SASL mechanism, with KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT."
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None,
+        description="The service's Kafka principal, with SASL (required then): the user the broker's ACLs name.",
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="The password of KAFKA_SASL_USERNAME (required with SASL)."
     )
     kafka_session_timeout_ms: int = Field(
         default=10_000,
@@ -134,6 +152,15 @@ class ServiceSettings(BaseSettings):
         default=5.0,
         description="How often the consumer lag of the service's partitions is measured (a metric).",
     )
+
+    @model_validator(mode="after")
+    def _sasl_credentials(self) -> Self:
+        if self.kafka_security_protocol != "PLAINTEXT" and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs KAFKA_SASL_USERNAME and "
+                "KAFKA_SASL_PASSWORD"
+            )
+        return self
 
     @property
     def regions(self) -> list[str]:

@@ -45,6 +45,12 @@ class System(Protocol):
     def url(self, service: str, region: str = "global") -> str: ...
 
 
+def kafka_options(system: System) -> dict[str, Any]:
+    """How the tests' Kafka clients sign in to ``system``'s broker: as the compose stack's administrator there
+    (its broker authenticates every client), in PLAINTEXT on the local launcher's Tansu."""
+    return dict(getattr(system, "kafka_client_options", None) or {})
+
+
 C = TypeVar("C")
 
 
@@ -126,8 +132,10 @@ def backup_created(
 Headers = list[tuple[str, bytes]]
 
 
-async def _produce(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes, Headers]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+async def _produce(
+    bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes, Headers]], options: dict[str, Any]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, **options)
     await producer.start()
     try:
         for key, value, headers in items:
@@ -161,18 +169,23 @@ def produce(
     signer = signer or signer_for(type(data), tenant, CREDENTIALS)
     assert system.kafka_bootstrap
     items = [(data.aggregate_id().encode(), value, [signer.header(value)])]
-    asyncio.run(_produce(system.kafka_bootstrap, topic_for(data.topic_kind, region), items))
+    asyncio.run(_produce(system.kafka_bootstrap, topic_for(data.topic_kind, region), items, kafka_options(system)))
     return event.id
 
 
 def produce_raw(system: System, topic: str, items: list[tuple[bytes | None, bytes, Headers]]) -> None:
     assert system.kafka_bootstrap
-    asyncio.run(_produce(system.kafka_bootstrap, topic, items))
+    asyncio.run(_produce(system.kafka_bootstrap, topic, items, kafka_options(system)))
 
 
-async def _read_all(bootstrap: str, topic: str, timeout_s: float) -> list[Any]:
+async def _read_all(bootstrap: str, topic: str, timeout_s: float, options: dict[str, Any]) -> list[Any]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        **options,
     )
     await consumer.start()
     records: list[Any] = []
@@ -192,7 +205,7 @@ async def _read_all(bootstrap: str, topic: str, timeout_s: float) -> list[Any]:
 def read_topic(system: System, topic: str, timeout_s: float = 3.0) -> list[Any]:
     """Every record currently on ``topic`` (a fresh reader from the earliest offset)."""
     assert system.kafka_bootstrap
-    return asyncio.run(_read_all(system.kafka_bootstrap, topic, timeout_s))
+    return asyncio.run(_read_all(system.kafka_bootstrap, topic, timeout_s, kafka_options(system)))
 
 
 def events_of(system: System, topic: str, event_type: str, timeout_s: float = 3.0) -> list[dict[str, Any]]:
