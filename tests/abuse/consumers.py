@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from ims_shared.consumer import EventHandlers, EventProcessor
+from ims_shared.kafka import MAX_MESSAGE_BYTES
 from tests.support import development_authority, fresh_database
 
 CN = "cn-north-4"
@@ -17,13 +20,21 @@ SERVICES = ("image-service", "backup-service", "billing-service", "replication-s
 
 
 class DeadLetters:
-    """Stands in for the producer: keeps what the processor dead-letters."""
+    """Stands in for the producer: keeps what the processor dead-letters (``sent``: topic, value and headers;
+    ``records``: key, value and every header, in order), and refuses a record larger than the services' producers
+    send, as they do."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, dict[str, bytes]]] = []
+        self.records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
 
     async def send(self, topic: str, value: bytes | None, key: bytes | None = None, headers: Any = None) -> Any:
-        self.sent.append((topic, value, dict(headers or ())))
+        headers = list(headers or ())
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
+        if size > MAX_MESSAGE_BYTES:
+            raise MessageSizeTooLargeError(f"a dead letter of {size} bytes")
+        self.sent.append((topic, value, dict(headers)))
+        self.records.append((key, value, headers))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
