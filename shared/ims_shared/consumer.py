@@ -218,10 +218,12 @@ class EventProcessor(Generic[S]):
             except Rejected as rejected:
                 await self.reject(record, rejected)
                 continue
-            unhandled = _relayed_type(record)
+            unhandled = _relayed_type(record) if principal.kind == "service" else None
             if unhandled in EVENT_TYPES and unhandled not in self._handlers:
-                # The ce-type header names a type of the contract this service does not consume: whatever the value
-                # holds, this service would change nothing for it, and parsing it would be wasted.
+                # A service's relay names the record's type in its ce-type header, a type of the contract this service
+                # does not consume: whatever the value holds, this service would change nothing for it, and parsing
+                # it would be wasted. The header is not signed: another principal's record is read, so that one no
+                # consumer can read is dead-lettered whatever type its headers name.
                 EVENTS_CONSUMED.labels(unhandled, "ignored").inc()
                 continue
             try:

@@ -210,23 +210,19 @@ def _record_cases(feeder: Feeder, event_type: str) -> list[Case]:
         assert letter[0] is not None and len(letter[0]) == DEAD_LETTER_HEADER_BYTES
         assert dict(letter[2])["dlt-key-bytes"] == str(MAX_MESSAGE_BYTES - 4096).encode()
 
+    huge_key = b"k" * (MAX_MESSAGE_BYTES - 4096)
+    relayed = [("ce-type", b"ImageShared")]  # a type no service consumes
     records = [
-        ("a value as large as a producer sends", largest, b"k", [], "event of", cut),
-        ("headers as large as a producer sends", b"{not json", b"k", junk, "not JSON", without_junk),
-        (
-            "a key as large as a producer sends",
-            b"{not json",
-            b"k" * (MAX_MESSAGE_BYTES - 4096),
-            [],
-            "not JSON",
-            key_cut,
-        ),
-        ("headers that pass for a dead letter's", b"[1]", b"k", forged, "a CloudEvent must be", None),
-    ]
+        ("a value as large as a producer sends", largest, b"k", [], "event of", cut, signer),
+        ("headers as large as a producer sends", b"{not json", b"k", junk, "not JSON", without_junk, signer),
+        ("a key as large as a producer sends", b"{not json", huge_key, [], "not JSON", key_cut, signer),
+        ("headers that pass for a dead letter's", b"[1]", b"k", forged, "a CloudEvent must be", None, signer),
+        ("a tenant's unreadable record, ce-type a type nobody reads", b"{", b"k", relayed, "not JSON", None, "alpha"),
+    ]  # fmt: skip
     cases = []
-    for name, value, key, headers, reason, check in records:
+    for name, value, key, headers, reason, check, by in records:
         offset = feeder.next_offset()
-        record = consumer_record(topic, offset, value, key, headers, offset % 2, signed_by=signer)
+        record = consumer_record(topic, offset, value, key, headers, offset % 2, signed_by=by)
         cases.append(Case("record limits", name, record, True, reason, letter=check))
     return cases
 
