@@ -74,6 +74,7 @@ asyncapi: $(STAMP)
 docs: asyncapi
 	$(BIN)/python -m ims_docgen.configdoc > docs/configuration.md
 	$(BIN)/python -m ims_docgen.openapidoc
+	$(BIN)/python -m ims_docgen.producers
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache

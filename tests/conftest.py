@@ -38,6 +38,8 @@ E2E_ENV = {
     "DELETE_MAX_ATTEMPTS": "3",
     "DELETE_BACKOFF_S": "0.3",
     "TENANTS_FILE": str(Path(__file__).parent / "e2e" / "tenants.json"),
+    # Development mode, in containers too: the console lists the tenants for its login form (tests/browser).
+    "DEVELOPMENT_MODE": "1",
 }
 
 

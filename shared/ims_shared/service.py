@@ -2,6 +2,8 @@
 behind a FastAPI app that also serves health, readiness and metrics."""
 
 import asyncio
+import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
@@ -257,14 +259,55 @@ class ServiceRuntime(Generic[S]):
         log.info("service stopped")
 
 
+MAX_BODY_DEPTH = 32
+"""How deeply a request body may nest arrays and objects. The deepest body an API takes nests a few levels (CBR's
+CreateCheckpoint: checkpoint, parameters, resource_details, an item, its extra_info); the JSON parsers give up with
+a ``RecursionError`` near a thousand."""
+
+# A JSON string: what its quotes enclose, escapes included. One left open runs to the end of the body (whose parser
+# refuses it anyway), so that every quote starts a match and the scan stays linear.
+_JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENERS = frozenset(b"[{")
+
+
+def nested_deeper_than(body: bytes, depth: int) -> bool:
+    """Whether the arrays and objects of ``body`` (JSON) nest deeper than ``depth``: its brackets outside strings are
+    counted, so the answer comes before any parser recurses. Strings and everything but brackets are dropped at C
+    speed, and only the brackets left are counted one by one, stopping at the first too deep. A body in UTF-16 or
+    UTF-32 (which the parsers read too) is scanned as the UTF-8 it decodes to."""
+    encoding = json.detect_encoding(body)
+    if not encoding.startswith("utf-8"):
+        body = body.decode(encoding, errors="replace").encode("utf-8", errors="replace")
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    if len(brackets) <= depth:
+        return False
+    level = 0
+    for byte in brackets:
+        if byte in _OPENERS:
+            level += 1
+            if level > depth:
+                return True
+        else:
+            level -= 1
+    return False
+
+
 class BodyLimit:
     """Refuses a request body over ``limit`` bytes with 413 before anything reads it: FastAPI parses and validates
-    a body before the endpoint authenticates the caller, so the limit cannot wait for the endpoint."""
+    a body before the endpoint authenticates the caller, so the limit cannot wait for the endpoint. A body nested
+    deeper than ``max_depth`` is refused with 400 and ``bad_request_code`` before any parser (FastAPI's or a
+    route's) reads it, on every route: the parsers recurse, and a body of a few thousand levels made them raise
+    ``RecursionError``, a 500. The body is buffered here anyway, and the scan costs less than parsing it."""
 
-    def __init__(self, app: ASGIApp, limit: int, style: ErrorStyle) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, style: ErrorStyle, bad_request_code: str, max_depth: int = MAX_BODY_DEPTH
+    ) -> None:
         self.app = app
         self.limit = limit
         self.style = style
+        self.bad_request_code = bad_request_code
+        self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -284,6 +327,9 @@ class BodyLimit:
             if len(body) > self.limit:
                 await self._refuse(scope, receive, send)
                 return
+        if body and nested_deeper_than(body, self.max_depth):
+            await self._refuse_depth(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -294,6 +340,11 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _refuse_depth(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"invalid request: the body nests arrays or objects deeper than {self.max_depth} levels"
+        answer = JSONResponse(error_body(self.style, self.bad_request_code, message), status_code=400)
+        await answer(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"request body larger than {self.limit} bytes"
@@ -325,7 +376,7 @@ def build_app(
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.service = runtime.service
     install_error_handlers(app, error_style, bad_request_code)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, style=error_style)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, style=error_style, bad_request_code=bad_request_code)
     app.include_router(health.router(runtime))
     for router in routers:
         app.include_router(router)

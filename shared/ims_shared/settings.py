@@ -110,8 +110,10 @@ class ServiceSettings(BaseSettings):
     )
     development_mode: bool = Field(
         default=False,
-        description="Use the packaged development credentials (published in the README) when TENANTS_FILE is unset. "
-        "Off by default: a service without a credentials file refuses to start.",
+        description="Use the packaged development credentials (published in the README) when TENANTS_FILE is unset, "
+        "and let image-service's console (`/console/config.json`, which needs no signature) list the tenants and their "
+        "projects for its login form. Off by default: a service without a credentials file refuses to start, and the "
+        "console lists no tenant (its login form asks for the project id).",
     )
     service_access_key: str | None = Field(
         default=None,

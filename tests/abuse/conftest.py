@@ -130,42 +130,49 @@ async def _drop(databases: list[str]) -> None:
         await conn.close()
 
 
-def _seed(apis: Apis) -> None:
-    """Each tenant: two backups with an image each (one protected, one spare), made through the events."""
+def make_images(apis: Apis, wanted: list[tuple[Tenant, str]]) -> list[tuple[str, str, str]]:
+    """One image per (tenant, name) of ``wanted``, each from a backup of its own, made through the events: (image,
+    backup, job) of each, in order, once every image is active in image-service and known as its backup's image in
+    backup-service."""
     from tests.e2e.harness import backup_created
     from tests.faults.tools import image_requested, outgoing, produce
 
-    items = []
-    for tenant in (ALPHA, BETA):
-        made = []
-        for _ in range(2):
-            backup = backup_created()
-            request = image_requested(backup.backup_id, name="abuse-seed")
-            items += [outgoing(backup, tenant), outgoing(request, tenant)]
-            made.append((str(request.image_id), backup.backup_id, str(request.job_id)))
-        (image, backup_id, job), (spare_image, spare_backup, _) = made
-        apis.owned[tenant.name] = Owned(image, backup_id, job, spare_image, spare_backup)
+    items, made = [], []
+    for tenant, name in wanted:
+        backup = backup_created()
+        request = image_requested(backup.backup_id, name=name)
+        items += [outgoing(backup, tenant), outgoing(request, tenant)]
+        made.append((str(request.image_id), backup.backup_id, str(request.job_id)))
     asyncio.run(produce(apis.bootstrap, items))
-    wanted = [o.image for o in apis.owned.values()] + [o.spare_image for o in apis.owned.values()]
+    images = [image for image, _, _ in made]
 
     async def active() -> int:
         """Images active in image-service and known as the backups' images in backup-service."""
-        made = await asyncpg.connect(apis.dsn("image-service"))
+        ims = await asyncpg.connect(apis.dsn("image-service"))
         known = await asyncpg.connect(apis.dsn("backup-service"))
         try:
-            active = await made.fetchval(
-                "SELECT count(*) FROM images WHERE status = 'active' AND image_id = ANY($1::text[])", wanted
+            active = await ims.fetchval(
+                "SELECT count(*) FROM images WHERE status = 'active' AND image_id = ANY($1::text[])", images
             )
-            recorded = await known.fetchval("SELECT count(*) FROM backups WHERE image_id = ANY($1::text[])", wanted)
+            recorded = await known.fetchval("SELECT count(*) FROM backups WHERE image_id = ANY($1::text[])", images)
             return min(int(active), int(recorded))
         finally:
-            await made.close()
+            await ims.close()
             await known.close()
 
     deadline = time.monotonic() + 60
-    while asyncio.run(active()) < len(wanted):
-        assert time.monotonic() < deadline, "the seeded images were not made"
+    while asyncio.run(active()) < len(images):
+        assert time.monotonic() < deadline, "the images were not made"
         time.sleep(0.3)
+    return made
+
+
+def _seed(apis: Apis) -> None:
+    """Each tenant: two backups with an image each (one protected, one spare), made through the events."""
+    made = make_images(apis, [(tenant, "abuse-seed") for tenant in (ALPHA, BETA) for _ in range(2)])
+    for tenant, (protected, spare) in zip((ALPHA, BETA), (made[0:2], made[2:4]), strict=True):
+        (image, backup_id, job), (spare_image, spare_backup, _) = protected, spare
+        apis.owned[tenant.name] = Owned(image, backup_id, job, spare_image, spare_backup)
 
 
 @pytest.fixture(scope="package")

@@ -10,7 +10,15 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
+
+from image_service.app import bootstrap
+from image_service.console import router
+from image_service.settings import ImageSettings
+from ims_shared.errors import install_error_handlers
+from tests.e2e.harness import TENANTS_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium"))
@@ -74,3 +82,23 @@ def browser(tmp_path: Path) -> Iterator[Any]:
             for entry in driver.get_log("browser"):
                 print(f"[chromium] {entry.get('level')}: {entry.get('message')}")
         driver.quit()
+
+
+def console_app(region: str = "cn-north-4", http_port: int = 8101, *, development_mode: bool = True) -> FastAPI:
+    """image-service's console routes and nothing else (no database, no Kafka), with tests/e2e/tenants.json."""
+    app = FastAPI()
+    install_error_handlers(app, "ims", "IMG.0001")
+    settings = ImageSettings(
+        region=region,
+        deployed_regions="cn-north-4,ap-southeast-1",
+        http_port=http_port,
+        tenants_file=str(TENANTS_FILE),
+        development_mode=development_mode,
+    )
+    app.state.service = bootstrap(settings)  # what build_app does, without the runtime: no database, no Kafka
+    app.include_router(router)
+    return app
+
+
+def client_of(app: FastAPI, base_url: str = "http://127.0.0.1:8101") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)

@@ -3,31 +3,12 @@ No browser and no running system: the apps are called in-process."""
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from backup_service.app import create_app as create_backup_app
 from backup_service.settings import BackupSettings
-from image_service.app import bootstrap
-from image_service.console import router
-from image_service.settings import ImageSettings
-from ims_shared.errors import install_error_handlers
 from ims_shared.tenants import load_tenants
+from tests.browser.conftest import client_of, console_app
 from tests.e2e.harness import TENANTS_FILE
-
-
-def client_of(app: FastAPI, base_url: str = "http://127.0.0.1:8101") -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
-
-
-def console_app(region: str = "cn-north-4", http_port: int = 8101) -> FastAPI:
-    app = FastAPI()
-    install_error_handlers(app, "ims", "IMG.0001")
-    settings = ImageSettings(
-        region=region, deployed_regions="cn-north-4,ap-southeast-1", http_port=http_port, tenants_file=str(TENANTS_FILE)
-    )
-    app.state.service = bootstrap(settings)  # what build_app does, without the runtime: no database, no Kafka
-    app.include_router(router)
-    return app
 
 
 async def test_the_configuration_names_the_region_the_cbr_api_routes_and_tenants_but_no_secret() -> None:
@@ -44,6 +25,18 @@ async def test_the_configuration_names_the_region_the_cbr_api_routes_and_tenants
     text = str(config)
     for tenant in load_tenants(str(TENANTS_FILE)).tenants:
         assert tenant.secret_key not in text and tenant.access_key not in text
+
+
+async def test_a_deployment_lists_no_tenant_and_no_project() -> None:
+    """``/console/config.json`` needs no signature: outside development mode it must not tell anyone the tenants and
+    their projects. The rest of the configuration stays."""
+    async with client_of(console_app(development_mode=False)) as client:
+        config = (await client.get("/console/config.json")).json()
+    assert config["tenants"] == []
+    assert config["region"] == "cn-north-4" and config["cbr_endpoint"] == "http://127.0.0.1:8102"
+    text = str(config)
+    for tenant in load_tenants(str(TENANTS_FILE)).tenants:
+        assert tenant.name not in text and all(project not in text for project in tenant.projects.values())
 
 
 async def test_the_cbr_endpoint_follows_the_host_and_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:

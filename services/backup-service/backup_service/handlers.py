@@ -163,8 +163,8 @@ async def _apply_or_hold(ctx: HandlerContext[BackupService], event: HeldEvent) -
 async def _apply(ctx: HandlerContext[BackupService], event: HeldEvent) -> bool:
     """Apply ``event``; False (and nothing done) when its backup is not known. It acts only on a backup of the
     project it named (``check_backup_of_project``); the image's deletion takes the backup with it only when it asks
-    to (``domain.check_owner_may_delete``) and names the image the backup was used for. Arrears cascade (a
-    BackupArrears held for its backup): docs/architecture.md, "Arrears: grace, frozen, released"."""
+    to (``domain.check_owner_may_delete``) and names no other image than the one the backup was used for. Arrears
+    cascade (a BackupArrears held for its backup): docs/architecture.md, "Arrears: grace, frozen, released"."""
     backup = await repository.lock_backup(ctx.conn, event.backup_id)
     if backup is None:
         return False
@@ -174,7 +174,7 @@ async def _apply(ctx: HandlerContext[BackupService], event: HeldEvent) -> bool:
         return await repository.set_image(ctx.conn, event.backup_id, event.image_id)
     if event.kind == "image_deleted":
         assert event.image_id is not None
-        if event.delete_backup and backup.image_id != event.image_id:
+        if event.delete_backup and backup.image_id not in (None, event.image_id):
             raise Forbidden(f"image {event.image_id} is not the full-ECS image of backup {event.backup_id}")
         await repository.clear_image(ctx.conn, event.backup_id, event.image_id)
         if event.delete_backup:

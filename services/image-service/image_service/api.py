@@ -18,7 +18,7 @@ from image_service.domain import (
     resolve_enterprise_project,
     validate_request,
 )
-from image_service.errors import IMAGE_NOT_FOUND, JOB_NOT_FOUND, SERVER_BEING_BACKED_UP
+from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER, JOB_NOT_FOUND, SERVER_BEING_BACKED_UP
 from image_service.handlers import delete_image
 from image_service.views import image_view, job_view
 from ims_shared.auth import Caller
@@ -209,6 +209,12 @@ async def glance_show_image(image_id: str, service: Service, who: Who) -> dict[s
 
 
 ListLimit = Annotated[int, Query(ge=1, le=1000)]
+LISTED = {
+    "private": "an image of this project",
+    "shared": "an image shared with this project and accepted",
+    None: "an image of this project, or one shared with it and accepted",
+}
+"""What a marker may be, for each value of ``__imagetype``: an image the listing shows."""
 
 
 async def _list(
@@ -217,7 +223,15 @@ async def _list(
     imagetype = filters.pop("imagetype", None)
     if imagetype not in (None, "private", "shared"):
         return []
-    rows = await repository.list_images(service.database.pool, who.project_id, filters, limit, marker, imagetype)
+    db = service.database.pool
+    after = None
+    if marker:
+        # Only an image this listing shows the caller: another tenant's image is refused as an unknown id is (a 400,
+        # as Glance answers for a marker it cannot find), so that ids cannot be probed or paged from.
+        after = await repository.list_position(db, who.project_id, marker, imagetype)
+        if after is None:
+            raise Refusal(INVALID_PARAMETER, f"marker {marker} is not {LISTED[imagetype]}")
+    rows = await repository.list_images(db, who.project_id, filters, limit, after, imagetype)
     return [image_view(r, viewer_project=who.project_id) for r in rows]
 
 

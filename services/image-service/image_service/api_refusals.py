@@ -10,10 +10,9 @@ from image_service import repository
 from image_service.context import ImageService, Service, Who
 from image_service.domain import (
     export_refused,
+    image_update,
     in_region_copy_refused,
     koogallery_refused,
-    validate_description,
-    validate_name,
 )
 from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER
 from image_service.views import image_view
@@ -23,7 +22,8 @@ from ims_shared.refusal import Refusal
 router = APIRouter()
 
 MARKET_ATTRIBUTES = {"/__productcode", "/__system_support_market", "/__is_offshelved", "/__account_code", "/__market"}
-UPDATABLE = {"/name", "/__description", "/min_ram", "/max_ram"}
+UPDATABLE = {"/name": "name", "/__description": "description", "/min_ram": "min_ram", "/max_ram": "max_ram"}
+"""The paths an update may replace, and the columns they set."""
 
 
 async def _own_image(service: ImageService, who: Caller, image_id: str) -> Any:
@@ -47,8 +47,9 @@ async def copy_image_in_region(image_id: str, service: Service, who: Who) -> dic
 
 @router.patch("/v2/cloudimages/{image_id}")
 async def update_image(request: Request, image_id: str, service: Service, who: Who) -> dict[str, Any]:
-    """JSON-patch an image's name, description or RAM limits. Publishing it in KooGallery is refused."""
-    image = await _own_image(service, who, image_id)
+    """JSON-patch an image's name, description or RAM limits, validated as at creation. Publishing it in KooGallery
+    is refused."""
+    await _own_image(service, who, image_id)
     try:
         operations = json.loads(await request.body())
     except ValueError as exc:
@@ -62,25 +63,13 @@ async def update_image(request: Request, image_id: str, service: Service, who: W
             raise koogallery_refused()
         if path not in UPDATABLE or op.get("op") not in ("replace", "add"):
             raise Refusal(INVALID_PARAMETER, f"cannot {op.get('op')} {path!r}; updatable: {sorted(UPDATABLE)}")
-        changes[path] = op.get("value")
-    values = _validated(changes)
-    if values:
-        await repository.update_image_fields(service.database.pool, image["image_id"], values)
+        changes[UPDATABLE[path]] = op.get("value")
+    async with service.database.transaction() as conn:
+        # Locked, so that the RAM limits are checked against the values they are written beside.
+        image = await repository.lock_image(conn, image_id)
+        if image is None or image["deleted_at"] is not None or image["project_id"] != who.project_id:
+            raise Refusal(IMAGE_NOT_FOUND, f"image {image_id} not found", status=404)
+        values = image_update(changes, min_ram=image["min_ram"], max_ram=image["max_ram"])
+        if values:
+            await repository.update_image_fields(conn, image_id, values)
     return image_view(await _own_image(service, who, image_id), viewer_project=who.project_id)
-
-
-def _validated(changes: dict[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if "/name" in changes:
-        validate_name(str(changes["/name"]))
-        values["name"] = str(changes["/name"])
-    if "/__description" in changes:
-        validate_description(str(changes["/__description"]))
-        values["description"] = str(changes["/__description"])
-    for key in ("min_ram", "max_ram"):
-        if f"/{key}" in changes:
-            try:
-                values[key] = int(changes[f"/{key}"])
-            except (TypeError, ValueError) as exc:
-                raise Refusal(INVALID_PARAMETER, f"{key} must be an integer") from exc
-    return values

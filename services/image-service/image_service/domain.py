@@ -146,7 +146,48 @@ def validate_ram(min_ram: int | None, max_ram: int | None) -> None:
         if value is not None and not 0 <= value <= 1_048_576:
             raise _invalid(f"{label} must be between 0 and 1048576 MB")
     if min_ram and max_ram and min_ram > max_ram:
-        raise _invalid("min_ram must not be greater than max_ram")
+        raise _invalid(f"min_ram ({min_ram} MB) must not be greater than max_ram ({max_ram} MB)")
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number with a fraction", str: "a string"}
+    kinds |= {list: "an array", dict: "an object", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def image_update(changes: Mapping[str, Any], *, min_ram: int, max_ram: int) -> dict[str, Any]:
+    """The columns an image update (IMS UpdateImage, PATCH) sets from ``changes``, the values its operations give
+    (``name``, ``description``, ``min_ram``, ``max_ram``), validated as creation validates them: by
+    ``validate_name``, ``validate_description`` and ``validate_ram``, the RAM limits as a pair with the image's
+    stored ``min_ram`` or ``max_ram`` when only one of them changes. A value of another JSON type is refused as
+    well: a name that is not a string, a description that is neither a string nor null (none, as at creation), a
+    RAM limit that is not an integer (a boolean, a number with a fraction, a string of anything but digits). A RAM
+    limit may come as a string of digits: the official SDK types a patch operation's value as a string."""
+    values: dict[str, Any] = {}
+    if "name" in changes:
+        name = changes["name"]
+        if not isinstance(name, str):
+            raise _invalid(f"name must be a string; got {_json_kind(name)}")
+        validate_name(name)
+        values["name"] = name
+    if "description" in changes:
+        description = changes["description"]
+        description = "" if description is None else description
+        if not isinstance(description, str):
+            raise _invalid(f"description must be a string; got {_json_kind(description)}")
+        validate_description(description)
+        values["description"] = description
+    for label in ("min_ram", "max_ram"):
+        if label in changes:
+            value = changes[label]
+            if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+                value = int(value)
+            if type(value) is not int:  # a JSON boolean is an int to Python
+                raise _invalid(f"{label} must be an integer (MB); got {_json_kind(value)}")
+            values[label] = value
+    if "min_ram" in values or "max_ram" in values:
+        validate_ram(values.get("min_ram", min_ram), values.get("max_ram", max_ram))
+    return values
 
 
 def validate_request(

@@ -658,24 +658,46 @@ async def get_image(conn: Conn, image_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM images WHERE image_id = $1 AND deleted_at IS NULL", image_id)
 
 
-async def list_images(
-    conn: Conn, project_id: str, filters: dict[str, Any], limit: int, marker: str | None, imagetype: str | None = None
-) -> list[asyncpg.Record]:
-    """The project's own images (``private``) and the images shared with it that it accepted (``shared``)."""
+def _listed_scope(imagetype: str | None) -> str:
+    """The images a listing of project ``$1`` shows: its own (``private``), those shared with it that it accepted
+    (``shared``), or both."""
     own = "project_id = $1"
     shared = "image_id IN (SELECT image_id FROM members WHERE member_id = $1 AND status = 'accepted')"
-    scope = {"private": own, "shared": shared}.get(imagetype or "", f"({own} OR {shared})")
-    clauses = [scope, "deleted_at IS NULL"]
+    return {"private": own, "shared": shared}.get(imagetype or "", f"({own} OR {shared})")
+
+
+async def list_position(
+    conn: Conn, project_id: str, marker: str, imagetype: str | None = None
+) -> tuple[datetime, str] | None:
+    """Where a page after ``marker`` starts: the (created_at, image_id) of that image when the project's listing of
+    ``imagetype`` shows it, or has shown it (deleted since, a page may still follow it); None for any other id,
+    another tenant's image as an unknown one."""
+    scope = _listed_scope(imagetype)
+    row = await conn.fetchrow(
+        f"SELECT created_at, image_id FROM images WHERE image_id = $2 AND {scope}", project_id, marker
+    )
+    return (row["created_at"], row["image_id"]) if row else None
+
+
+async def list_images(
+    conn: Conn,
+    project_id: str,
+    filters: dict[str, Any],
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+    imagetype: str | None = None,
+) -> list[asyncpg.Record]:
+    """The project's own images (``private``) and the images shared with it that it accepted (``shared``), newest
+    first, from ``after`` (a ``list_position``) on."""
+    clauses = [_listed_scope(imagetype), "deleted_at IS NULL"]
     args: list[Any] = [project_id]
     for column in ("name", "status", "backup_id", "enterprise_project_id", "os_type", "image_id"):
         if filters.get(column) is not None:
             args.append(filters[column])
             clauses.append(f"{column} = ${len(args)}")
-    if marker:
-        args.append(marker)
-        clauses.append(
-            f"(created_at, image_id) < (SELECT created_at, image_id FROM images WHERE image_id = ${len(args)})"
-        )
+    if after is not None:
+        args += after
+        clauses.append(f"(created_at, image_id) < (${len(args) - 1}, ${len(args)})")
     args.append(limit)
     where = " AND ".join(clauses)
     return await conn.fetch(

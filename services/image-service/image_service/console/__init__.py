@@ -3,8 +3,9 @@
 The page signs every request itself (SDK-HMAC-SHA256, as ``ims_shared.signing.sign`` does) with the access key
 and secret key the user enters; nothing here authenticates or proxies. ``/console/config.json`` tells the page
 what it cannot know by itself, and never a secret: this region, the CBR API's address (the backup list of the
-creation form), the regions a replica may go to (the replication routes from here), and the tenants' names with their
-project in this region.
+creation form), the regions a replica may go to (the replication routes from here), and, in development mode only,
+the tenants' names with their project in this region. Anyone may read it, so a deployment lists no tenant: the login
+form then asks for the project id with the keys.
 """
 
 from pathlib import Path
@@ -74,8 +75,11 @@ def tenants_view(catalog: TenantCatalog, region: str) -> list[dict[str, Any]]:
 
 
 def console_config(request: Request, service: ImageService) -> dict[str, Any]:
+    """What ``/console/config.json`` tells anyone who asks (it needs no signature): the tenants only in development
+    mode (DEVELOPMENT_MODE), whose published credentials the README lists anyway."""
     settings = ConsoleSettings()
     region = service.settings.region
+    development = service.settings.development_mode
     destinations = service.replication.destinations_from(region)
     return {
         "region": region,
@@ -83,7 +87,7 @@ def console_config(request: Request, service: ImageService) -> dict[str, Any]:
         "regions": [{"id": r, "name": KNOWN_REGIONS.get(r, r)} for r in service.settings.regions],
         "cbr_endpoint": _cbr_endpoint(request, settings, service.settings.http_port),
         "replication_destinations": [{"id": d, "name": KNOWN_REGIONS.get(d, d)} for d in destinations],
-        "tenants": tenants_view(service.tenants, region),
+        "tenants": tenants_view(service.tenants, region) if development else [],
     }
 
 

@@ -24,6 +24,7 @@ from image_service.domain import (
     decide,
     export_refused,
     image_deletion_reason,
+    image_update,
     in_region_copy_refused,
     koogallery_refused,
     new_image,
@@ -99,6 +100,48 @@ def test_enterprise_projects_default_or_enabled() -> None:
     assert validate(enterprise_project_id="0") == []
     assert validate(enterprise_project_id="ep-1") == []
     assert code_of(validate, enterprise_project_id="ep-2") == "IMG.0001"
+
+
+@pytest.mark.parametrize(
+    ("changes", "stored", "message"),
+    [
+        ({"min_ram": -1}, (0, 0), "min_ram must be between 0 and 1048576 MB"),
+        ({"max_ram": 2**31}, (0, 0), "max_ram must be between 0 and 1048576 MB"),
+        ({"min_ram": 4096}, (0, 2048), "min_ram (4096 MB) must not be greater than max_ram (2048 MB)"),
+        ({"max_ram": 512}, (1024, 0), "min_ram (1024 MB) must not be greater than max_ram (512 MB)"),
+        ({"min_ram": 4096, "max_ram": 1024}, (0, 0), "min_ram (4096 MB) must not be greater than max_ram (1024 MB)"),
+        ({"min_ram": True}, (0, 0), "min_ram must be an integer (MB); got a boolean"),
+        ({"max_ram": 1024.0}, (0, 0), "max_ram must be an integer (MB); got a number with a fraction"),
+        ({"max_ram": "1_024"}, (0, 0), "max_ram must be an integer (MB); got a string"),
+        ({"max_ram": " 1024"}, (0, 0), "max_ram must be an integer (MB); got a string"),
+        ({"max_ram": "2147483648"}, (0, 0), "max_ram must be between 0 and 1048576 MB"),
+        ({"min_ram": None}, (0, 0), "min_ram must be an integer (MB); got null"),
+        ({"name": 7}, (0, 0), "name must be a string; got an integer"),
+        ({"name": " web"}, (0, 0), "name must not start or end with a space"),
+        ({"description": {"a": 1}}, (0, 0), "description must be a string; got an object"),
+        ({"description": "a\rb"}, (0, 0), "description must not contain carriage returns or angle brackets (< >)"),
+    ],
+)
+def test_an_update_is_validated_as_creation_is(changes: dict[str, Any], stored: tuple[int, int], message: str) -> None:
+    with pytest.raises(Refusal) as caught:
+        image_update(changes, min_ram=stored[0], max_ram=stored[1])
+    assert (caught.value.code, caught.value.message) == ("IMG.0001", message)
+
+
+def test_an_update_gives_the_columns_it_sets() -> None:
+    assert image_update({}, min_ram=0, max_ram=0) == {}
+    assert image_update({"min_ram": 1024}, min_ram=0, max_ram=2048) == {"min_ram": 1024}
+    # The official SDK types a patch value as a string: digits are the integer.
+    assert image_update({"min_ram": "1024"}, min_ram=0, max_ram=2048) == {"min_ram": 1024}
+    assert image_update({"max_ram": 0}, min_ram=4096, max_ram=8192) == {"max_ram": 0}  # 0: no limit
+    assert image_update({"min_ram": 8192, "max_ram": 16384}, min_ram=0, max_ram=2048) == {
+        "min_ram": 8192,
+        "max_ram": 16384,
+    }
+    assert image_update({"name": "web 2", "description": None}, min_ram=0, max_ram=0) == {
+        "name": "web 2",
+        "description": "",
+    }
 
 
 def test_description_ram_and_type() -> None:

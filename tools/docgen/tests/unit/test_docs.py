@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import Field
 
-from ims_docgen import configdoc, openapidoc
+from ims_docgen import configdoc, openapidoc, producers
 from ims_shared.settings import ServiceSettings
 
 DOCS = Path(__file__).resolve().parents[4] / "docs"
@@ -107,3 +107,11 @@ def test_the_export_writes_and_checks_documents(tmp_path: Path) -> None:
     assert openapidoc.main([str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{s}.json" for s in openapidoc.SERVICES)
     assert openapidoc.main([str(tmp_path), "--check"]) == 0
+
+
+def test_the_producers_table_of_the_trust_boundary_is_current() -> None:
+    committed = (DOCS / "reliability.md").read_text()
+    assert committed == producers.render(committed), (
+        "the producers table of docs/reliability.md is stale: run `python -m ims_docgen.producers`"
+    )
+    assert "| `BackupArrears` | `ims.billing` | billing-service | no |" in committed

@@ -170,7 +170,10 @@
 
   function fillCredentials() {
     const tenant = tenantByName($("login-tenant").value);
-    if (!tenant) return;
+    if (!tenant) {
+      $("login-hint").textContent = "Enter your access key, your secret key and the ID of your project in this region.";
+      return;
+    }
     $("login-project").value = tenant.project_id || "";
     const hint = tenant.development ? DEV_HINTS[tenant.name] : null;
     $("login-ak").value = hint ? hint.ak : "";
@@ -202,7 +205,7 @@
     } finally {
       $("login-submit").disabled = false;
     }
-    $("who").textContent = `${tenant} · project ${projectId}`;
+    $("who").textContent = `${tenant || ak} · project ${projectId}`;
     state.jobs.clear();
     renderJobs();
     showList("private");
@@ -854,7 +857,10 @@
       return;
     }
     $("region-label").textContent = `${state.config.region_name} · ${state.config.region}`;
-    $("login-tenant").replaceChildren(...state.config.tenants.map((t) => el("option", { value: t.name, text: t.name })));
+    // Only a service in development mode lists its tenants; otherwise the project id is typed in with the keys.
+    const tenants = (state.config.tenants = state.config.tenants || []);
+    $("login-tenant").replaceChildren(...tenants.map((t) => el("option", { value: t.name, text: t.name })));
+    $("login-tenant").hidden = $("login-tenant-label").hidden = !tenants.length;
     fillCredentials();
     showView("login");
     document.body.dataset.ready = "true";
