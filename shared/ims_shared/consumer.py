@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import ConsumerRecord
 from opentelemetry.trace import SpanKind
 from structlog.contextvars import bound_contextvars
@@ -32,8 +33,9 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_e
 from ims_shared.emitter import Emitter, Pending, deferred_outbox, flush_outbox
 from ims_shared.event_auth import FORBIDDEN, EventAuthority, Rejected
 from ims_shared.events import EVENT_TYPES, CloudEvent, ContractError, EventData, parse_event
-from ims_shared.events.registry import UnwantedEvent
+from ims_shared.events.registry import MAX_EVENT_BYTES, UnwantedEvent
 from ims_shared.inbox import claim, claim_batch
+from ims_shared.kafka import MAX_MESSAGE_BYTES
 from ims_shared.logging import get_logger
 from ims_shared.metrics import DEAD_LETTERED, EVENTS_CONSUMED, EVENTS_REJECTED, HANDLER_SECONDS
 from ims_shared.topics import dead_letter_topic
@@ -216,10 +218,12 @@ class EventProcessor(Generic[S]):
             except Rejected as rejected:
                 await self.reject(record, rejected)
                 continue
-            unhandled = _relayed_type(record)
+            unhandled = _relayed_type(record) if principal.kind == "service" else None
             if unhandled in EVENT_TYPES and unhandled not in self._handlers:
-                # The ce-type header names a type of the contract this service does not consume: whatever the value
-                # holds, this service would change nothing for it, and parsing it would be wasted.
+                # A service's relay names the record's type in its ce-type header, a type of the contract this service
+                # does not consume: whatever the value holds, this service would change nothing for it, and parsing
+                # it would be wasted. The header is not signed: another principal's record is read, so that one no
+                # consumer can read is dead-lettered whatever type its headers name.
                 EVENTS_CONSUMED.labels(unhandled, "ignored").inc()
                 continue
             try:
@@ -370,9 +374,8 @@ class EventProcessor(Generic[S]):
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], reason: str, *, principal: str | None = None) -> None:
         topic = dead_letter_topic(record.topic)
-        headers = [
-            *(record.headers or ()),
-            ("dlt-reason", reason[:2000].encode()),
+        ours = [
+            ("dlt-reason", reason[:2000].encode(errors="replace")),
             *((("dlt-principal", principal.encode()),) if principal else ()),
             ("dlt-original-topic", record.topic.encode()),
             ("dlt-original-partition", str(record.partition).encode()),
@@ -381,7 +384,35 @@ class EventProcessor(Generic[S]):
         ]
         key = record.key if isinstance(record.key, bytes | None) else str(record.key).encode()
         value = record.value if isinstance(record.value, bytes | None) else str(record.value).encode()
+        key, value, headers = dead_letter_record(key, value, record.headers or (), ours)
         await (await self._producer.send(topic, value, key=key, headers=headers))
         DEAD_LETTERED.labels(record.topic).inc()
         EVENTS_CONSUMED.labels("unknown", "dead_lettered").inc()
         log.warning("dead-lettered", topic=record.topic, offset=record.offset, reason=reason[:300])
+
+
+DEAD_LETTER_HEADER_BYTES = 64 * 1024
+"""How much of a record's own headers its dead letter copies."""
+
+
+def dead_letter_record(
+    key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, Any]], ours: list[tuple[str, bytes]]
+) -> tuple[bytes | None, bytes | None, list[tuple[str, Any]]]:
+    """The key, value and headers of a record's dead letter: its own, and ``ours`` (the reason and where it came from)
+    after them, within what a producer of the project sends (``MAX_MESSAGE_BYTES``). A record the broker took can be
+    that large already: its dead letter, larger, would be refused by the producer, the batch handled again, and the
+    record dead-lettered again, for ever. So the record's headers are copied only up to ``DEAD_LETTER_HEADER_BYTES``
+    (those named ``dlt-*`` never: they would pass for ours), and a value that does not fit then is cut to the
+    contract's limit, ``dlt-value-bytes`` saying how long it was."""
+    own = [(k, v) for k, v in headers if not k.startswith("dlt-")]
+    if sum(len(k) + len(v or b"") + 8 for k, v in own) > DEAD_LETTER_HEADER_BYTES:  # 8: what each costs besides
+        ours = [*ours, ("dlt-headers-dropped", str(len(own)).encode())]
+        own = []
+    if key is not None and len(key) > DEAD_LETTER_HEADER_BYTES:
+        ours = [*ours, ("dlt-key-bytes", str(len(key)).encode())]
+        key = key[:DEAD_LETTER_HEADER_BYTES]
+    letter = [*own, *ours]
+    if value is not None and DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, letter) > MAX_MESSAGE_BYTES:
+        letter.append(("dlt-value-bytes", str(len(value)).encode()))
+        value = value[:MAX_EVENT_BYTES]
+    return key, value, letter

@@ -72,9 +72,16 @@ class OffsetCommitter:
         consumer goes back to each partition's first record of the batch, so the batch comes again."""
         try:
             await process(admitted)
-        except Exception:
-            for partition, offset in earliest_offsets(batch).items():
+        except Exception as exc:
+            rewound = earliest_offsets(batch)
+            for partition, offset in rewound.items():
                 consumer.seek(partition, offset)
+            # Said here, or nowhere: the subscriber logs nothing. A batch that fails each time is read again for ever.
+            log.warning(
+                "batch failed; it will be read again",
+                error=f"{type(exc).__name__}: {exc}"[:300],
+                partitions={f"{p.topic}[{p.partition}]": offset for p, offset in rewound.items()},
+            )
             raise
         self.handled(consumer, next_offsets(admitted))
 

@@ -11,7 +11,6 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,55 +18,18 @@ from aiokafka.structs import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ims_shared.consumer import EventHandlers, EventProcessor
 from ims_shared.events import EVENT_TYPES
 from ims_shared.events.registry import MAX_EVENT_BYTES
 from ims_shared.tenants import load_tenants
+from tests.abuse.consumers import consumer_of
 from tests.faults.tools import FULL, report
-from tests.support import consumer_record, development_authority, fresh_database
+from tests.support import consumer_record
 
 pytestmark = pytest.mark.integration
 CN = "cn-north-4"
 TENANTS = load_tenants(None)
 PROJECTS = [p for t in TENANTS.tenants for p in t.projects.values()]
 EXAMPLES = 1500 if FULL else 120
-
-
-class DeadLetters:
-    """Stands in for the producer: keeps what the processor dead-letters."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, dict[str, bytes]]] = []
-
-    async def send(self, topic: str, value: bytes | None, key: bytes | None = None, headers: Any = None) -> Any:
-        self.sent.append((topic, value, dict(headers or ())))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-
-def _service(name: str) -> tuple[EventHandlers[Any], Any, Path]:
-    """A service's handlers (all of them registered), its context as its ``app.bootstrap`` builds it, and its
-    migrations."""
-    if name == "image-service":
-        from image_service import app as image_app
-        from image_service.settings import ImageSettings
-
-        return image_app.event_handlers(), image_app.bootstrap(ImageSettings(region=CN)), image_app.MIGRATIONS
-    if name == "backup-service":
-        from backup_service import app as backup_app
-        from backup_service.settings import BackupSettings
-
-        return backup_app.event_handlers(), backup_app.bootstrap(BackupSettings(region=CN)), backup_app.MIGRATIONS
-    if name == "billing-service":
-        from billing_service import app as billing_app
-        from billing_service.settings import BillingSettings
-
-        return billing_app.event_handlers(), billing_app.bootstrap(BillingSettings(region=CN)), billing_app.MIGRATIONS
-    from replication_service import app
-    from replication_service.settings import ReplicationSettings
-
-    return app.event_handlers(), app.bootstrap(ReplicationSettings(region=CN)), app.MIGRATIONS
 
 
 # -- values from the contract's JSON schemas -----------------------------------------------------------------
@@ -168,23 +130,11 @@ def _record(offset: int, value: bytes | None) -> ConsumerRecord[Any, Any]:
 
 @pytest.mark.parametrize("service", ["image-service", "backup-service", "billing-service", "replication-service"])
 async def test_fuzzed_events_never_crash_a_consumer_and_are_never_lost(service: str) -> None:
-    handlers, context, migrations = _service(service)
-    handled_types = sorted(handlers.handlers)
     loop = asyncio.get_running_loop()
     outcomes: Counter[str] = Counter()
     handler_errors: Counter[str] = Counter()
-    async with fresh_database(migrations, prefix="ims_fuzz") as (_, pool):
-        dead = DeadLetters()
-        processor = EventProcessor(
-            authority=development_authority(),
-            consumer_name="fuzz",
-            handlers=handlers,
-            pool=pool,
-            producer=dead,  # type: ignore[arg-type]
-            emitter=context.emitter,
-            service=context,
-            retry_limit_s=2,
-        )
+    async with consumer_of(service, "ims_fuzz") as (processor, dead, pool, handlers):
+        handled_types = sorted(handlers.handlers)
         offset = 0
 
         async def one(value: bytes | None) -> None:

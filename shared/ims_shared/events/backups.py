@@ -5,7 +5,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from ims_shared.events.envelope import ContractModel, EventData, Int4, Producers, produced_by
+from ims_shared.events.envelope import ContractModel, EventData, Id, Int4, Producers, produced_by
 from ims_shared.topics import TopicKind
 
 ECS_RESOURCE_TYPE = "OS::Nova::Server"
@@ -19,7 +19,7 @@ class ServerInfo(ContractModel):
 
 
 class BackupDisk(ContractModel):
-    volume_id: str = Field(min_length=1)
+    volume_id: Id = Field(min_length=1)
     device: str = Field(min_length=1)
     size_gb: Annotated[Int4, Field(ge=1)]
     bootable: bool = False
@@ -34,21 +34,21 @@ class _BackupEvent(EventData):
 
 class BackupCreated(_BackupEvent):
     producers: ClassVar[Producers] = produced_by("backup-service", tenants=True)
-    vault_id: str = Field(min_length=1)
+    vault_id: Id = Field(min_length=1)
     name: str
-    resource_id: str = Field(min_length=1)
+    resource_id: Id = Field(min_length=1)
     resource_name: str = ""
     resource_type: str = ECS_RESOURCE_TYPE
     status: str = "available"
     created_at: datetime
     incremental: bool = False
-    parent_id: str | None = None
+    parent_id: Id | None = None
     size_gb: Annotated[Int4, Field(ge=0)]
-    shared_from_project_id: str | None = None
+    shared_from_project_id: Id | None = None
     server: ServerInfo | None = None
     disks: list[BackupDisk] = Field(default_factory=list)
-    replicated_from_region: str | None = None
-    replicated_from_backup_id: str | None = None
+    replicated_from_region: Id | None = None
+    replicated_from_backup_id: Id | None = None
 
 
 BackupDeletionReason = Literal["user", "image_deleted", "arrears", "replication_rollback"]
@@ -57,7 +57,7 @@ BackupDeletionReason = Literal["user", "image_deleted", "arrears", "replication_
 class BackupDeleted(_BackupEvent):
     producers: ClassVar[Producers] = produced_by("backup-service")
     reason: BackupDeletionReason
-    image_id: str | None = None
+    image_id: Id | None = None
 
 
 class BackupDeletionFailed(_BackupEvent):
@@ -94,7 +94,7 @@ class ServerBackupRequested(EventData):
     server_id: str = Field(min_length=1, max_length=64)
     backup_id: str = Field(min_length=1, max_length=64)
     vault_id: str = Field(min_length=1, max_length=64)
-    job_id: str = Field(min_length=1)
+    job_id: Id = Field(min_length=1)
     name: str = ""
 
 
@@ -105,9 +105,9 @@ class ServerBackupFailed(EventData):
 
     topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
     key_field: ClassVar[str] = "server_id"
-    server_id: str = Field(min_length=1)
-    backup_id: str
-    job_id: str
+    server_id: Id = Field(min_length=1)
+    backup_id: Id
+    job_id: Id
     error_code: str
     reason: str
 
@@ -119,7 +119,7 @@ class ServerStateChanged(EventData):
 
     topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
     key_field: ClassVar[str] = "server_id"
-    server_id: str = Field(min_length=1)
+    server_id: Id = Field(min_length=1)
     state: Literal["ACTIVE", "SHUTOFF"]
 
 

@@ -5,7 +5,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ims_shared.events.envelope import EventData, Producers, produced_by
+from ims_shared.events.envelope import EventData, Id, Producers, produced_by
 from ims_shared.topics import TopicKind
 
 
@@ -19,8 +19,8 @@ class BackupArrears(EventData):
 
     topic_kind: ClassVar[TopicKind] = TopicKind.BILLING
     key_field: ClassVar[str] = "backup_id"
-    backup_id: str = Field(min_length=1)
-    account_id: str = Field(min_length=1)
+    backup_id: Id = Field(min_length=1)
+    account_id: Id = Field(min_length=1)
     reason: str = "arrears"
 
 
@@ -35,7 +35,7 @@ class AccountStateChanged(EventData):
 
     topic_kind: ClassVar[TopicKind] = TopicKind.BILLING
     key_field: ClassVar[str] = "account_id"
-    account_id: str = Field(min_length=1)
+    account_id: Id = Field(min_length=1)
     state: AccountState
     balance: str
     previous_state: AccountState | None = None

@@ -1,5 +1,6 @@
 """The CloudEvents 1.0 envelope (structured JSON mode) with the ``region`` and ``projectid`` extensions."""
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,6 +15,10 @@ from ims_shared.tracing import trace_context
 INT4_MAX = 2**31 - 1
 Int4 = Annotated[int, Field(ge=-INT4_MAX - 1, le=INT4_MAX)]
 """Every integer of the contract: what PostgreSQL's ``integer`` column holds (checked by pydantic-core itself)."""
+ID_LENGTH = 64
+Id = Annotated[str, Field(max_length=ID_LENGTH)]
+"""Every identifier of the contract (of a resource, a job, a project, an account, a region): at most 64 characters.
+Ids are keys of indexes, and PostgreSQL refuses an index row over 8 kB: a longer id would fail in a handler."""
 # Set in a validation's context by a reader that has established from the raw JSON that no string in it needs the
 # check below (``ims_shared.events.registry``): the walk over the model's strings is then skipped.
 TEXT_CHECKED = "ims.text_checked"
@@ -100,6 +105,19 @@ class EventData(ContractModel):
 
 
 _CHECKED_ATTRIBUTES = ("id", "source", "type", "subject", "region", "projectid", "correlationid")
+_EXTENSION_NAME = re.compile(r"[a-z0-9]+")
+
+
+def check_extensions(extensions: dict[str, Any]) -> None:
+    """CloudEvents' rule for extension attributes: a name of lower-case ASCII letters and digits, a value of one of
+    its types (a string, an integer of 32 bits, a boolean), never an object or an array (which could nest, or be a
+    number no reader holds)."""
+    for name, value in extensions.items():
+        if not _EXTENSION_NAME.fullmatch(name):
+            raise ValueError(f"extension attribute {name[:40]!r}: a name is lower-case letters and digits")
+        if isinstance(value, bool | str) or (isinstance(value, int) and -INT4_MAX - 1 <= value <= INT4_MAX):
+            continue
+        raise ValueError(f"extension attribute {name!r}: a string, an integer of 32 bits or a boolean")
 
 
 class CloudEvent(BaseModel):
@@ -107,21 +125,23 @@ class CloudEvent(BaseModel):
 
     specversion: str = Field(default="1.0", pattern=r"^1\.0$")
     id: str = Field(min_length=1, max_length=256)
-    source: str = Field(min_length=1)
-    type: str = Field(min_length=1)
+    source: str = Field(min_length=1, max_length=1024)
+    type: str = Field(min_length=1, max_length=256)
     time: datetime
-    subject: str | None = None
-    datacontenttype: str = "application/json"
-    region: str = Field(min_length=1)
-    projectid: str = ""
-    correlationid: str | None = None
-    traceparent: str | None = None
-    tracestate: str | None = None
+    subject: Annotated[str, Field(max_length=256)] | None = None
+    datacontenttype: str = Field(default="application/json", max_length=256)
+    region: Id = Field(min_length=1)
+    projectid: Id = ""
+    correlationid: Annotated[str, Field(max_length=256)] | None = None
+    traceparent: Annotated[str, Field(max_length=512)] | None = None
+    tracestate: Annotated[str, Field(max_length=512)] | None = None
     data: dict[str, Any]
 
     @model_validator(mode="after")
     def _storable(self, info: ValidationInfo) -> Self:
-        check_storable(((name, getattr(self, name)) for name in _CHECKED_ATTRIBUTES), info)
+        extensions = self.model_extra or {}
+        check_extensions(extensions)
+        check_storable([*((name, getattr(self, name)) for name in _CHECKED_ATTRIBUTES), *extensions.items()], info)
         return self
 
     def trace_carrier(self) -> dict[str, str]:

@@ -4,7 +4,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ims_shared.events.envelope import ContractModel, EventData, Int4, Producers, produced_by
+from ims_shared.events.envelope import ContractModel, EventData, Id, Int4, Producers, produced_by
 from ims_shared.topics import TopicKind
 
 
@@ -26,14 +26,14 @@ class ImageRequested(EventData):
 
     topic_kind: ClassVar[TopicKind] = TopicKind.IMAGES
     key_field: ClassVar[str] = "image_id"
-    image_id: str | None = None
-    job_id: str | None = None
+    image_id: Id | None = None
+    job_id: Id | None = None
     name: str
-    backup_id: str = Field(min_length=1)
+    backup_id: Id = Field(min_length=1)
     whole_image_type: str = "CBR"
     description: str = ""
     image_tags: list[ImageTag] = Field(default_factory=list)
-    enterprise_project_id: str = "0"
+    enterprise_project_id: Id = "0"
     min_ram: Int4 = 0
     max_ram: Int4 = 0
 
@@ -43,8 +43,8 @@ class ImageRequested(EventData):
 
 class ImageCreated(_ImageEvent):
     producers: ClassVar[Producers] = produced_by("image-service")
-    job_id: str
-    backup_id: str
+    job_id: Id
+    backup_id: Id
     name: str
     os_type: str | None = None
     min_disk: Int4
@@ -53,8 +53,8 @@ class ImageCreated(_ImageEvent):
 
 class ImageCreationFailed(_ImageEvent):
     producers: ClassVar[Producers] = produced_by("image-service")
-    job_id: str
-    backup_id: str
+    job_id: Id
+    backup_id: Id
     error_code: str
     fail_reason: str
 
@@ -64,7 +64,7 @@ ImageDeletionReason = Literal["user", "backup_deleted", "arrears", "replication_
 
 class ImageDeleted(_ImageEvent):
     producers: ClassVar[Producers] = produced_by("image-service")
-    backup_id: str
+    backup_id: Id
     delete_backup: bool = False
     reason: ImageDeletionReason = "user"
 
@@ -77,8 +77,8 @@ class ImageShared(_ImageEvent):
 
     producers: ClassVar[Producers] = produced_by("image-service")
 
-    member_project_id: str
-    owner_project_id: str
+    member_project_id: Id
+    owner_project_id: Id
 
 
 class ImageMemberStatusChanged(_ImageEvent):
@@ -86,9 +86,9 @@ class ImageMemberStatusChanged(_ImageEvent):
 
     producers: ClassVar[Producers] = produced_by("image-service")
 
-    member_project_id: str
+    member_project_id: Id
     status: MemberStatus
-    vault_id: str | None = None
+    vault_id: Id | None = None
 
 
 class ImageUnshared(_ImageEvent):
@@ -96,4 +96,4 @@ class ImageUnshared(_ImageEvent):
 
     producers: ClassVar[Producers] = produced_by("image-service")
 
-    member_project_id: str
+    member_project_id: Id

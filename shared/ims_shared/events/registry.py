@@ -4,6 +4,7 @@ An event type is any public ``EventData`` subclass defined in one of the family 
 """
 
 import json
+import math
 from collections.abc import Container
 from typing import Any
 
@@ -11,7 +12,7 @@ import orjson
 from pydantic import ValidationError
 
 from ims_shared.events import backups, billing, images, replication
-from ims_shared.events.envelope import TEXT_CHECKED, CloudEvent, EventData
+from ims_shared.events.envelope import MAX_DEPTH, TEXT_CHECKED, CloudEvent, EventData, storable
 
 MAX_EVENT_BYTES = 1024 * 1024
 FAMILIES = (backups, images, billing, replication)
@@ -54,6 +55,8 @@ def parse_event(raw: bytes | None, wanted: Container[str] | None = None) -> tupl
     if len(raw) > MAX_EVENT_BYTES:
         raise ContractError(f"event of {len(raw)} bytes exceeds the limit of {MAX_EVENT_BYTES} bytes")
     document, checked = _decode(raw)
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _nested_deeper(document, MAX_DEPTH):
+        raise ContractError(f"not JSON this service reads: nested more than {MAX_DEPTH} deep")
     if not isinstance(document, dict):
         raise ContractError("a CloudEvent must be a JSON object")
     event_type = document.get("type")
@@ -71,6 +74,11 @@ def parse_event(raw: bytes | None, wanted: Container[str] | None = None) -> tupl
         data = model.model_validate(envelope.data, context=context)
     except ValidationError as exc:
         raise ContractError(f"invalid {envelope.type} data: {_short(exc)}") from exc
+    if not checked:
+        try:  # what the data holds besides the type's fields (ignored, but no less the event's)
+            storable(envelope.data)
+        except ValueError as exc:
+            raise ContractError(f"invalid {envelope.type} data: {exc}") from None
     return envelope, data
 
 
@@ -78,18 +86,50 @@ def _decode(raw: bytes) -> tuple[Any, bool]:
     """The JSON document, and whether its strings are known to be storable. orjson decodes (several times
     faster than the standard library, a large share of a consumer's time per event); what it refuses is decoded
     again by the standard library, which reads unpaired surrogates, so that the contract's check gives that reason,
-    or says why it is not JSON."""
+    or says why it is not JSON. That second reader takes only what orjson would, but for those surrogates: UTF-8
+    text (no byte order mark, no UTF-16 or UTF-32, which ``json.loads`` of bytes detects and reads), no ``NaN`` or
+    ``Infinity``, no number beyond a float's range (orjson reads an integer beyond 64 bits as a float)."""
     try:
         # orjson refuses unpaired surrogates and raw control characters: only an escaped NUL remains to be checked.
         return orjson.loads(raw), b"\\u0000" not in raw
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(raw), False
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError(f"not JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise ContractError("not JSON this service reads: nested too deeply") from exc
+        text = raw.decode("utf-8", "surrogatepass")
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite, parse_int=_integer), False
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, and what the hooks below refuse
+        raise ContractError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise ContractError("not JSON this service reads: nested too deeply") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]}... beyond the range of a float")
+    return value
+
+
+def _integer(text: str) -> int | float:
+    return int(text) if len(text) <= 20 else _finite(text)
+
+
+def _nested_deeper(document: Any, limit: int) -> bool:
+    """Whether ``document`` has arrays or objects nested more than ``limit`` deep (without recursion)."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if items is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
+    return False
 
 
 def _short(exc: ValidationError) -> str:

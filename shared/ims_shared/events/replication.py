@@ -24,7 +24,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from ims_shared.events.backups import ECS_RESOURCE_TYPE, BackupCreated, BackupDisk, ServerInfo
-from ims_shared.events.envelope import ContractModel, EventData, Int4, Producers, produced_by
+from ims_shared.events.envelope import ContractModel, EventData, Id, Int4, Producers, produced_by
 from ims_shared.events.images import ImageTag
 from ims_shared.topics import TopicKind
 
@@ -43,16 +43,16 @@ class ReplicatedImage(ContractModel):
     size_gb: Annotated[Int4, Field(ge=0)]
     disks: list[BackupDisk] = Field(default_factory=list)
     tags: list[ImageTag] = Field(default_factory=list)
-    enterprise_project_id: str = "0"
+    enterprise_project_id: Id = "0"
     server_state: str | None = None
-    replicated_from_region: str | None = None
+    replicated_from_region: Id | None = None
 
 
 class BackupCopy(ContractModel):
     """The source image's CBR backup, as its copy in the destination region records it."""
 
     name: str
-    resource_id: str = Field(min_length=1)
+    resource_id: Id = Field(min_length=1)
     resource_name: str = ""
     resource_type: str = ECS_RESOURCE_TYPE
     size_gb: Annotated[Int4, Field(ge=0)]
@@ -78,11 +78,11 @@ class ReplicationRequested(_ReplicationEvent):
 
     source_image_id: str = Field(min_length=1, max_length=64)
     source_backup_id: str = Field(min_length=1, max_length=64)
-    destination_region: str = Field(min_length=1)
+    destination_region: Id = Field(min_length=1)
     replica_image_id: str = Field(min_length=1, max_length=64)
     name: str
     description: str = ""
-    vault_id: str = Field(min_length=1)
+    vault_id: Id = Field(min_length=1)
     agency_name: str | None = None
     image: ReplicatedImage
     backup: BackupCopy
@@ -93,14 +93,14 @@ class ReplicationStarted(_ReplicationEvent):
 
     producers: ClassVar[Producers] = produced_by("replication-service")
 
-    destination_region: str
-    replica_image_id: str
+    destination_region: Id
+    replica_image_id: Id
 
 
 class _ReplicaEvent(_ReplicationEvent):
-    source_region: str = Field(min_length=1)
-    source_image_id: str = Field(min_length=1)
-    source_backup_id: str = Field(min_length=1)
+    source_region: Id = Field(min_length=1)
+    source_image_id: Id = Field(min_length=1)
+    source_backup_id: Id = Field(min_length=1)
     replica_image_id: str = Field(min_length=1, max_length=64)
     replica_backup_id: str = Field(min_length=1, max_length=64)
 
@@ -108,7 +108,7 @@ class _ReplicaEvent(_ReplicationEvent):
 class _ReplicaCopy(_ReplicaEvent):
     name: str
     description: str = ""
-    vault_id: str = Field(min_length=1)
+    vault_id: Id = Field(min_length=1)
     image: ReplicatedImage
     backup: BackupCopy
 
@@ -167,10 +167,10 @@ class ReplicationSucceeded(_ReplicationEvent):
 
     producers: ClassVar[Producers] = produced_by("replication-service")
 
-    source_image_id: str
-    destination_region: str
-    replica_image_id: str
-    replica_backup_id: str
+    source_image_id: Id
+    destination_region: Id
+    replica_image_id: Id
+    replica_backup_id: Id
 
 
 class ReplicationFailed(_ReplicationEvent):
@@ -178,7 +178,7 @@ class ReplicationFailed(_ReplicationEvent):
 
     producers: ClassVar[Producers] = produced_by("replication-service")
 
-    source_image_id: str
-    destination_region: str
+    source_image_id: Id
+    destination_region: Id
     error_code: str
     reason: str

@@ -75,12 +75,40 @@ def test_a_valid_event_round_trips_with_its_extensions() -> None:
         ),
         (_raw(data=_backup().model_dump(mode="json") | {"vault_id": "v-\ud800"}), "vault_id: .*unicode"),
         (_raw(id="evt\x00"), "NUL character"),
-        (_raw(subject="b-1\ud800"), "unpaired surrogate"),
+        (_raw(subject="b-1\ud800"), "subject: .*unicode"),
+        # What the standard library reads and orjson does not: JSON is UTF-8, without NaN, Infinity or numbers no
+        # float holds.
+        (_raw().decode().encode("utf-16"), "not JSON"),
+        (_raw().decode().encode("utf-32"), "not JSON"),
+        (b"\xef\xbb\xbf" + _raw(), "not JSON: Unexpected UTF-8 BOM"),
+        (_raw().replace(b'"size_gb": 40', b'"size_gb": NaN'), "NaN is not a JSON number"),
+        (_raw().replace(b'"size_gb": 40', b'"size_gb": -Infinity'), "-Infinity is not a JSON number"),
+        (_raw().replace(b'"size_gb": 40', b'"size_gb": 1e400'), "beyond the range of a float"),
+        (_raw().replace(b'"size_gb": 40', b'"size_gb": 1' + b"0" * 5000), "beyond the range of a float"),
+        # Nested deeper than MAX_DEPTH anywhere, as orjson reads it (under its own limit of 1024) or not.
+        (_raw().replace(b'"size_gb": 40', b'"size_gb": 40, "x": ' + b"[" * 33 + b"]" * 33), "nested more than 32"),
+        (_raw().replace(b'"size_gb": 40', b'"size_gb": 40, "x": ' + b"[" * 3000 + b"]" * 3000), "nested too"),
+        # What the data holds besides its type's fields, and extension attributes, are no less the event's.
+        (_raw(data=_backup().model_dump(mode="json") | {"x": "\ud800"}), "unpaired surrogate"),
+        (_raw(data=_backup().model_dump(mode="json") | {"x": {"\x00": 1}}), "NUL character"),
+        (_raw(ext="\x00"), "NUL character"),
+        (_raw(ext=[1]), "extension attribute 'ext': a string, an integer of 32 bits or a boolean"),
+        (_raw(ext=2**31), "extension attribute 'ext'"),
+        (_raw(ext=1.5), "extension attribute 'ext'"),
+        (_raw(Ext="x"), "a name is lower-case letters and digits"),
+        # Ids fit an index.
+        (_raw(projectid="p" * 65), "projectid: String should have at most 64 characters"),
+        (_raw(data=_backup().model_dump(mode="json") | {"resource_id": "r" * 65}), "resource_id: String should"),
     ],
 )
 def test_messages_that_break_the_contract_say_why(raw: bytes | None, reason: str) -> None:
     with pytest.raises(ContractError, match=reason):
         parse_event(raw)
+
+
+def test_extension_attributes_of_the_cloudevents_types_are_read() -> None:
+    envelope, _ = parse_event(_raw(ext="x", count=7, flag=True))
+    assert envelope.model_extra == {"ext": "x", "count": 7, "flag": True}
 
 
 def test_every_integer_of_the_contract_fits_an_integer_column() -> None:
