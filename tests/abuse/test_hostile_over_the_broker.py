@@ -1,4 +1,4 @@
-"""Hostile records on a live topic (image-, backup- and billing-service running, tests/abuse/conftest.py): JSON nested
+"""Hostile records on a live topic (image-, backup-, billing- and compute-service running, tests/abuse/conftest.py): JSON nested
 10,000 deep (the review's record, read again for ever, was 3,000 deep) and others like it, produced to one partition of
 ``ims.cn-north-4.backups`` ahead of valid events, with a forbidden one on ``ims.cn-north-4.images`` in the same
 batches, are each dead-lettered by every consumer once, within seconds; the valid events after them, on their
@@ -31,7 +31,8 @@ from tests.support import signer_of
 
 pytestmark = pytest.mark.integration
 BACKUPS, IMAGES = topic_for(TopicKind.BACKUPS, CN), topic_for(TopicKind.IMAGES, CN)
-CONSUMERS = {f"{name}.{CN}" for name in ("image-service", "backup-service", "billing-service")}
+# every service the suite runs reads both topics the hostile records go to
+CONSUMERS = {f"{name}.{CN}" for name in ("image-service", "backup-service", "billing-service", "compute-service")}
 PARTITION = 0
 KEY = b"hostile-00000000"
 
