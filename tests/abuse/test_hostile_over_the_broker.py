@@ -1,9 +1,9 @@
-"""Hostile records on a live topic (image-, backup-, billing- and compute-service running, tests/abuse/conftest.py): JSON nested
-10,000 deep (the review's record, read again for ever, was 3,000 deep) and others like it, produced to one partition of
-``ims.cn-north-4.backups`` ahead of valid events, with a forbidden one on ``ims.cn-north-4.images`` in the same
-batches, are each dead-lettered by every consumer once, within seconds; the valid events after them, on their
-partition and on the others, are handled; and no tenant's images, jobs, members, backups, servers, meters or account
-change."""
+"""Hostile records on a live topic (image-, backup-, billing- and compute-service running, tests/abuse/conftest.py):
+JSON nested 10,000 deep (the review's record, read again for ever, was 3,000 deep) and others like it, produced to one
+partition of ``ims.cn-north-4.backups`` ahead of valid events, with a forbidden one on ``ims.cn-north-4.images`` in
+the same batches, are each dead-lettered by every consumer once, within seconds; the valid events after them, on
+their partition and on the others, are handled; and no tenant's images, jobs, members, backups, servers, meters or
+account change."""
 
 import asyncio
 import json
