@@ -66,6 +66,7 @@ async def test_the_cbr_endpoint_follows_the_host_and_the_setting(monkeypatch: py
         ("/console/", "text/html", "Create Image"),
         ("/console/console.js", "text/javascript", "ImsConsole"),
         ("/console/signing.js", "text/javascript", "SDK-HMAC-SHA256"),
+        ("/console/servers.js", "text/javascript", "ImsServers"),
         ("/console/console.css", "text/css", ":root"),
     ],
 )

@@ -28,6 +28,7 @@ MEDIA_TYPES = {
     "console.css": "text/css",
     "console.js": "text/javascript",
     "signing.js": "text/javascript",
+    "servers.js": "text/javascript",
 }
 
 router = APIRouter(include_in_schema=False)
