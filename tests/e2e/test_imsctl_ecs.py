@@ -1,7 +1,7 @@
 """imsctl's ECS commands and its quiet output against the running system, as a script uses them: the ids captured
-with ``$(imsctl ... -q)`` in a shell, an ECS made from the full-ECS image with every disk at the image's sizes,
-listed with its disks, stopped, its OS changed (warned that the image's data disks are not restored), started and
-deleted."""
+with ``$(imsctl ... -q)`` in a shell (the lines of README.md's imsctl example), an ECS made from the full-ECS image
+with every disk at the image's sizes, listed with its disks, stopped, its OS changed (warned that the image's data
+disks are not restored), started and deleted."""
 
 import json
 import os
@@ -45,9 +45,8 @@ def test_ids_captured_quietly_make_an_ecs_with_the_images_disks_that_imsctl_powe
     ids = shell(
         system,
         """
-        B=$(imsctl produce backup-created -q --disks 2 --system-disk-gb 40 --data-disk-gb 20)
-        for _ in $(seq 100); do imsctl cbr show "$B" >/dev/null 2>&1 && break; sleep 0.2; done
-        I=$(imsctl ims create -q --wait --backup-id "$B" --name imsctl-ecs-image)
+        B=$(imsctl produce backup-created -q --disks 2)
+        I=$(imsctl ims create -q --wait --backup-id "$B" --name web)
         S=$(imsctl ecs create -q --wait --image-id "$I" --name imsctl-ecs)
         echo "B=$B"; echo "I=$I"; echo "S=$S"
         """,
