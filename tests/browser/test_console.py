@@ -317,6 +317,16 @@ def apply_for_server(driver: Any, system: System, image_name: str, image_id: str
     disks = server_row(driver, server_name).find_element(By.CSS_SELECTOR, ".disks").text
     assert "System disk /dev/vda · 40 GB · SSD" in disks and "Data disk /dev/vdb · 10 GB · SSD" in disks
     server_id = server_row(driver, server_name).get_attribute("data-server-id")
+    created = wait(
+        driver,
+        lambda: (
+            (job := job_entry(driver, f"Create ECS {server_name}"))
+            and job.get_attribute("data-status") == "SUCCESS"
+            and job
+        ),
+        "the creation job under Tasks",
+    )
+    assert f"ECS {server_id}" in created.text
     client = ecs(system)
     server = client.show_server(ShowServerRequest(server_id=server_id)).server
     assert server.image.id == image_id and len(server.os_extended_volumesvolumes_attached) == 2

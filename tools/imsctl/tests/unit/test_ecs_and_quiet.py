@@ -231,6 +231,19 @@ def test_the_ecs_endpoint_follows_the_port_map_and_its_override() -> None:
 
 
 # -- -q/--quiet ----------------------------------------------------------------------------------------------------
+CREATING = [["ims", "create"], ["ims", "replicate"], ["cbr", "checkpoint"], ["billing", "top-up"], ["ecs", "create"]]
+
+
+def test_every_command_that_creates_something_takes_quiet() -> None:
+    from ims_shared.events import EVENT_TYPES
+    from imsctl.produce import command_name
+
+    produce = [["produce", command_name(t)] for t in EVENT_TYPES]
+    for command in [*CREATING, *produce]:
+        shown = run(*command, "--help").stdout
+        assert "--quiet" in shown and "-q" in shown, command
+
+
 def test_produce_quiet_prints_the_aggregate_id_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     async def fake_send(
         bootstrap: str, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]

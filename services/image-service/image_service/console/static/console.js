@@ -378,6 +378,13 @@
     setTimeout(() => pollJob(jobId, failures), Math.min(1000 * 2 ** failures, 10000));
   }
 
+  /** What an ended ECS job did: the ECSs it made or acted on (its sub-jobs' servers). */
+  function ecsDone(entities) {
+    const servers = (entities.sub_jobs || []).map((sub) => (sub.entities || {}).server_id).filter(Boolean);
+    if (entities.server_id) servers.push(entities.server_id);
+    return servers.length ? `ECS ${servers.join(", ")}` : "done";
+  }
+
   let renderedJobs = "";
   function renderJobs() {
     const entries = [...state.jobs.entries()].sort((a, b) => b[1].started - a[1].started);
@@ -395,7 +402,7 @@
       bar.style.width = `${Math.max(0, Math.min(100, percent))}%`;
       let detail = entities.current_task || "";
       if (status === "FAIL") detail = `${job.error_code || "failed"}: ${job.fail_reason || ""}`;
-      if (status === "SUCCESS") detail = entities.image_id ? `image ${entities.image_id}` : job.message || "done";
+      if (status === "SUCCESS") detail = entities.image_id ? `image ${entities.image_id}` : job.message || ecsDone(entities);
       if (entry.error) detail = entry.error;
       list.append(
         el(
