@@ -51,7 +51,10 @@ class Disk:
 
 
 def _device(position: int) -> str:
-    return f"/dev/vd{chr(ord('a') + position)}" if position < 26 else f"/dev/vd{position}"
+    """``/dev/vda``, ``/dev/vdb``, ... then ``/dev/vdaa``, as compute-service names a new ECS's disks."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    name = letters[position] if position < 26 else letters[position // 26 - 1] + letters[position % 26]
+    return f"/dev/vd{name}"
 
 
 def image_disks(image: dict[str, Any]) -> list[dict[str, Any]]:
