@@ -2,8 +2,10 @@
 
 Log in as a development tenant, create a full-ECS image from a CBR backup with the form (region, type, source,
 name, enterprise project, tags, description, agreement), go back to the private image list and watch the status
-become Normal, then Apply for Server, share with another tenant's project, open the replication dialog, and
-delete the image with its backup. Screenshots go to .run/ (``console.png`` is the image list once Normal).
+become Normal, then Apply for Server (the form holds the image's disks; a smaller disk is refused), see the new ECS
+with its disks on the Servers page, stop it, change its OS with the image (warned that the image's data disks are
+not restored), start and delete it, share the image with another tenant's project, open the replication dialog,
+and delete the image with its backup. Screenshots go to .run/ (``console.png`` is the image list once Normal).
 """
 
 import uuid
@@ -14,10 +16,11 @@ from typing import Any, TypeVar
 import pytest
 from huaweicloudsdkcbr.v1 import ShowBackupRequest
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+from huaweicloudsdkecs.v2 import ShowServerRequest
 from huaweicloudsdkims.v2 import GlanceShowImageRequest
 
 from tests.browser.conftest import REPO, requires_chromium
-from tests.e2e.harness import ALPHA, BETA, CN, System, cbr, eventually, ims, known_backup
+from tests.e2e.harness import ALPHA, BETA, CN, System, cbr, ecs, eventually, ims, known_backup
 
 pytestmark = [pytest.mark.e2e, requires_chromium]
 
@@ -91,6 +94,44 @@ def click_op(driver: Any, image_name: str, operation: str) -> None:
         return True
 
     wait(driver, attempt, f"{operation} of {image_name}")
+
+
+def server_row(driver: Any, server_name: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    for row in driver.find_elements(By.CSS_SELECTOR, "#servers tbody tr"):
+        if row.find_element(By.CSS_SELECTOR, ".server-name").text == server_name:
+            return row
+    return None
+
+
+def server_status(driver: Any, server_name: str) -> str | None:
+    from selenium.webdriver.common.by import By
+
+    row = server_row(driver, server_name)
+    return None if row is None else str(row.find_element(By.CSS_SELECTOR, ".server-status").text)
+
+
+def click_server_op(driver: Any, server_name: str, operation: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    def attempt() -> bool:
+        button = server_row(driver, server_name).find_element(By.CSS_SELECTOR, f".op-{operation}")
+        if not button.is_enabled():
+            return False
+        button.click()
+        return True
+
+    wait(driver, attempt, f"{operation} of ECS {server_name}")
+
+
+def job_entry(driver: Any, label: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    for job in driver.find_elements(By.CSS_SELECTOR, "#jobs .job"):
+        if job.find_element(By.CSS_SELECTOR, ".job-name").text == label:
+            return job
+    return None
 
 
 def log_in(driver: Any, base: str, tenant: str, ak: str, sk: str) -> None:
@@ -187,14 +228,7 @@ def test_create_a_full_ecs_image_from_a_cbr_backup_in_the_console(system: System
     wait(driver, lambda: not by_id(driver, "toast").is_displayed(), "the notice to fade", timeout_s=10)
     shot(driver, "console.png")
 
-    # Apply for Server: a new ECS gets every disk; changing an ECS's OS writes the system disk only.
-    click_op(driver, name, "server")
-    disks = wait(driver, lambda: css(driver, "#server-disks").text, "the provisioning plan")
-    assert "System disk" in disks and "/dev/vda" in disks and "40 GB" in disks
-    assert "Data disk" in disks and "/dev/vdb" in disks and "10 GB" in disks
-    assert "only the system disk" in by_id(driver, "server-note").text
-    shot(driver, "console-server.png")
-    by_id(driver, "server-close").click()
+    apply_for_server(driver, system, name, image_id)
 
     # Share with beta's project in this region.
     click_op(driver, name, "share")
@@ -238,3 +272,100 @@ def test_create_a_full_ecs_image_from_a_cbr_backup_in_the_console(system: System
         return False
 
     eventually(backup_gone, timeout_s=30, what="the CBR backup to be deleted with the image")
+
+
+def apply_for_server(driver: Any, system: System, image_name: str, image_id: str) -> None:
+    """Apply for Server from the image, then the new ECS on the Servers page: power, Change OS, Delete."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    # The form holds every disk of the image, at the image's size and volume type.
+    click_op(driver, image_name, "server")
+    wait(driver, lambda: by_id(driver, "server-create-view").is_displayed(), "the Apply for Server form")
+    rows = wait(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#server-disks tbody tr"), "the image's disks")
+    shown = [
+        (
+            row.find_element(By.CSS_SELECTOR, ".disk-role").text,
+            row.find_element(By.CSS_SELECTOR, ".disk-device").text,
+            row.find_element(By.CSS_SELECTOR, ".disk-size").get_attribute("value"),
+            Select(row.find_element(By.CSS_SELECTOR, ".disk-type")).first_selected_option.text,
+        )
+        for row in rows
+    ]
+    assert shown == [("System disk", "/dev/vda", "40", "SSD"), ("Data disk", "/dev/vdb", "10", "SSD")]
+    assert "only the system disk" in by_id(driver, "server-note").text
+    wait(driver, lambda: Select(by_id(driver, "server-flavor")).first_selected_option.get_attribute("value"), "flavors")
+    server_name = f"console-ecs-{uuid.uuid4().hex[:6]}"
+    type_into(driver, "server-name", server_name)
+
+    # A disk may grow, never shrink: a data disk smaller than the image's is refused before any request.
+    data_disk = css(driver, '#server-disks tr[data-device="/dev/vdb"] .disk-size')
+    data_disk.clear()
+    data_disk.send_keys("5")
+    by_id(driver, "server-submit").click()
+    refusal = css(driver, '.field-error[data-for="server-disks"]').text
+    assert "5 GB is smaller than the image's 10 GB" in refusal and "never shrink" in refusal
+    assert by_id(driver, "server-create-view").is_displayed()
+    data_disk.clear()
+    data_disk.send_keys("10")
+    shot(driver, "console-server.png")
+    by_id(driver, "server-submit").click()
+
+    # The Servers page: the ECS appears with the image's disks at the image's sizes, and becomes Running.
+    wait(driver, lambda: by_id(driver, "servers-view").is_displayed(), "the Servers page")
+    wait(driver, lambda: server_status(driver, server_name) == "Running", "the ECS to run", timeout_s=60)
+    disks = server_row(driver, server_name).find_element(By.CSS_SELECTOR, ".disks").text
+    assert "System disk /dev/vda · 40 GB · SSD" in disks and "Data disk /dev/vdb · 10 GB · SSD" in disks
+    server_id = server_row(driver, server_name).get_attribute("data-server-id")
+    created = wait(
+        driver,
+        lambda: (
+            (job := job_entry(driver, f"Create ECS {server_name}"))
+            and job.get_attribute("data-status") == "SUCCESS"
+            and job
+        ),
+        "the creation job under Tasks",
+    )
+    assert f"ECS {server_id}" in created.text
+    client = ecs(system)
+    server = client.show_server(ShowServerRequest(server_id=server_id)).server
+    assert server.image.id == image_id and len(server.os_extended_volumesvolumes_attached) == 2
+
+    # Stop: the status the user sees changes, and so does the ECS's.
+    click_server_op(driver, server_name, "stop")
+    wait(driver, lambda: server_status(driver, server_name) == "Stopped", "the ECS to stop")
+    assert client.show_server(ShowServerRequest(server_id=server_id)).server.status == "SHUTOFF"
+    shot(driver, "console-servers.png")
+
+    # Change OS with the full-ECS image: warned that the image's data disks are not restored.
+    click_server_op(driver, server_name, "changeos")
+    wait(driver, lambda: by_id(driver, "changeos-dialog").is_displayed(), "the Change OS dialog")
+    wait(driver, lambda: css(driver, f'#changeos-image option[value="{image_id}"]'), "the image among the choices")
+    Select(by_id(driver, "changeos-image")).select_by_value(image_id)
+    warning = wait(driver, lambda: visible_text(driver, "changeos-warning"), "the data disk warning")
+    assert "data disks are not restored" in warning and "/dev/vdb 10 GB" in warning
+    shot(driver, "console-changeos.png")
+    by_id(driver, "changeos-submit").click()
+    changed = wait(
+        driver,
+        lambda: (
+            (job := job_entry(driver, f"Change OS of {server_name}"))
+            and job.get_attribute("data-status") == "SUCCESS"
+            and job
+        ),
+        "the OS change to end",
+        timeout_s=60,
+    )
+    assert "not restored" in changed.text
+    wait(driver, lambda: server_status(driver, server_name) == "Running", "the ECS to run after its OS change")
+    disks = server_row(driver, server_name).find_element(By.CSS_SELECTOR, ".disks").text
+    assert "/dev/vdb · 10 GB" in disks, "the ECS keeps its data disk"
+
+    # Delete it with its disks.
+    click_server_op(driver, server_name, "delete-server")
+    wait(driver, lambda: by_id(driver, "server-delete-dialog").is_displayed(), "the delete dialog")
+    by_id(driver, "server-delete-volumes").click()
+    by_id(driver, "server-delete-submit").click()
+    wait(driver, lambda: server_row(driver, server_name) is None, "the ECS to leave the list")
+    by_id(driver, "nav-images").click()
+    wait(driver, lambda: by_id(driver, "list-view").is_displayed(), "the image list again")

@@ -6,6 +6,8 @@ import pytest
 
 from backup_service.app import create_app as create_backup_app
 from backup_service.settings import BackupSettings
+from compute_service.app import create_app as create_compute_app
+from compute_service.settings import ComputeSettings
 from ims_shared.tenants import load_tenants
 from tests.browser.conftest import client_of, console_app
 from tests.e2e.harness import TENANTS_FILE
@@ -16,6 +18,7 @@ async def test_the_configuration_names_the_region_the_cbr_api_routes_and_tenants
         config = (await client.get("/console/config.json")).json()
     assert config["region"] == "cn-north-4" and config["region_name"] == "CN North-Beijing4"
     assert config["cbr_endpoint"] == "http://127.0.0.1:8102"
+    assert config["ecs_endpoint"] == "http://127.0.0.1:8104"
     assert config["replication_destinations"] == [{"id": "ap-southeast-1", "name": "AP-Hong Kong"}]
     tenants = {t["name"]: t for t in config["tenants"]}
     assert tenants["alpha"]["project_id"] == "a0000000000000000000000000000001"
@@ -41,15 +44,20 @@ async def test_a_deployment_lists_no_tenant_and_no_project() -> None:
 
 async def test_the_cbr_endpoint_follows_the_host_and_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     async with client_of(console_app(http_port=18101), "http://localhost:18101") as client:
-        assert (await client.get("/console/config.json")).json()["cbr_endpoint"] == "http://localhost:18102"
+        config = (await client.get("/console/config.json")).json()
+    assert config["cbr_endpoint"] == "http://localhost:18102"
+    assert config["ecs_endpoint"] == "http://localhost:18104"
     monkeypatch.setenv("CONSOLE_CBR_ENDPOINT", "https://cbr.example.test/")
+    monkeypatch.setenv("CONSOLE_ECS_ENDPOINT", "https://ecs.example.test/")
     monkeypatch.setenv("REPLICATION_ROUTES", "ap-southeast-1:cn-north-4")
     async with client_of(console_app()) as client:
         config = (await client.get("/console/config.json")).json()
         page = await client.get("/console/")
     assert config["cbr_endpoint"] == "https://cbr.example.test"
+    assert config["ecs_endpoint"] == "https://ecs.example.test"
     assert config["replication_destinations"] == []
-    assert "connect-src 'self' https://cbr.example.test;" in page.headers["content-security-policy"]
+    policy = page.headers["content-security-policy"]
+    assert "connect-src 'self' https://cbr.example.test https://ecs.example.test;" in policy
 
 
 @pytest.mark.parametrize(
@@ -58,6 +66,7 @@ async def test_the_cbr_endpoint_follows_the_host_and_the_setting(monkeypatch: py
         ("/console/", "text/html", "Create Image"),
         ("/console/console.js", "text/javascript", "ImsConsole"),
         ("/console/signing.js", "text/javascript", "SDK-HMAC-SHA256"),
+        ("/console/servers.js", "text/javascript", "ImsServers"),
         ("/console/console.css", "text/css", ":root"),
     ],
 )
@@ -105,5 +114,31 @@ async def test_backup_service_lets_the_console_of_its_region_call_it_from_the_br
     assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
     configured = await preflight(
         BackupSettings(console_origins="https://console.example.test"), "https://console.example.test"
+    )
+    assert configured.headers["access-control-allow-origin"] == "https://console.example.test"
+
+
+async def compute_preflight(settings: ComputeSettings, origin: str, method: str = "POST") -> httpx.Response:
+    async with client_of(create_compute_app(settings), "http://127.0.0.1:8104") as client:
+        return await client.options(
+            "/v1/a0000000000000000000000000000001/cloudservers",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": method,
+                "Access-Control-Request-Headers": "authorization,content-type,x-sdk-date,x-project-id",
+            },
+        )
+
+
+async def test_compute_service_lets_the_console_of_its_region_create_and_power_servers_from_the_browser() -> None:
+    allowed = await compute_preflight(ComputeSettings(http_port=18104), "http://127.0.0.1:18101")
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "http://127.0.0.1:18101"
+    assert "POST" in allowed.headers["access-control-allow-methods"]
+    assert "x-sdk-date" in allowed.headers["access-control-allow-headers"].lower()
+    refused = await compute_preflight(ComputeSettings(http_port=18104), "http://127.0.0.1:18102")
+    assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+    configured = await compute_preflight(
+        ComputeSettings(console_origins="https://console.example.test"), "https://console.example.test", "GET"
     )
     assert configured.headers["access-control-allow-origin"] == "https://console.example.test"

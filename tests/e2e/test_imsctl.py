@@ -31,6 +31,7 @@ def imsctl(system: System, *args: str, check: bool = True, timeout_s: float = 12
         "IMSCTL_IMS_URL": system.url("image-service", CN),
         "IMSCTL_CBR_URL": system.url("backup-service", CN),
         "IMSCTL_BILLING_URL": system.url("billing-service"),
+        "IMSCTL_ECS_URL": system.url("compute-service", CN),
         "IMSCTL_TENANTS_FILE": str(TENANTS_FILE),
         "IMSCTL_TENANT": ALPHA.name,
         "IMSCTL_REGION": CN,

@@ -4,6 +4,7 @@
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from compute_service.api import router
 from compute_service.context import ComputeService
@@ -46,10 +47,19 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
         topics=[topic_for(TopicKind.IMAGES, s.region), topic_for(TopicKind.BACKUPS, s.region)],
         periodic=[PeriodicTask("server builder", s.server_builder_interval_s, lambda: build(service))],
     )
-    return build_app(
+    app = build_app(
         runtime,
         title="compute-service (ECS and EVS API)",
         error_style="ims",
         bad_request_code=BAD_REQUEST,
         routers=[router],
     )
+    # The IMS console (served by image-service) creates, lists and powers ECSs from the browser, signed with AK/SK.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=s.cors_origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Sdk-Date", "X-Project-Id", "X-Client-Token"],
+        max_age=600,
+    )
+    return app

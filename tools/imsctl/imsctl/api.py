@@ -98,8 +98,11 @@ PollOpt = Annotated[float, typer.Option("--poll-interval", hidden=True)]
 ENDED = ("SUCCESS", "FAIL")
 
 
-def wait_for_job(client: ApiClient, job_id: str, *, timeout_s: float, poll_s: float) -> dict[str, Any]:
-    """Poll the IMS job until it ends, showing its progress; returns the ended job."""
+def wait_for_job(
+    client: ApiClient, job_id: str, *, timeout_s: float, poll_s: float, quiet: bool = False
+) -> dict[str, Any]:
+    """Poll the job (IMS, or ECS on compute-service: the same path) until it ends, showing its progress unless
+    ``quiet``; returns the ended job."""
     columns = (
         SpinnerColumn(finished_text="[green]done[/]"),
         TextColumn("[bold]{task.fields[status]:<7}"),
@@ -110,7 +113,7 @@ def wait_for_job(client: ApiClient, job_id: str, *, timeout_s: float, poll_s: fl
     )
     deadline = time.monotonic() + timeout_s
     job: dict[str, Any] = {}
-    with Progress(*columns, console=output.stderr()) as progress:
+    with Progress(*columns, console=output.stderr(), disable=quiet) as progress:
         task = progress.add_task(f"job {job_id}", total=100, status="INIT")
         while True:
             job = client.call("GET", f"/v1/{client.project_id}/jobs/{job_id}")
@@ -135,6 +138,15 @@ def _ended(job: dict[str, Any]) -> str:
     if job.get("status") != "SUCCESS":
         raise output.abort(f"job {job.get('job_id')} failed: {job.get('error_code')}: {job.get('fail_reason')}")
     image_id = str((job.get("entities") or {}).get("image_id") or "")
+    return image_id
+
+
+def _job_image(client: ApiClient, job_id: str) -> str:
+    """The image a job makes (its entity from the start: the new image, or the replica)."""
+    job = client.call("GET", f"/v1/{client.project_id}/jobs/{job_id}")
+    image_id = str((job.get("entities") or {}).get("image_id") or "")
+    if not image_id:
+        raise output.abort(f"job {job_id} names no image yet: add --wait")
     return image_id
 
 
@@ -170,8 +182,10 @@ def ims_create(
     ] = False,
     timeout: TimeoutOpt = 300.0,
     poll_interval: PollOpt = 0.5,
+    quiet: output.QuietOpt = False,
 ) -> None:
-    """Create a full-ECS image (CreateWholeImage). Prints the job id, or with --wait the image id."""
+    """Create a full-ECS image (CreateWholeImage). Prints the job id, or with --wait the image id; with -q the
+    image id alone (with --wait once it is active)."""
     if not backup_id and not (instance_id and vault_id):
         raise output.abort("give --backup-id, or --instance-id with --vault-id", code=2)
     body: dict[str, Any] = {"name": name, "whole_image_type": "CBR"}
@@ -188,12 +202,12 @@ def ims_create(
     try:
         job_id = client.call("POST", "/v1/cloudimages/wholeimages/action", body=body)["job_id"]
         if not wait:
-            output.print_id(job_id)
-            output.note(f"[dim]job {job_id} accepted; follow it with `imsctl ims job {job_id} --wait`[/]")
+            output.print_id(_job_image(client, job_id) if quiet else job_id)
+            output.note(f"[dim]job {job_id} accepted; follow it with `imsctl ims job {job_id} --wait`[/]", quiet=quiet)
             return
-        image_id = _ended(wait_for_job(client, job_id, timeout_s=timeout, poll_s=poll_interval))
+        image_id = _ended(wait_for_job(client, job_id, timeout_s=timeout, poll_s=poll_interval, quiet=quiet))
         output.print_id(image_id)
-        output.note(f"[green]image {image_id} is active[/] (job {job_id})")
+        output.note(f"[green]image {image_id} is active[/] (job {job_id})", quiet=quiet)
     finally:
         client.close()
 
@@ -383,8 +397,10 @@ def ims_replicate(
     wait: Annotated[bool, typer.Option("--wait", help="Follow the job; print the replica's image id.")] = False,
     timeout: TimeoutOpt = 300.0,
     poll_interval: PollOpt = 0.5,
+    quiet: output.QuietOpt = False,
 ) -> None:
-    """Replicate a full-ECS image to another region (CopyImageCrossRegion). Prints the job id, or the replica id."""
+    """Replicate a full-ECS image to another region (CopyImageCrossRegion). Prints the job id, or with --wait the
+    replica's id; with -q the replica's id alone (with --wait once it is active)."""
     client = ApiClient(target, "ims")
     try:
         if name is None:
@@ -394,11 +410,11 @@ def ims_replicate(
             body["description"] = description
         job_id = client.call("POST", f"/v1/cloudimages/{image_id}/cross_region_copy", body=body)["job_id"]
         if not wait:
-            output.print_id(job_id)
+            output.print_id(_job_image(client, job_id) if quiet else job_id)
             return
-        replica = _ended(wait_for_job(client, job_id, timeout_s=timeout, poll_s=poll_interval))
+        replica = _ended(wait_for_job(client, job_id, timeout_s=timeout, poll_s=poll_interval, quiet=quiet))
         output.print_id(replica)
-        output.note(f"[green]replica {replica} is active in {to}[/] (job {job_id})")
+        output.note(f"[green]replica {replica} is active in {to}[/] (job {job_id})", quiet=quiet)
     finally:
         client.close()
 
@@ -477,8 +493,9 @@ def cbr_checkpoint(
     server_id: Annotated[str, typer.Option("--server-id", help="An ECS known to the inventory (ServerRegistered).")],
     vault_id: Annotated[str, typer.Option("--vault-id")],
     name: Annotated[str | None, typer.Option("--name")] = None,
+    quiet: output.QuietOpt = False,
 ) -> None:
-    """Back up an ECS (CreateCheckpoint). Prints the new backup id."""
+    """Back up an ECS (CreateCheckpoint). Prints the new backup id (alone, with or without -q)."""
     client = ApiClient(target, "cbr")
     body = {"checkpoint": {"vault_id": vault_id, "parameters": {"resources": [server_id], "name": name}}}
     try:
@@ -520,8 +537,9 @@ def billing_top_up(
     idempotency_key: Annotated[
         str | None, typer.Option("--idempotency-key", help="A retry with the same key credits nothing.")
     ] = None,
+    quiet: output.QuietOpt = False,
 ) -> None:
-    """Top up the tenant's account; prints the new balance."""
+    """Top up the tenant's account; prints the new balance, or with -q the top-up's id alone."""
     client = ApiClient(target, "billing")
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
     try:
@@ -531,8 +549,10 @@ def billing_top_up(
     finally:
         client.close()
     account = answer["account"]
-    output.print_id(account["balance"])
-    output.note(f"topped up {answer['top_up']['amount']} {account['currency']}; account is {account['state']}")
+    output.print_id(str(answer["top_up"]["id"]) if quiet else account["balance"])
+    output.note(
+        f"topped up {answer['top_up']['amount']} {account['currency']}; account is {account['state']}", quiet=quiet
+    )
 
 
 @billing_app.command("lines")
@@ -577,11 +597,14 @@ def billing_prices(target: Target) -> None:
 
 # -- imsctl api ----------------------------------------------------------------------------------------------------
 def service_for_path(path: str) -> Service:
-    """Which service answers ``path``: billing paths, CBR's /v3/, else IMS."""
+    """Which service answers ``path``: billing paths, CBR's /v3/, the ECS and EVS paths, else IMS (whose job path
+    compute-service shares: ``--service ecs`` for an ECS job)."""
     if "/billing/" in path or path.endswith("/billing"):
         return "billing"
     if path.startswith("/v3/"):
         return "cbr"
+    if "/cloudservers" in path or "/cloudvolumes" in path or path.startswith("/v2.1/"):
+        return "ecs"
     return "ims"
 
 
@@ -603,7 +626,8 @@ def api_call(
     data: Annotated[str | None, typer.Option("--data", "-d", help="JSON body.")] = None,
     query: Annotated[list[str] | None, typer.Option("--query", "-q", help="KEY=VALUE, repeatable.")] = None,
     service: Annotated[
-        str | None, typer.Option("--service", "-s", help="ims, cbr, billing or replication (default: by path).")
+        str | None,
+        typer.Option("--service", "-s", help="ims, cbr, billing, replication or ecs (default: by path)."),
     ] = None,
 ) -> None:
     """Any signed call, e.g. `imsctl api GET /v2/cloudimages`. Prints the answer; exits 1 on an error status."""

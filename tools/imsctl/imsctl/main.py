@@ -7,16 +7,17 @@ from rich.table import Table
 
 from ims_shared.events import EVENT_TYPES
 from ims_shared.topics import topic_for
-from imsctl import api, follow, output, produce, trail
+from imsctl import api, ecs, follow, output, produce, trail
 from imsctl.target import SERVICE_PROCESS, Target, TargetError, connection_options
 
 app = typer.Typer(
     name="imsctl",
     help=(
-        "Operate the full-ECS image system: produce contract events, call the IMS, CBR and billing APIs as a "
+        "Operate the full-ECS image system: produce contract events, call the IMS, CBR, ECS and billing APIs as a "
         "development tenant, follow topics, and show the trail of an image or backup across every service.\n\n"
         "Endpoints default to the port map of `make run` (Kafka 127.0.0.1:9092, image-service 8101/8201, "
-        "backup-service 8102/8202, billing 8300); see the Connection options of each command."
+        "backup-service 8102/8202, compute-service 8104/8204, billing 8300); see the Connection options of each "
+        "command. Commands that create something take -q/--quiet to print the new id alone."
     ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -25,6 +26,7 @@ app.add_typer(produce.app, name="produce")
 app.add_typer(api.ims_app, name="ims")
 app.add_typer(api.cbr_app, name="cbr")
 app.add_typer(api.billing_app, name="billing")
+app.add_typer(ecs.ecs_app, name="ecs")
 app.command("api")(api.api_call)
 app.command("follow")(follow.follow_command)
 app.command("trail")(trail.trail_command)
@@ -65,7 +67,7 @@ def endpoints(
             "tenant": target.tenant.name,
             "project_id": target.project_id,
             "kafka": target.bootstrap,
-            **{SERVICE_PROCESS[s]: target.url(s) for s in ("ims", "cbr", "billing", "replication")},
+            **{SERVICE_PROCESS[s]: target.url(s) for s in ("ims", "cbr", "billing", "replication", "ecs")},
         }
     except TargetError as exc:
         raise output.abort(str(exc), code=2) from exc

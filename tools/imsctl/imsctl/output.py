@@ -1,17 +1,25 @@
 """Where imsctl writes: data (ids, tables, JSON) to standard output, everything else to standard error.
 
-So ``BACKUP=$(imsctl produce backup-created)`` captures the id alone, while progress and notes stay visible.
+So ``BACKUP=$(imsctl produce backup-created)`` captures the id alone, while progress and notes stay visible; a
+command that creates something takes ``-q/--quiet`` (:data:`QuietOpt`) to print the new id and nothing else, not even
+on standard error (errors excepted).
 """
 
 import json
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.json import JSON
 from rich.markup import escape
 from rich.text import Text
+
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Print the new id alone: no progress, no notes (errors still show)."),
+]
+"""The ``-q/--quiet`` option of every command that creates something."""
 
 # Wide enough for a table of ids when the output is a pipe or a file (a terminal uses its own width).
 PIPE_WIDTH = 200
@@ -25,8 +33,10 @@ def stderr() -> Console:
     return Console(stderr=True, width=None if sys.stderr.isatty() else PIPE_WIDTH, highlight=False)
 
 
-def note(message: str) -> None:
-    stderr().print(message)
+def note(message: str, *, quiet: bool = False) -> None:
+    """A line for people on standard error; nothing when the command is ``quiet``."""
+    if not quiet:
+        stderr().print(message)
 
 
 def abort(message: str, code: int = 1) -> typer.Exit:

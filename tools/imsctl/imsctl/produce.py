@@ -3,7 +3,8 @@
 ``imsctl produce backup-created --disks 2`` makes the BackupCreated of a two-disk ECS and prints its backup id;
 ``imsctl produce EVENT_TYPE --data '{...}'`` produces any other type (``image-deleted`` or ``ImageDeleted``) from
 its ``data`` as JSON. Every command prints the event's aggregate id on standard output (for ImageRequested the
-id the image will get), and where the event went on standard error.
+id the image will get), and where the event went on standard error; with ``-q`` the id alone, and nothing on
+standard error: ``B=$(imsctl produce backup-created -q)``.
 """
 
 import asyncio
@@ -105,6 +106,7 @@ class Envelope:
     dry_run: bool = False
     json_out: bool = False
     integration: str | None = None
+    quiet: bool = False
 
 
 def build(event_type: str, defaults: dict[str, Any], envelope: Envelope, target: Target) -> tuple[CloudEvent, str]:
@@ -167,13 +169,14 @@ def emit(event_type: str, defaults: dict[str, Any], envelope: Envelope, target: 
         partition, offset = asyncio.run(kafka_io.send(target.bootstrap, topic, event.subject or "", record, [signed]))
     except kafka_io.KafkaUnavailable as exc:
         raise output.abort(str(exc)) from exc
-    if envelope.json_out:
+    if envelope.json_out and not envelope.quiet:
         output.print_json(json.loads(value))
     else:
         output.print_id(printed_id(event))
     output.note(
         f"[green]{event.type}[/] {event.subject} -> {topic} [dim](partition {partition}, offset {offset}, "
-        f"event id {event.id})[/]"
+        f"event id {event.id})[/]",
+        quiet=envelope.quiet,
     )
 
 
@@ -237,6 +240,20 @@ _ENVELOPE_OPTIONS: list[Option] = [
             ),
         ],
         None,
+    ),
+    (
+        "quiet",
+        Annotated[
+            bool,
+            typer.Option(
+                "--quiet",
+                "-q",
+                help="Print the aggregate id alone (the new backup's, server's or image's): no note on standard "
+                "error; wins over --json.",
+                rich_help_panel=PANEL,
+            ),
+        ],
+        False,
     ),
 ]
 

@@ -23,12 +23,13 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_TENANT = "alpha"
 
-Service = Literal["ims", "cbr", "billing", "replication"]
+Service = Literal["ims", "cbr", "billing", "replication", "ecs"]
 SERVICE_PROCESS: dict[Service, str] = {
     "ims": "image-service",
     "cbr": "backup-service",
     "billing": "billing-service",
     "replication": "replication-service",
+    "ecs": "compute-service",
 }
 
 
@@ -190,7 +191,7 @@ _API_OPTIONS: list[Option] = [
             ],
             None,
         )
-        for service in ("ims", "cbr", "billing")
+        for service in ("ims", "cbr", "billing", "ecs")
     ],
 ]
 
@@ -246,8 +247,10 @@ def make_target(
     ims_url: str | None = None,
     cbr_url: str | None = None,
     billing_url: str | None = None,
+    ecs_url: str | None = None,
 ) -> Target:
-    urls = {k: v for k, v in {"ims": ims_url, "cbr": cbr_url, "billing": billing_url}.items() if v}
+    given = {"ims": ims_url, "cbr": cbr_url, "billing": billing_url, "ecs": ecs_url}
+    urls = {k: v for k, v in given.items() if v}
     return Target(
         region=region,
         tenant_name=tenant,

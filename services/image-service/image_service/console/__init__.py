@@ -3,9 +3,10 @@
 The page signs every request itself (SDK-HMAC-SHA256, as ``ims_shared.signing.sign`` does) with the access key
 and secret key the user enters; nothing here authenticates or proxies. ``/console/config.json`` tells the page
 what it cannot know by itself, and never a secret: this region, the CBR API's address (the backup list of the
-creation form), the regions a replica may go to (the replication routes from here), and, in development mode only,
-the tenants' names with their project in this region. Anyone may read it, so a deployment lists no tenant: the login
-form then asks for the project id with the keys.
+creation form), the ECS API's address (Apply for Server and the Servers page), the regions a replica may go to
+(the replication routes from here), and, in development mode only, the tenants' names with their project in this
+region. Anyone may read it, so a deployment lists no tenant: the login form then asks for the project id with the
+keys.
 """
 
 from pathlib import Path
@@ -27,6 +28,7 @@ MEDIA_TYPES = {
     "console.css": "text/css",
     "console.js": "text/javascript",
     "signing.js": "text/javascript",
+    "servers.js": "text/javascript",
 }
 
 router = APIRouter(include_in_schema=False)
@@ -43,15 +45,30 @@ class ConsoleSettings(BaseSettings):
         "the creation form. Unset: the console page's host with image-service's port + 1, where `make run` and "
         "docker compose put it.",
     )
+    console_ecs_endpoint: str | None = Field(
+        default=None,
+        description="The ECS and EVS APIs (compute-service of this region) as the browser reaches them, for Apply "
+        "for Server and the Servers page. Unset: the console page's host with image-service's port + 3, where "
+        "`make run` and docker compose put it.",
+    )
 
 
-def _cbr_endpoint(request: Request, settings: ConsoleSettings, http_port: int) -> str:
-    if settings.console_cbr_endpoint:
-        return settings.console_cbr_endpoint.rstrip("/")
+def _neighbour(request: Request, configured: str | None, port: int) -> str:
+    """Another service of this region as the browser reaches it: the setting, else the page's host on ``port``."""
+    if configured:
+        return configured.rstrip("/")
     host = request.url.hostname or "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"{request.url.scheme}://{host}:{http_port + 1}"
+    return f"{request.url.scheme}://{host}:{port}"
+
+
+def _cbr_endpoint(request: Request, settings: ConsoleSettings, http_port: int) -> str:
+    return _neighbour(request, settings.console_cbr_endpoint, http_port + 1)
+
+
+def _ecs_endpoint(request: Request, settings: ConsoleSettings, http_port: int) -> str:
+    return _neighbour(request, settings.console_ecs_endpoint, http_port + 3)
 
 
 def _development_keys() -> set[tuple[str, str]]:
@@ -86,18 +103,21 @@ def console_config(request: Request, service: ImageService) -> dict[str, Any]:
         "region_name": KNOWN_REGIONS.get(region, region),
         "regions": [{"id": r, "name": KNOWN_REGIONS.get(r, r)} for r in service.settings.regions],
         "cbr_endpoint": _cbr_endpoint(request, settings, service.settings.http_port),
+        "ecs_endpoint": _ecs_endpoint(request, settings, service.settings.http_port),
         "replication_destinations": [{"id": d, "name": KNOWN_REGIONS.get(d, d)} for d in destinations],
         "tenants": tenants_view(service.tenants, region) if development else [],
     }
 
 
 def _security_headers(request: Request, service: ImageService) -> dict[str, str]:
-    cbr = _cbr_endpoint(request, ConsoleSettings(), service.settings.http_port)
+    settings = ConsoleSettings()
+    cbr = _cbr_endpoint(request, settings, service.settings.http_port)
+    ecs = _ecs_endpoint(request, settings, service.settings.http_port)
     return {
         "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": (
-            f"default-src 'self'; connect-src 'self' {cbr}; img-src 'self' data:; "
+            f"default-src 'self'; connect-src 'self' {cbr} {ecs}; img-src 'self' data:; "
             "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
         ),
     }

@@ -1,8 +1,9 @@
 /* The IMS console: full-ECS images from CBR backups, over the same AK/SK-signed API the SDKs use.
  *
  * Log in with a tenant's access key and secret key; every request is then signed in this page (signing.js) and
- * sent to image-service (this origin) or, for the backup list, to the CBR API named in config.json. The server
- * decides: the checks below only spare a round trip, and what the server answers is shown as it says it.
+ * sent to image-service (this origin), to the CBR API (the backup list) or to the ECS API (servers.js: Apply for
+ * Server and the Servers page) named in config.json. The server decides: the checks below only spare a round
+ * trip, and what the server answers is shown as it says it.
  */
 (function () {
   "use strict";
@@ -30,7 +31,7 @@
     tab: "private",
     images: [],
     backups: [],
-    jobs: new Map(), // job id -> { label, job, error, started }
+    jobs: new Map(), // job id -> { label, service ("ims" or "ecs"), onEnd, job, error, started }
     current: null, // the image a dialog works on
     listTimer: null,
   };
@@ -152,15 +153,19 @@
 
   const ims = (method, path, options = {}) => call(method, path, options);
   const cbr = (method, path, options = {}) => call(method, path, { ...options, base: state.config.cbr_endpoint });
+  const ecs = (method, path, options = {}) => call(method, path, { ...options, base: state.config.ecs_endpoint });
 
   // ---- views -----------------------------------------------------------------------------------------------------
+  const VIEWS = ["login", "list", "create", "servers", "server-create"];
+
   function showView(name) {
-    $("login-view").hidden = name !== "login";
-    $("list-view").hidden = name !== "list";
-    $("create-view").hidden = name !== "create";
+    for (const view of VIEWS) $(`${view}-view`).hidden = name !== view;
     $("jobs-panel").hidden = name === "login";
     $("who").hidden = name === "login";
     $("logout").hidden = name === "login";
+    $("nav").hidden = name === "login";
+    $("nav-images").classList.toggle("active", ["list", "create"].includes(name));
+    $("nav-servers").classList.toggle("active", ["servers", "server-create"].includes(name));
   }
 
   // ---- log in ----------------------------------------------------------------------------------------------------
@@ -279,7 +284,7 @@
           class: "link op-server",
           disabled: !active,
           text: "Apply for Server",
-          onclick: () => openServer(image),
+          onclick: () => window.ImsServers.openCreate(image),
         }),
       ];
       if (own) {
@@ -345,8 +350,10 @@
   }
 
   // ---- jobs ------------------------------------------------------------------------------------------------------
-  function trackJob(jobId, label) {
-    state.jobs.set(jobId, { label, job: null, error: null, started: Date.now() });
+  /** Follow a job under Tasks: an IMS job (image-service), or an ECS job (compute-service) with ``service: "ecs"``;
+   * ``onEnd`` runs once it has ended (by default the image list is loaded again). */
+  function trackJob(jobId, label, { service = "ims", onEnd = null } = {}) {
+    state.jobs.set(jobId, { label, service, onEnd, job: null, error: null, started: Date.now() });
     renderJobs();
     pollJob(jobId, 0);
   }
@@ -354,8 +361,9 @@
   async function pollJob(jobId, failures) {
     const entry = state.jobs.get(jobId);
     if (!entry || !state.session) return;
+    const api = entry.service === "ecs" ? ecs : ims;
     try {
-      entry.job = await ims("GET", `/v1/${state.session.projectId}/jobs/${jobId}`);
+      entry.job = await api("GET", `/v1/${state.session.projectId}/jobs/${jobId}`);
       entry.error = null;
       failures = 0;
     } catch (exc) {
@@ -364,10 +372,17 @@
     }
     renderJobs();
     if (entry.job && FINAL_JOB.has(entry.job.status)) {
-      refreshImages();
+      (entry.onEnd || refreshImages)(entry.job);
       return;
     }
     setTimeout(() => pollJob(jobId, failures), Math.min(1000 * 2 ** failures, 10000));
+  }
+
+  /** What an ended ECS job did: the ECSs it made or acted on (its sub-jobs' servers). */
+  function ecsDone(entities) {
+    const servers = (entities.sub_jobs || []).map((sub) => (sub.entities || {}).server_id).filter(Boolean);
+    if (entities.server_id) servers.push(entities.server_id);
+    return servers.length ? `ECS ${servers.join(", ")}` : "done";
   }
 
   let renderedJobs = "";
@@ -387,7 +402,7 @@
       bar.style.width = `${Math.max(0, Math.min(100, percent))}%`;
       let detail = entities.current_task || "";
       if (status === "FAIL") detail = `${job.error_code || "failed"}: ${job.fail_reason || ""}`;
-      if (status === "SUCCESS") detail = entities.image_id ? `image ${entities.image_id}` : "done";
+      if (status === "SUCCESS") detail = entities.image_id ? `image ${entities.image_id}` : job.message || ecsDone(entities);
       if (entry.error) detail = entry.error;
       list.append(
         el(
@@ -614,59 +629,6 @@
     }
   }
 
-  // ---- Apply for Server ------------------------------------------------------------------------------------------
-  function diskTable(disks, role) {
-    return disks.map((disk) =>
-      el(
-        "tr",
-        {},
-        el("td", { text: role }),
-        el("td", { text: disk.device || "—" }),
-        el("td", { text: `${disk.size_gb} GB` }),
-        el("td", { text: disk.volume_type || "—" }),
-      ),
-    );
-  }
-
-  async function openServer(image) {
-    const body = $("server-body");
-    body.replaceChildren(el("p", { class: "muted", text: "Loading the image…" }));
-    $("server-dialog").showModal();
-    let full;
-    try {
-      full = await ims("GET", `/v2/images/${image.id}`);
-    } catch (exc) {
-      body.replaceChildren(el("p", { class: "error", text: exc.message }));
-      return;
-    }
-    const plan = full.__provisioning || {};
-    const create = plan.create_server || { system_disk: [], data_disks: [] };
-    const change = plan.change_os || {};
-    body.replaceChildren(
-      el(
-        "table",
-        { class: "summary" },
-        el(
-          "tbody",
-          {},
-          el("tr", {}, el("th", { text: "Image" }), el("td", { text: `${full.name} (${full.id})` })),
-          el("tr", {}, el("th", { text: "OS" }), el("td", { text: full.__os_version || full.__os_type || "—" })),
-          el("tr", {}, el("th", { text: "Minimum system disk" }), el("td", { text: `${full.min_disk} GB` })),
-          el("tr", {}, el("th", { text: "Minimum memory" }), el("td", { text: full.min_ram ? `${full.min_ram} MB` : "no minimum" })),
-        ),
-      ),
-      el("h3", { text: `A new ECS created from this image gets ${create.restores || "all disks"}` }),
-      el(
-        "table",
-        { class: "grid compact", id: "server-disks" },
-        el("thead", {}, el("tr", {}, el("th", { text: "Disk" }), el("th", { text: "Device" }), el("th", { text: "Size" }), el("th", { text: "Type" }))),
-        el("tbody", {}, diskTable(create.system_disk || [], "System disk"), diskTable(create.data_disks || [], "Data disk")),
-      ),
-      el("h3", { text: `Changing the OS of an existing ECS restores the ${change.restores || "system disk only"}` }),
-      el("p", { class: "plan-note", id: "server-note", text: capitalized(change.note || "") }),
-    );
-  }
-
   // ---- Share -----------------------------------------------------------------------------------------------------
   async function loadMembers(image) {
     const body = $("share-members").querySelector("tbody");
@@ -845,6 +807,9 @@
     $("replicate-cancel").addEventListener("click", () => $("replicate-dialog").close());
     $("delete-form").addEventListener("submit", deleteSubmit);
     $("delete-cancel").addEventListener("click", () => $("delete-dialog").close());
+    $("nav-images").addEventListener("click", () => showList());
+    $("nav-servers").addEventListener("click", () => window.ImsServers.showServers());
+    window.ImsServers.wire();
   }
 
   async function start() {
@@ -866,6 +831,22 @@
     document.body.dataset.ready = "true";
   }
 
-  window.ImsConsole = { state };
+  // What servers.js (Apply for Server, the Servers page) shares with this file.
+  window.ImsConsole = {
+    state,
+    $,
+    el,
+    ims,
+    ecs,
+    showError,
+    fieldError,
+    toast,
+    when,
+    shortId,
+    capitalized,
+    showView,
+    trackJob,
+    STATUS_TEXT,
+  };
   document.addEventListener("DOMContentLoaded", start);
 })();
