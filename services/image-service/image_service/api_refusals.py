@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from image_service import repository
-from image_service.context import ImageService, Service, Who
+from image_service.context import ImageService, Service, Who, WhoPatching
 from image_service.domain import export_refused, image_patch, image_update, in_region_copy_refused
 from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER
 from image_service.views import image_view
@@ -75,6 +75,6 @@ async def update_image(request: Request, image_id: str, service: Service, who: W
 
 
 @router.patch("/v2/images/{image_id}")
-async def glance_update_image(request: Request, image_id: str, service: Service, who: Who) -> dict[str, Any]:
+async def glance_update_image(request: Request, image_id: str, service: Service, who: WhoPatching) -> dict[str, Any]:
     """Glance's image update: the same JSON-patch operations, rules and answer as ``update_image``."""
     return await _update(request, image_id, service, who)
