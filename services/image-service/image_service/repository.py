@@ -18,7 +18,6 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from image_service.domain import (
-    MEMBER_STATUSES,
     PLATFORMS,
     REPLICATION_JOB,
     WHOLE_IMAGE_JOB,
@@ -670,32 +669,39 @@ async def get_image(conn: Conn, image_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM images WHERE image_id = $1 AND deleted_at IS NULL", image_id)
 
 
-def _listed_scope(scope: str | None, member_status: str = "accepted") -> str:
+def _listed_scope(listing: Listing, args: list[Any]) -> str:
     """The images a listing of project ``$1`` shows: its own (``private``), those shared with it whose member status
-    is ``member_status`` (``shared``), or both."""
+    is the listing's (``shared``; the status appended to ``args``), or both."""
     own = "project_id = $1"
-    status = {s: f"'{s}'" for s in MEMBER_STATUSES}[member_status]
-    shared = f"image_id IN (SELECT image_id FROM members WHERE member_id = $1 AND status = {status})"
-    return {"private": own, "shared": shared}.get(scope or "", f"({own} OR {shared})")
+    if listing.scope == "private":
+        return own
+    args.append(listing.member_status)
+    i = len(args)
+    shared = f"image_id IN (SELECT image_id FROM members WHERE member_id = $1 AND status = ${i})"
+    return shared if listing.scope == "shared" else f"({own} OR {shared})"
 
 
-_PLATFORM = (
-    "CASE "
-    + " ".join(f"WHEN coalesce(os_version, '') ILIKE '%{name}%' THEN '{name}'" for name in PLATFORMS)
-    + " ELSE 'Other' END"
-)
-"""An image's ``__platform`` in SQL, as ``domain.platform_of`` names it."""
+def _platform_patterns(platform: str) -> tuple[str | None, list[str]] | None:
+    """The OS versions of ``__platform`` as ``domain.platform_of`` names it: those that contain the platform's name
+    (any for ``Other``) and none of the names before it in ``PLATFORMS`` (all of them for ``Other``), as ILIKE
+    patterns; None for a platform no image has."""
+    if platform == "Other":
+        return None, [f"%{name}%" for name in PLATFORMS]
+    if platform not in PLATFORMS:
+        return None
+    index = PLATFORMS.index(platform)
+    return f"%{platform}%", [f"%{name}%" for name in PLATFORMS[:index]]
 
 
 async def list_position(conn: Conn, project_id: str, marker: str, listing: Listing) -> tuple[Any, str] | None:
     """Where a page after ``marker`` starts: the (sort column, image_id) of that image when the project's listing
     shows it, or has shown it (deleted since, a page may still follow it); None for any other id, another tenant's
     image as an unknown one."""
-    scope = _listed_scope(listing.scope, listing.member_status)
+    args: list[Any] = [project_id, marker]
+    scope = _listed_scope(listing, args)
+    column = listing.sort_column
     row = await conn.fetchrow(
-        f"SELECT {listing.sort_column} AS position, image_id FROM images WHERE image_id = $2 AND {scope}",
-        project_id,
-        marker,
+        f"SELECT {column} AS position, image_id FROM images WHERE image_id = $2 AND {scope}", *args
     )
     return (row["position"], row["image_id"]) if row else None
 
@@ -714,8 +720,8 @@ async def list_images(
 ) -> list[asyncpg.Record]:
     """The project's own images (``private``) and the images shared with it (``shared``, by member status), in
     the listing's order, from ``after`` (a ``list_position``) on."""
-    clauses = [_listed_scope(listing.scope, listing.member_status), "deleted_at IS NULL"]
     args: list[Any] = [project_id]
+    clauses = [_listed_scope(listing, args), "deleted_at IS NULL"]
     for column in LISTED_COLUMNS:
         if filters.get(column) is not None:
             args.append(filters[column])
@@ -724,21 +730,27 @@ async def list_images(
         args.append(filters["owner"])
         clauses.append(f"project_id = ${len(args)}")
     if filters.get("platform") is not None:
-        args.append(filters["platform"])
-        clauses.append(f"({_PLATFORM}) = ${len(args)}")
+        patterns = _platform_patterns(filters["platform"])
+        if patterns is None:
+            clauses.append("false")
+        else:
+            named, before = patterns
+            if named is not None:
+                args.append(named)
+                clauses.append(f"coalesce(os_version, '') ILIKE ${len(args)}")
+            args.append(before)
+            clauses.append(f"NOT coalesce(os_version, '') ILIKE ANY (${len(args)}::text[])")
     if listing.tag is not None:
         args.append([listing.tag])
         clauses.append(f"tags @> ${len(args)}::jsonb")
-    column, direction = listing.sort_column, "DESC" if listing.descending else "ASC"
+    column = listing.sort_column
     if after is not None:
         args += after
         clauses.append(f"({column}, image_id) {'<' if listing.descending else '>'} (${len(args) - 1}, ${len(args)})")
+    order = f"{column} DESC, image_id DESC" if listing.descending else f"{column} ASC, image_id ASC"
     args.append(limit)
     where = " AND ".join(clauses)
-    return await conn.fetch(
-        f"SELECT * FROM images WHERE {where} ORDER BY {column} {direction}, image_id {direction} LIMIT ${len(args)}",
-        *args,
-    )
+    return await conn.fetch(f"SELECT * FROM images WHERE {where} ORDER BY {order} LIMIT ${len(args)}", *args)
 
 
 async def images_of_project(conn: Conn, project_id: str) -> int:
@@ -783,12 +795,13 @@ async def project_tags(conn: Conn, project_id: str) -> list[asyncpg.Record]:
 
 
 def _has_tag(condition: TagCondition, args: list[Any]) -> str:
-    """A clause: the image has a tag with the condition's key, and one of its values when it names any."""
-    args += [condition.key, list(condition.values)]
-    key, values = len(args) - 1, len(args)
+    """A clause: the image has a tag with the condition's key, and one of its values when it names any (the
+    condition travels as one JSON parameter, ``{key, values}``)."""
+    args.append({"key": condition.key, "values": list(condition.values)})
     return (
-        f"EXISTS (SELECT 1 FROM jsonb_array_elements(tags) AS t WHERE t->>'key' = ${key} "
-        f"AND (cardinality(${values}::text[]) = 0 OR t->>'value' = ANY (${values}::text[])))"
+        f"EXISTS (SELECT 1 FROM jsonb_array_elements(tags) AS t WHERE t->>'key' = ${len(args)}::jsonb->>'key' "
+        f"AND (jsonb_array_length(${len(args)}::jsonb->'values') = 0 "
+        f"OR (${len(args)}::jsonb->'values') ? (t->>'value')))"
     )
 
 
@@ -821,10 +834,10 @@ async def images_by_tags(conn: Conn, project_id: str, query: TagQuery) -> tuple[
     total: int = await conn.fetchval(f"SELECT count(*) FROM images WHERE {where}", *args)
     if query.count:
         return total, []
-    args += [query.limit, query.offset]
+    args.append([query.limit, query.offset])
     rows = await conn.fetch(
         f"SELECT image_id, name, status, tags FROM images WHERE {where} "
-        f"ORDER BY created_at DESC, image_id DESC LIMIT ${len(args) - 1} OFFSET ${len(args)}",
+        f"ORDER BY created_at DESC, image_id DESC LIMIT (${len(args)}::int[])[1] OFFSET (${len(args)}::int[])[2]",
         *args,
     )
     return total, rows
