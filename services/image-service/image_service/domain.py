@@ -118,17 +118,19 @@ def normalized_tags(request: ImageRequest) -> list[dict[str, str]]:
 def check_tags(pairs: list[dict[str, str]]) -> None:
     """Tags as IMS takes them: unique keys of 1 to 36 letters, digits, hyphens (-) or underscores (_), values of at
     most 43 letters, digits, hyphens, underscores or periods (.), empty allowed."""
+    for pair in pairs:
+        if not isinstance(pair["key"], str) or not TAG_KEY_PATTERN.fullmatch(pair["key"]):
+            raise _invalid(
+                f"tag key {pair['key']!r:.50} must be 1 to 36 letters, digits, hyphens (-) or underscores (_)"
+            )
+        if not isinstance(pair["value"], str) or not TAG_VALUE_PATTERN.fullmatch(pair["value"]):
+            raise _invalid(
+                f"tag value {pair['value']!r:.50} must be at most 43 letters, digits, hyphens (-), underscores (_) "
+                "or periods (.)"
+            )
     keys = [p["key"] for p in pairs]
     if len(set(keys)) != len(keys):
         raise _invalid("tag keys must be unique")
-    for pair in pairs:
-        if not isinstance(pair["key"], str) or not TAG_KEY_PATTERN.fullmatch(pair["key"]):
-            raise _invalid(f"tag key {pair['key']!r} must be 1 to 36 letters, digits, hyphens (-) or underscores (_)")
-        if not isinstance(pair["value"], str) or not TAG_VALUE_PATTERN.fullmatch(pair["value"]):
-            raise _invalid(
-                f"tag value {pair['value']!r} must be at most 43 letters, digits, hyphens (-), underscores (_) "
-                "or periods (.)"
-            )
 
 
 def tags_added(current: list[dict[str, str]], pairs: list[dict[str, str]], policy: TagPolicy) -> list[dict[str, str]]:
@@ -154,15 +156,15 @@ def tags_deleted(current: list[dict[str, str]], pairs: list[dict[str, Any]], pol
     value matches when one is given; a tag it does not have is deleted already. IMS checks no character set here,
     only lengths: a key of 1 to 127 characters, not blank, a value of at most 255. The tenant's tag policy holds for
     the result (a required key stays)."""
-    keys = [p.get("key") for p in pairs]
-    if len(set(keys)) != len(keys):
-        raise _invalid("tag keys must be unique")
     for pair in pairs:
         key, value = pair.get("key"), pair.get("value")
         if not isinstance(key, str) or not key.strip() or len(key) > 127:
             raise _invalid("a tag key to delete must be 1 to 127 characters, not blank")
         if value is not None and (not isinstance(value, str) or len(value) > 255):
             raise _invalid("a tag value to delete must be a string of at most 255 characters")
+    keys = [p["key"] for p in pairs]
+    if len(set(keys)) != len(keys):
+        raise _invalid("tag keys must be unique")
     gone = {p["key"]: p.get("value") for p in pairs}
     tags = [dict(t) for t in current if not (t["key"] in gone and gone[t["key"]] in (None, "", t["value"]))]
     enforce_tag_policy(tags, policy)
@@ -265,7 +267,7 @@ def tag_query(body: Mapping[str, Any]) -> TagQuery:
         for match in matches:
             key = match.get("key") if isinstance(match, dict) else None
             value = match.get("value") if isinstance(match, dict) else None
-            if key not in MATCH_KEYS:
+            if not isinstance(key, str) or key not in MATCH_KEYS:
                 raise _invalid(f"a key of matches must be one of {sorted(MATCH_KEYS)}; got {key!r}")
             if MATCH_KEYS[key] in matched:
                 raise _invalid(f"the keys of matches must be unique: {key} is given twice")

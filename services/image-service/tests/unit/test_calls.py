@@ -112,6 +112,15 @@ def test_a_batch_delete_checks_lengths_only(pairs: list[dict[str, Any]]) -> None
     assert refusal(tags_deleted, [], pairs, NO_POLICY).code == "IMG.0001"
 
 
+def test_a_tag_of_another_json_type_is_img_0001() -> None:
+    assert refusal(tags_added, [], [{"key": ["k"], "value": "v"}], NO_POLICY).code == "IMG.0001"
+    assert refusal(tags_added, [], [{"key": "k", "value": None}], NO_POLICY).code == "IMG.0001"
+    assert refusal(tags_deleted, [], [{"key": {"k": 1}}], NO_POLICY).code == "IMG.0001"
+    assert refusal(tag_query, {"action": "filter", "matches": [{"key": ["resource_id"], "value": "x"}]}).code == (
+        "IMG.0001"
+    )
+
+
 def test_a_batch_delete_takes_any_characters() -> None:
     assert tags_deleted(tags("a=1"), [{"key": "legacy key!", "value": "any value?"}], NO_POLICY) == tags("a=1")
 
