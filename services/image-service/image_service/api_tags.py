@@ -1,6 +1,7 @@
 """IMS image tags: a project's own images only (an image shared with it is another project's to tag). Each change
 locks the image, so that the limit of 10 tags holds under concurrent calls."""
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -12,6 +13,7 @@ from image_service.domain import tag_query, tag_removed, tags_added, tags_delete
 from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER
 from ims_shared.auth import Caller
 from ims_shared.refusal import Refusal
+from ims_shared.tenants import TagPolicy
 
 router = APIRouter()
 
@@ -40,7 +42,10 @@ def _missing(image_id: str) -> Refusal:
     return Refusal(IMAGE_NOT_FOUND, f"image {image_id} not found", status=404)
 
 
-async def _retag(service: ImageService, who: Caller, image_id: str, change: Any) -> None:
+Tags = list[dict[str, str]]
+
+
+async def _retag(service: ImageService, who: Caller, image_id: str, change: Callable[[Tags, TagPolicy], Tags]) -> None:
     """Write the tags ``change`` makes of the image's, the image locked."""
     async with service.database.transaction() as conn:
         image = await repository.lock_image(conn, image_id)
