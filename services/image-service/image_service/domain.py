@@ -153,7 +153,8 @@ def tags_added(current: list[dict[str, str]], pairs: list[dict[str, str]], polic
 
 def tags_deleted(current: list[dict[str, str]], pairs: list[dict[str, Any]], policy: TagPolicy) -> list[dict[str, str]]:
     """The image's tags once ``pairs`` are deleted (BatchAddOrDeleteTags ``delete``): by key, and only where the
-    value matches when one is given; a tag it does not have is deleted already. IMS checks no character set here,
+    value matches when one is given (an empty value, as the SDK sends a tag without one, names the key alone); a tag
+    it does not have is deleted already. IMS checks no character set here,
     only lengths: a key of 1 to 127 characters, not blank, a value of at most 255. The tenant's tag policy holds for
     the result (a required key stays)."""
     for pair in pairs:
