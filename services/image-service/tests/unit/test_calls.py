@@ -9,6 +9,7 @@ import pytest
 
 from image_service.domain import (
     MAX_TAGS,
+    ImageRequest,
     Listing,
     TagCondition,
     TagQuery,
@@ -19,6 +20,7 @@ from image_service.domain import (
     tag_removed,
     tags_added,
     tags_deleted,
+    validate_request,
 )
 from image_service.views import job_view, os_versions_view, quota_view
 from ims_shared.public_images import public_images
@@ -53,6 +55,19 @@ def test_an_image_has_at_most_ten_tags() -> None:
     error = refusal(tags_added, ten, tags("k10=v"), NO_POLICY)
     assert (error.code, error.status) == ("IMG.0001", 400)
     assert "at most 10 tags" in error.message
+
+
+def test_creation_takes_the_same_tags() -> None:
+    def created(**fields: Any) -> list[dict[str, str]]:
+        request = ImageRequest(name="img", backup_id="b1", **fields)
+        return validate_request(request, policy=NO_POLICY, enterprise_projects=())
+
+    ten = [{"key": f"k{i}", "value": "v"} for i in range(10)]
+    assert created(image_tags=ten) == ten
+    assert refusal(created, image_tags=[*ten, {"key": "k10", "value": "v"}]).code == "IMG.0001"
+    assert refusal(created, tags=[f"k{i}.v" for i in range(11)]).code == "IMG.0001"
+    assert refusal(created, image_tags=[{"key": "a.b", "value": "v"}]).code == "IMG.0001"
+    assert created(tags=["a.b.c"]) == [{"key": "a", "value": "b.c"}]  # the key is before the first period
 
 
 @pytest.mark.parametrize(
