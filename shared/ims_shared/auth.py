@@ -19,8 +19,16 @@ class Caller:
     region: str
 
 
-async def authenticate(request: Request, catalog: TenantCatalog, region: str, project_id: str | None) -> Caller:
-    """Verify the signature and that the project belongs to the caller's tenant in this region."""
+async def authenticate(
+    request: Request,
+    catalog: TenantCatalog,
+    region: str,
+    project_id: str | None,
+    *,
+    allow_unsigned_body: bool = False,
+) -> Caller:
+    """Verify the signature and that the project belongs to the caller's tenant in this region. The body must be
+    signed unless ``allow_unsigned_body`` (the SDKs leave a body that is neither JSON nor BSON unsigned)."""
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise Refusal("APIGW.0201", f"request body larger than {MAX_BODY_BYTES} bytes", status=413)
@@ -39,7 +47,7 @@ async def authenticate(request: Request, catalog: TenantCatalog, region: str, pr
         body=body,
     )
     try:
-        verify(signed, tenant.secret_key, datetime.now(UTC))
+        verify(signed, tenant.secret_key, datetime.now(UTC), allow_unsigned_payload=allow_unsigned_body)
     except SignatureError as exc:
         raise Refusal("APIGW.0301", f"signature rejected: {exc.reason}", status=401) from exc
     project = project_id or headers.get("x-project-id")

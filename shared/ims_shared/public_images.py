@@ -22,6 +22,7 @@ class PublicImage:
     min_disk: int  # GB
     min_ram: int  # MB
     region: str
+    os_bit: int = 64
 
 
 # name, os type, os version, platform, min disk (GB), min RAM (MB)

@@ -54,6 +54,7 @@ def _routes(apis: Apis) -> list[tuple[str, str, str]]:
         "backup_id": apis.owned["alpha"].spare_backup,
         "job_id": apis.owned["alpha"].job,
         "member_id": BETA.projects[CN],
+        "key": "env",  # an image tag's key
     }
     routes = []
     for service in BAD_REQUEST:

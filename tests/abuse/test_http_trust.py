@@ -51,6 +51,41 @@ def test_a_json_body_sent_as_unsigned_payload_is_refused_and_credits_nothing(api
         assert _balance(http, apis) == before
 
 
+@pytest.mark.parametrize(
+    ("target", "content_type", "status"),
+    [
+        ("/v2/images/{image}", "application/openstack-images-v2.1-json-patch", 200),  # what the SDK sends
+        ("/v2/images/{image}", "application/json", 401),
+        ("/v2/cloudimages/{image}", "application/openstack-images-v2.1-json-patch", 401),
+        ("/v2/cloudimages/{image}", "application/json", 401),
+    ],
+)
+def test_an_unsigned_body_is_taken_only_as_glance_update_images_json_patch(
+    apis: Apis, target: str, content_type: str, status: int
+) -> None:
+    """The official SDK leaves GlanceUpdateImage's JSON patch unsigned; no other route, nor that one with another
+    content type, takes an unsigned body."""
+    url = apis.urls["image-service"]
+    path = target.format(image=apis.owned["alpha"].image)
+    body = json.dumps([{"op": "replace", "path": "/__description", "value": "unsigned"}]).encode()
+    headers = {
+        "Host": urlsplit(url).netloc,
+        "Content-Type": content_type,
+        "X-Project-Id": ALPHA.projects[CN],
+        "X-Sdk-Content-Sha256": "UNSIGNED-PAYLOAD",
+    }
+    signed = sign(
+        SignedRequest("PATCH", path, "", headers, body), ALPHA.access_key, ALPHA.secret_key, datetime.now(UTC)
+    )
+    with httpx.Client(timeout=10) as http:
+        answer = http.patch(url + path, headers=signed, content=body)
+    assert answer.status_code == status, answer.text
+    if status == 401:
+        assert answer.json()["error"]["code"] == "APIGW.0301"
+    else:
+        assert answer.json()["__description"] == "unsigned"
+
+
 def test_a_request_whose_host_is_not_signed_is_refused(apis: Apis) -> None:
     url = apis.urls["image-service"]
     headers = {"Content-Type": "application/json", "X-Project-Id": ALPHA.projects[CN]}

@@ -325,6 +325,14 @@ def test_an_image_from_an_ecs_backs_it_up_first_and_reports_both_steps(system: S
     assert job.status == "SUCCESS", job.fail_reason
     steps = job.entities.sub_jobs_result
     assert [s.status for s in steps] == ["SUCCESS", "SUCCESS"]
+    backup_step, image_step = steps
+    assert backup_step.job_id and image_step.job_id and backup_step.job_id != image_step.job_id
+    assert backup_step.begin_time == job.begin_time
+    assert backup_step.end_time == image_step.begin_time
+    assert image_step.end_time == job.end_time
+    assert job.begin_time <= backup_step.end_time <= job.end_time
+    again = client.show_job(ShowJobRequest(job_id=job_id)).entities.sub_jobs_result
+    assert [s.job_id for s in again] == [backup_step.job_id, image_step.job_id]
     image = client.glance_show_image(GlanceShowImageRequest(image_id=job.entities.image_id))
     backup = cbr(system).show_backup(ShowBackupRequest(backup_id=image.backup_id)).backup
     assert backup.resource_id == server_id and backup.status == "available"

@@ -12,9 +12,11 @@ from image_service import repository
 from image_service.context import ImageService, Service, Who
 from image_service.domain import (
     ImageRequest,
+    Listing,
     check_account,
     check_backup,
     check_one_image_per_backup,
+    listing,
     resolve_enterprise_project,
     validate_request,
 )
@@ -215,42 +217,54 @@ async def glance_show_image(image_id: str, service: Service, who: Who) -> dict[s
 ListLimit = Annotated[int, Query(ge=1, le=1000)]
 LISTED = {
     "private": "an image of this project",
-    "shared": "an image shared with this project and accepted",
-    None: "an image of this project, or one shared with it and accepted",
+    "shared": "an image shared with this project",
+    None: "an image of this project, or one shared with it",
 }
-"""What a marker may be, for each value of ``__imagetype``: an image the listing shows."""
+"""What a marker may be, for each scope of a listing: an image the listing shows."""
 
 
 async def _list(
-    service: ImageService, who: Caller, limit: int, marker: str | None, filters: dict[str, Any]
+    service: ImageService, who: Caller, limit: int, marker: str | None, filters: dict[str, Any], listing: Listing
 ) -> list[dict[str, Any]]:
-    imagetype = filters.pop("imagetype", None)
-    if imagetype == "gold":
-        return _gold(service, filters, limit, marker)
-    if imagetype not in (None, "private", "shared"):
+    if listing.scope == "gold":
+        return _gold(service, filters, limit, marker, listing)
+    if listing.scope not in (None, "private", "shared"):
         return []
     db = service.database.pool
     after = None
     if marker:
         # Only an image this listing shows the caller: another tenant's image is refused as an unknown id is (a 400,
         # as Glance answers for a marker it cannot find), so that ids cannot be probed or paged from.
-        after = await repository.list_position(db, who.project_id, marker, imagetype)
+        after = await repository.list_position(db, who.project_id, marker, listing)
         if after is None:
-            raise Refusal(INVALID_PARAMETER, f"marker {marker} is not {LISTED[imagetype]}")
-    rows = await repository.list_images(db, who.project_id, filters, limit, after, imagetype)
+            raise Refusal(INVALID_PARAMETER, f"marker {marker} is not {LISTED[listing.scope]}")
+    rows = await repository.list_images(db, who.project_id, filters, limit, after, listing)
     return [image_view(r, viewer_project=who.project_id) for r in rows]
 
 
-def _gold(service: ImageService, filters: dict[str, Any], limit: int, marker: str | None) -> list[dict[str, Any]]:
-    """The region's public images (``ims_shared.public_images``), filtered as the private ones are."""
+GOLD_ORDER = {"name": "name", "image_id": "id", "min_disk": "min_disk", "size_gb": "min_disk"}
+"""The sort columns by which public images are ordered (by id within them); by the others they keep the catalog's
+order (their dates and status are all the same)."""
+
+
+def _gold(
+    service: ImageService, filters: dict[str, Any], limit: int, marker: str | None, listing: Listing
+) -> list[dict[str, Any]]:
+    """The region's public images (``ims_shared.public_images``), filtered and sorted as the private ones are."""
     images = list(public_images(service.settings.region))
+    if listing.sort_column in GOLD_ORDER:
+        field = GOLD_ORDER[listing.sort_column]
+        images.sort(key=lambda image: (getattr(image, field), image.id), reverse=listing.descending)
     if marker:
         images = images[next((i + 1 for i, image in enumerate(images) if image.id == marker), len(images)) :]
-    wanted = {"name": "name", "image_id": "id", "os_type": "os_type"}
+    wanted = {"name": "name", "image_id": "id", "os_type": "os_type", "min_disk": "min_disk", "platform": "platform"}
     for key, field in wanted.items():
         if filters.get(key) is not None:
             images = [image for image in images if getattr(image, field) == filters[key]]
-    if filters.get("status") not in (None, "active") or filters.get("backup_id") is not None:
+    ours_only = ("backup_id", "owner", "enterprise_project_id")  # public images have none, no owner, project 0
+    if filters.get("status") not in (None, "active") or any(filters.get(key) is not None for key in ours_only):
+        images = []
+    if listing.tag is not None:  # public images have no tags
         images = []
     return [gold_image_view(image) for image in images[:limit]]
 
@@ -265,20 +279,44 @@ async def list_images(
     status: str | None = None,
     id: str | None = None,
     enterprise_project_id: str | None = None,
+    owner: str | None = None,
+    tag: Annotated[str | None, Query(max_length=256)] = None,
+    visibility: str | None = None,
+    member_status: str | None = None,
+    sort_key: str | None = None,
+    sort_dir: str | None = None,
+    min_disk: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
     imagetype: Annotated[str | None, Query(alias="__imagetype")] = None,
     os_type: Annotated[str | None, Query(alias="__os_type")] = None,
+    platform: Annotated[str | None, Query(alias="__platform")] = None,
+    os_bit: Annotated[str | None, Query(alias="__os_bit")] = None,
     backup_id: Annotated[str | None, Query(alias="__backup_id")] = None,
 ) -> dict[str, Any]:
+    """IMS ListImages. Filters: a column's value (``name``, ``status``, ``id``, ``enterprise_project_id``,
+    ``owner``, ``min_disk``, ``__os_type``, ``__platform``, ``__backup_id``), a tag (``key=value``), which images
+    (``__imagetype``, ``visibility``, ``member_status``) and ``__os_bit``; ``sort_key`` and ``sort_dir`` order
+    them (``domain.listing``)."""
+    selected = listing(
+        imagetype=imagetype,
+        visibility=visibility,
+        member_status=member_status,
+        tag=tag,
+        sort_key=sort_key,
+        sort_dir=sort_dir,
+        os_bit=os_bit,
+    )
     filters = {
         "name": name,
         "status": status,
         "image_id": id,
         "enterprise_project_id": enterprise_project_id,
-        "imagetype": imagetype,
+        "owner": owner,
+        "min_disk": min_disk,
         "os_type": os_type,
+        "platform": platform,
         "backup_id": backup_id,
     }
-    images = await _list(service, who, limit, marker, filters)
+    images = await _list(service, who, limit, marker, filters, selected)
     page_info = {"next_marker": images[-1]["id"]} if len(images) == limit else {}
     return {"images": images, "page_info": page_info}
 
@@ -295,8 +333,8 @@ async def glance_list_images(
     imagetype: Annotated[str | None, Query(alias="__imagetype")] = None,
     os_type: Annotated[str | None, Query(alias="__os_type")] = None,
 ) -> dict[str, Any]:
-    filters = {"name": name, "status": status, "image_id": id, "imagetype": imagetype, "os_type": os_type}
-    images = await _list(service, who, limit, marker, filters)
+    filters = {"name": name, "status": status, "image_id": id, "os_type": os_type}
+    images = await _list(service, who, limit, marker, filters, listing(imagetype=imagetype))
     result: dict[str, Any] = {"images": images, "first": f"/v2/images?limit={limit}", "schema": "/v2/schemas/images"}
     if len(images) == limit:
         result["next"] = f"/v2/images?limit={limit}&marker={images[-1]['id']}"

@@ -4,7 +4,17 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from image_service import api, api_members, api_refusals, api_replication, console, handlers, replication
+from image_service import (
+    api,
+    api_catalog,
+    api_members,
+    api_refusals,
+    api_replication,
+    api_tags,
+    console,
+    handlers,
+    replication,
+)
 from image_service.context import ImageService
 from image_service.creation import end_waits, finish_ready_images
 from image_service.settings import ImageSettings
@@ -75,5 +85,13 @@ def create_app(settings: ImageSettings | None = None) -> FastAPI:
         title="image-service (IMS API)",
         error_style="ims",
         bad_request_code="IMG.0001",
-        routers=[api.router, api_members.router, api_refusals.router, api_replication.router, console.router],
+        routers=[
+            api.router,
+            api_catalog.router,
+            api_members.router,
+            api_refusals.router,
+            api_replication.router,
+            api_tags.router,
+            console.router,
+        ],
     )

@@ -16,6 +16,7 @@ SERVER_STARTED = "IMG.0203"
 DELETED_DURING_CREATION = "IMG.0204"
 ACCOUNT_FROZEN = "IMG.0239"
 JOB_NOT_FOUND = "IMG.0501"
+TAG_NOT_FOUND = "IMG.0133"
 
 CONFIGURE_ECS_GUIDE = (
     "configure the source ECS before imaging it: install the virtualization drivers (UVP VMTools/virtio), "

@@ -24,6 +24,12 @@ class ImageSettings(ServiceSettings):
     server_backup_wait_s: float = Field(
         default=300.0, description="How long a job that creates from an ECS waits for the CBR backup of the ECS."
     )
+    image_quota: int = Field(
+        default=100,
+        ge=1,
+        description="How many images a project may have in the region, as IMS ShowImageQuota reports it (type "
+        "`image`); its own images that are not deleted count, images shared with it do not.",
+    )
     replication_routes: str = Field(
         default=DEFAULT_ROUTES,
         description="Allowed `source:destination` pairs of cross-region replication, comma-separated; both ends "

@@ -1,11 +1,12 @@
 """JSON shapes of the IMS API: images as Glance/IMS show them, and jobs."""
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from image_service.domain import WHOLE_IMAGE_JOB, provisioning_plan
+from image_service.domain import OS_BIT, WHOLE_IMAGE_JOB, platform_of, provisioning_plan
 from ims_shared.public_images import PublicImage
 
 STATUS_DISPLAY = {"queued": "Queued", "saving": "Saving", "active": "Normal", "killed": "Failed", "deleted": "Deleted"}
@@ -53,9 +54,9 @@ def image_view(row: asyncpg.Record | dict[str, Any], *, viewer_project: str | No
         "__image_size": str(row["size_gb"] * 1024**3),
         "__os_type": row["os_type"] or "",
         "__os_version": row["os_version"] or "",
-        "__platform": _platform(row["os_version"] or ""),
+        "__platform": platform_of(row["os_version"]),
         "__isregistered": "true",
-        "__os_bit": "64",
+        "__os_bit": OS_BIT,
         "__support_kvm": "true",
         "__root_origin": "",
         "__originalimagename": "",
@@ -109,11 +110,25 @@ def gold_image_view(image: PublicImage) -> dict[str, Any]:
     }
 
 
-def _platform(os_version: str) -> str:
-    for name in ("Ubuntu", "CentOS", "Debian", "EulerOS", "openEuler", "Windows", "SUSE", "Fedora", "Oracle"):
-        if name.lower() in os_version.lower():
-            return name
-    return "Other"
+def quota_view(used: int, quota: int) -> dict[str, Any]:
+    """IMS ShowImageQuota: the project's image quota, ``used`` of ``quota``."""
+    return {"quotas": {"resources": [{"type": "image", "used": used, "quota": quota, "min": 1, "max": quota}]}}
+
+
+def os_versions_view(images: tuple[PublicImage, ...]) -> list[dict[str, Any]]:
+    """IMS ListOsVersions: the OS versions of the region's public images, by platform, in the catalog's order."""
+    platforms: dict[str, list[dict[str, Any]]] = {}
+    for image in images:
+        platforms.setdefault(image.platform, []).append(
+            {
+                "platform": image.platform,
+                "os_version_key": image.os_version,
+                "os_version": image.os_version,
+                "os_bit": image.os_bit,
+                "os_type": image.os_type,
+            }
+        )
+    return [{"platform": platform, "version_list": versions} for platform, versions in platforms.items()]
 
 
 JOB_TASKS = {
@@ -151,23 +166,37 @@ def job_view(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+def _step_id(job_id: str, step: str) -> str:
+    """A sub-job's id: the same for a job's step on every read."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"ims:job:{job_id}:{step}"))
+
+
 def _steps_from_server(row: asyncpg.Record) -> list[dict[str, Any]]:
-    """The two steps of creating from an ECS: the CBR backup, then the image made from it."""
+    """The two steps of creating from an ECS: the CBR backup, then the image made from it. The backup step ends when
+    the image is made from its backup (or when the job fails after it); the image step begins then."""
     status = row["status"]
     backup_done = status in ("RUNNING", "SUCCESS") or (status == "FAIL" and row["error_code"] not in _BACKUP_STEP_CODES)
     backup_status = "SUCCESS" if backup_done else ("FAIL" if status == "FAIL" else "RUNNING")
     image_status = status if backup_done else "INIT"
+    backup_end = (row["image_made_at"] or row["end_time"]) if backup_done else row["end_time"]
+    image_end = row["end_time"] if image_status in ("SUCCESS", "FAIL") else None
     return [
         {
+            "job_id": _step_id(row["job_id"], "backup"),
             "job_type": "cbrCreateCheckpointJob",
             "status": backup_status,
+            "begin_time": _iso(row["begin_time"]),
+            "end_time": _iso(backup_end) or "",
             "entities": {"backup_id": row["backup_id"]},
             "error_code": row["error_code"] if backup_status == "FAIL" else None,
             "fail_reason": row["fail_reason"] if backup_status == "FAIL" else None,
         },
         {
+            "job_id": _step_id(row["job_id"], "image"),
             "job_type": row["job_type"],
             "status": image_status,
+            "begin_time": _iso(backup_end) if backup_done else "",
+            "end_time": _iso(image_end) or "",
             "entities": {"image_id": row["image_id"], "image_name": row["image_name"]},
         },
     ]
