@@ -87,6 +87,7 @@ from tests.e2e.harness import (
     evs,
     ims,
     produce,
+    vault_holding,
     wait_job,
 )
 
@@ -450,6 +451,7 @@ def test_a_replica_gives_a_server_in_the_destination_region(system: System) -> N
 def test_deleting_servers_announces_them_and_keeps_or_deletes_their_disks(system: System) -> None:
     client = ecs(system)
     gone, kept = running(client, gold(system).id, data=[10], count=2)
+    vault_id = vault_holding(system, [gone])
     kept_disks = [d.id for d in disks_of(system, kept)]
     body = DeleteServersRequestBody(servers=[ServerId(id=gone)], delete_volume=True)
     assert finished(client, client.delete_servers(DeleteServersRequest(body=body)).job_id).status == "SUCCESS"
@@ -461,9 +463,7 @@ def test_deleting_servers_announces_them_and_keeps_or_deletes_their_disks(system
     for volume_id in kept_disks:
         volume = volumes.show_volume(ShowVolumeRequest(volume_id=volume_id)).volume
         assert (volume.status, volume.attachments) == ("available", [])
-    checkpoint = VaultBackupReq(
-        checkpoint=VaultBackup(vault_id="vault-1", parameters=CheckpointParam(resources=[gone]))
-    )
+    checkpoint = VaultBackupReq(checkpoint=VaultBackup(vault_id=vault_id, parameters=CheckpointParam(resources=[gone])))
     refused = eventually(
         lambda: (
             (e := error_of(cbr(system).create_checkpoint, CreateCheckpointRequest(body=checkpoint)))

@@ -73,8 +73,11 @@ async def start_checkpoint(
     duration_s: float,
     backup_id: str | None = None,
     job_id: str | None = None,
+    checkpoint_id: str | None = None,
+    description: str = "",
 ) -> str:
-    """Begin backing up ``server_id``; raises a ``Refusal`` when it is unknown or already being backed up."""
+    """Begin backing up ``server_id``; raises a ``Refusal`` when it is unknown or already being backed up. A CBR
+    checkpoint names itself (``checkpoint_id``) in each of its backups."""
     server = await conn.fetchrow(
         "SELECT * FROM servers WHERE server_id = $1 AND project_id = $2", server_id, project_id
     )
@@ -92,8 +95,8 @@ async def start_checkpoint(
         async with conn.transaction():
             await conn.execute(
                 "INSERT INTO backups (backup_id, project_id, vault_id, name, resource_id, resource_name, "
-                "resource_type, status, created_at, size_gb, server, disks, ready_at, job_id) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,'protecting',$8,$9,$10,$11,$12,$13)",
+                "resource_type, status, created_at, size_gb, server, disks, ready_at, job_id, checkpoint_id, "
+                "description) VALUES ($1,$2,$3,$4,$5,$6,$7,'protecting',$8,$9,$10,$11,$12,$13,$14,$15)",
                 backup_id,
                 project_id,
                 vault_id,
@@ -112,6 +115,8 @@ async def start_checkpoint(
                 disks,
                 now + timedelta(seconds=duration_s),
                 job_id,
+                checkpoint_id,
+                description,
             )
     except asyncpg.UniqueViolationError as exc:
         raise Refusal(
