@@ -1,24 +1,30 @@
-"""CBR vaults and checkpoints through the official CBR SDK (``huaweicloudsdkcbr``) against backup-service, with
-ECSs from compute-service, over the real services."""
+"""CBR vaults, checkpoints, backups and operation logs through the official CBR SDK (``huaweicloudsdkcbr``)
+against backup-service, with ECSs from compute-service, over the real services."""
 
 from typing import Any
 
 import pytest
 from huaweicloudsdkcbr.v1 import (
     AddVaultResourceRequest,
+    BackupUpdate,
+    BackupUpdateReq,
     BillingCreate,
     BillingUpdate,
     CheckpointParam,
     CreateCheckpointRequest,
     CreateVaultRequest,
+    DeleteBackupRequest,
     DeleteVaultRequest,
     ListBackupsRequest,
+    ListOpLogsRequest,
     ListVaultRequest,
     RemoveVaultResourceRequest,
     ResourceCreate,
     ShowBackupRequest,
     ShowCheckpointRequest,
+    ShowOpLogRequest,
     ShowVaultRequest,
+    UpdateBackupRequest,
     UpdateVaultRequest,
     VaultAddResourceReq,
     VaultBackup,
@@ -221,3 +227,60 @@ def test_deleting_a_vault_deletes_its_backups_once_none_has_an_image(system: Sys
     gone = client.show_checkpoint(ShowCheckpointRequest(checkpoint_id=checkpoint_id)).checkpoint
     assert gone.status == "deleted"
     assert vault_holding(system, [held])  # the server may go in another vault now
+
+
+def test_backups_are_listed_by_every_sdk_filter_renamed_and_their_tasks_logged(system: System) -> None:
+    client = cbr(system)
+    held = server(system)
+    vault_id = vault_holding(system, [held])
+    first, second = checkpoint_of(system, vault_id, [held]), checkpoint_of(system, vault_id, [held])
+    (one,) = client.list_backups(ListBackupsRequest(checkpoint_id=first)).backups
+    (two,) = client.list_backups(ListBackupsRequest(checkpoint_id=second)).backups
+
+    def listed(**filters: Any) -> list[str]:
+        return [b.id for b in client.list_backups(ListBackupsRequest(vault_id=vault_id, **filters)).backups]
+
+    assert listed() == [two.id, one.id]
+    everything = {
+        "resource_id": held,
+        "resource_type": ECS,
+        "resource_name": one.resource_name,
+        "status": "available",
+        "image_type": "backup",
+        "own_type": "private",
+        "incremental": False,
+        "enterprise_project_id": "0",
+        "start_time": one.created_at.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+        "end_time": two.created_at.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+    }
+    assert listed(**everything) == [two.id, one.id]
+    assert listed(sort="created_at:asc", limit=1) == [one.id]
+    assert listed(sort="created_at:asc", marker=one.id) == [two.id]
+    assert listed(end_time=one.created_at.strftime("%Y-%m-%dT%H:%M:%S.%f")) == [one.id]
+    assert listed(own_type="shared") == listed(enterprise_project_id="ep-other") == listed(parent_id=one.id) == []
+    wrong_sort = refused(client.list_backups, ListBackupsRequest(sort="size:up"))
+    assert wrong_sort.error_code == "BackupService.6201" and "created_at" in wrong_sort.error_msg
+
+    shown = client.show_backup(ShowBackupRequest(backup_id=one.id)).backup
+    assert (shown.incremental, shown.enterprise_project_id, shown.checkpoint_id) == (False, "0", first)
+    renamed = client.update_backup(
+        UpdateBackupRequest(backup_id=one.id, body=BackupUpdateReq(backup=BackupUpdate(name="before-upgrade")))
+    ).backup
+    assert (renamed.id, renamed.name) == (one.id, "before-upgrade")
+    assert listed(name="before-upgrade") == [one.id]
+    missing = refused(
+        client.update_backup,
+        UpdateBackupRequest(backup_id="no-such-backup", body=BackupUpdateReq(backup=BackupUpdate(name="x"))),
+    )
+    assert (missing.status_code, missing.error_code) == (404, "BackupService.6301")
+
+    client.delete_backup(DeleteBackupRequest(backup_id=two.id))
+    made = client.list_op_logs(ListOpLogsRequest(vault_id=vault_id, operation_type="backup"))
+    assert made.count == 2 and {log.status for log in made.operation_logs} == {"success"}
+    assert {log.checkpoint_id for log in made.operation_logs} == {first, second}
+    deleted = client.list_op_logs(ListOpLogsRequest(resource_id=held, operation_type="delete")).operation_logs
+    assert [(log.status, log.extra_info.delete.backup_id) for log in deleted] == [("success", two.id)]
+    log = client.show_op_log(ShowOpLogRequest(operation_log_id=made.operation_logs[-1].id)).operation_log
+    assert (log.vault_id, log.extra_info.backup.backup_id, log.extra_info.resource.id) == (vault_id, one.id, held)
+    assert log.started_at and log.ended_at
+    assert refused(cbr(system, BETA).show_op_log, ShowOpLogRequest(operation_log_id=log.id)).status_code == 404

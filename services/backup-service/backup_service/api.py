@@ -16,6 +16,9 @@ from ims_shared.refusal import Refusal
 
 router = APIRouter()
 BAD_REQUEST = "BackupService.6201"
+BACKUP_NOT_FOUND = "BackupService.6301"
+PROVIDER_ID = "0daac4c5-6707-4851-97ba-169e36266b66"
+"""CBR's provider of ECS backups."""
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -38,7 +41,7 @@ def backup_view(row: dict[str, Any]) -> dict[str, Any]:
         "parent_id": row["parent_id"],
         "project_id": row["project_id"],
         "protected_at": _iso(row["created_at"]),
-        "provider_id": "0daac4c5-6707-4851-97ba-169e36266b66",
+        "provider_id": PROVIDER_ID,
         "resource_az": "",
         "resource_id": row["resource_id"],
         "resource_name": row["resource_name"],
@@ -74,7 +77,7 @@ def backup_view(row: dict[str, Any]) -> dict[str, Any]:
 async def show_backup(project_id: str, backup_id: str, service: Service, who: Who) -> dict[str, Any]:
     row = await repository.get_backup(service.database.pool, who.project_id, backup_id)
     if row is None:
-        raise Refusal("BackupService.6301", f"backup {backup_id} not found", status=404)
+        raise Refusal(BACKUP_NOT_FOUND, f"backup {backup_id} not found", status=404)
     return {"backup": backup_view(row)}
 
 
@@ -91,7 +94,7 @@ def _sort(value: str | None) -> tuple[str, bool]:
     return key, direction != "asc"
 
 
-def _time(name: str, value: str | None) -> datetime | None:
+def parse_time(name: str, value: str | None) -> datetime | None:
     if not value:
         return None
     try:
@@ -141,8 +144,8 @@ async def list_backups(
         resource_name,
         incremental,
         own_type,
-        _time("start_time", start_time),
-        _time("end_time", end_time),
+        parse_time("start_time", start_time),
+        parse_time("end_time", end_time),
     )
     order = _sort(sort)
     pool = service.database.pool
@@ -159,12 +162,35 @@ async def list_backups(
     return {"backups": [backup_view(r) for r in rows], "count": total, "limit": limit, "offset": offset}
 
 
+class BackupUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=255)
+
+
+class BackupUpdateBody(BaseModel):
+    backup: BackupUpdate
+
+
+@router.put("/v3/{project_id}/backups/{backup_id}")
+async def update_backup(
+    project_id: str, backup_id: str, body: BackupUpdateBody, service: Service, who: Who
+) -> dict[str, Any]:
+    """CBR UpdateBackup: a backup's name and description."""
+    changes = body.backup
+    row = await repository.rename_backup(
+        service.database.pool, who.project_id, backup_id, changes.name, changes.description
+    )
+    if row is None:
+        raise Refusal(BACKUP_NOT_FOUND, f"backup {backup_id} not found", status=404)
+    return {"backup": backup_view(row)}
+
+
 @router.delete("/v3/{project_id}/backups/{backup_id}", status_code=204)
 async def delete_backup(project_id: str, backup_id: str, service: Service, who: Who) -> Response:
     async with service.database.transaction() as conn:
         backup = await repository.lock_backup(conn, backup_id)
         if backup is None or backup.deleted or backup.project_id != who.project_id:
-            raise Refusal("BackupService.6301", f"backup {backup_id} not found", status=404)
+            raise Refusal(BACKUP_NOT_FOUND, f"backup {backup_id} not found", status=404)
         await request_deletion(conn, service.emitter, service.settings, backup, "user")
     return Response(status_code=204)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from backup_service import oplogs
 from ims_shared.emitter import Emitter
 from ims_shared.events import BackupCreated, BackupDisk, ServerInfo
 from ims_shared.events.backups import ECS_RESOURCE_TYPE
@@ -118,6 +119,7 @@ async def start_checkpoint(
                 checkpoint_id,
                 description,
             )
+        await oplogs.started(conn, [backup_id], "backup")
     except asyncpg.UniqueViolationError as exc:
         raise Refusal(
             SERVER_BEING_BACKED_UP, f"ECS {server_id} is already being backed up; wait for that backup to finish"
@@ -132,6 +134,7 @@ async def finish_checkpoints(conn: asyncpg.Connection, emitter: Emitter) -> int:
         "SELECT backup_id FROM backups WHERE status = 'protecting' AND ready_at <= now() "
         "ORDER BY ready_at LIMIT 200 FOR UPDATE SKIP LOCKED) RETURNING *"
     )
+    await oplogs.finished(conn, [row["backup_id"] for row in rows], "backup")
     for row in rows:
         server = row["server"] or {}
         event = BackupCreated(

@@ -8,7 +8,7 @@ goes here (a locked vault defers it).
 
 import asyncpg
 
-from backup_service import repository
+from backup_service import oplogs, repository
 from backup_service.context import BackupService
 from backup_service.handlers import delete_backup
 from ims_shared.consumer import EventHandlers, HandlerContext
@@ -62,6 +62,14 @@ async def on_replica_requested(ctx: HandlerContext[BackupService], event: Replic
     await repository.record_backups(ctx.conn, [(project_id, copy)])
     # Reserved for the replica image: its owner cannot delete the copy from under the image.
     await repository.set_image(ctx.conn, copy.backup_id, event.replica_image_id)
+    extra = {
+        "source_region": event.source_region,
+        "source_backup_id": event.source_backup_id,
+        "destination_region": ctx.service.settings.region,
+        "destination_backup_id": copy.backup_id,
+        "destination_project_id": project_id,
+    }
+    await oplogs.finished(ctx.conn, [copy.backup_id], "replication", extra=extra)
     await ctx.emit(copy)
     await ctx.emit(ReplicaBackupRecorded.model_validate(event.model_dump()))
 
@@ -69,4 +77,5 @@ async def on_replica_requested(ctx: HandlerContext[BackupService], event: Replic
 async def on_replica_failed(ctx: HandlerContext[BackupService], event: ReplicaFailed) -> None:
     """Roll back the backup copy of a failed replication (whatever failed: the image, or the whole job in time)."""
     if ctx.for_this_region and await _copy_of(ctx.conn, event, ctx.event.projectid) is not None:
+        await oplogs.failed_later(ctx.conn, event.replica_backup_id, "replication", (event.error_code, event.reason))
         await delete_backup(ctx, event.replica_backup_id, "replication_rollback")

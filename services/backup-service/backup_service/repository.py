@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
+from backup_service import oplogs
 from backup_service.domain import BackupState
 from ims_shared.db import json_text
 from ims_shared.events import BackupCreated
@@ -96,6 +97,7 @@ async def mark_many_deleted(conn: asyncpg.Connection, backup_ids: list[str], rea
         backup_ids,
         reason,
     )
+    await oplogs.finished(conn, backup_ids, "delete")
 
 
 async def mark_deleted(conn: asyncpg.Connection, backup_id: str, reason: str) -> None:
@@ -105,6 +107,7 @@ async def mark_deleted(conn: asyncpg.Connection, backup_id: str, reason: str) ->
         backup_id,
         reason,
     )
+    await oplogs.finished(conn, [backup_id], "delete")
 
 
 async def set_image(conn: asyncpg.Connection, backup_id: str, image_id: str) -> bool:
@@ -243,3 +246,18 @@ async def checkpoint_backups(
         checkpoint_id,
     )
     return [dict(r) for r in rows]
+
+
+async def rename_backup(
+    conn: asyncpg.Connection | asyncpg.Pool, project_id: str, backup_id: str, name: str | None, description: str | None
+) -> dict[str, Any] | None:
+    """A new name or description (None keeps it) for a live backup of the project: the backup, or None."""
+    row = await conn.fetchrow(
+        "UPDATE backups SET name = coalesce($3, name), description = coalesce($4, description), updated_at = now() "
+        "WHERE backup_id = $1 AND project_id = $2 AND deleted_at IS NULL RETURNING *",
+        backup_id,
+        project_id,
+        name,
+        description,
+    )
+    return dict(row) if row else None

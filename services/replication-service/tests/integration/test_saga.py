@@ -108,6 +108,15 @@ async def backup_copy(world: World, backup_id: str) -> asyncpg.Record | None:
     return row
 
 
+async def copy_logs(world: World, backup_id: str) -> list[asyncpg.Record]:
+    """backup-service's operation logs of the backup copy, in the destination region."""
+    return list(
+        await world.node("backup-service", AP).pool.fetch(
+            "SELECT * FROM operation_logs WHERE backup_id = $1", backup_id
+        )
+    )
+
+
 async def replica_backup_id(world: World, job_id: str) -> str:
     record = await get_replication(world.node("replication-service", CN).pool, job_id)
     assert record is not None
@@ -137,6 +146,9 @@ async def test_the_replica_is_active_in_the_destination_and_the_job_succeeds(wor
     assert copy["image_id"] == request.replica_image_id
     projected = await images.get_backup(world.node("image-service", AP).pool, copy_id)
     assert projected is not None and projected.project_id == AP_PROJECT and not projected.deleted
+    (logged,) = await copy_logs(world, copy_id)
+    assert (logged["operation_type"], logged["status"], logged["project_id"]) == ("replication", "success", AP_PROJECT)
+    assert (logged["extra"]["source_region"], logged["extra"]["source_backup_id"]) == (CN, backup_id)
 
     billed = await world.emitted(world.node("backup-service", AP), "BackupCreated")
     assert [(e["topic"], e["projectid"], e["data"]["backup_id"]) for e in billed] == [
@@ -191,6 +203,8 @@ async def test_a_refusal_in_the_destination_rolls_the_backup_copy_back(world: Wo
     copy_id = await replica_backup_id(world, request.job_id)
     copy = await backup_copy(world, copy_id)
     assert copy is not None and copy["deleted_at"] is not None and copy["delete_reason"] == "replication_rollback"
+    logged = {(r["operation_type"], r["status"], r["error_code"]) for r in await copy_logs(world, copy_id)}
+    assert logged == {("replication", "failed", "IMG.0239"), ("delete", "success", None)}
     deleted = await world.emitted(world.node("backup-service", AP), "BackupDeleted")
     assert [(e["data"]["backup_id"], e["data"]["reason"], e["projectid"]) for e in deleted] == [
         (copy_id, "replication_rollback", AP_PROJECT)
