@@ -436,7 +436,11 @@ def test_a_replica_gives_a_server_in_the_destination_region(system: System) -> N
     image_id, _ = full_image(system)
     source = ims(system, ALPHA, CN)
     body = CopyImageCrossRegionRequestBody(
-        name="web-replica", region=AP, project_name=AP, vault_id="vault-hk", agency_name="ims_admin_agency"
+        name="web-replica",
+        region=AP,
+        project_name=AP,
+        vault_id=vault_holding(system, [], region=AP),
+        agency_name="ims_admin_agency",
     )
     copy_job = source.copy_image_cross_region(CopyImageCrossRegionRequest(image_id=image_id, body=body)).job_id
     job = wait_job(source, copy_job, timeout_s=45)
