@@ -220,7 +220,11 @@ def main() -> None:
     answer = BatchUpdateMembersRequestBody(
         images=[image_id], project_id=beta_project, status="accepted", vault_id=beta_vault
     )
-    client(ImsClient, "ims", BETA, CN).batch_update_members(BatchUpdateMembersRequest(body=answer))
+    # image-service learns beta's vault from backup-service's events, a moment after CreateVault answers.
+    beta_ims = client(ImsClient, "ims", BETA, CN)
+    until(
+        lambda: beta_ims.batch_update_members(BatchUpdateMembersRequest(body=answer)), "image-service to know the vault"
+    )
     print(f"beta accepted image {image_id} into vault {beta_vault}")
 
     step("Replicated to ap-southeast-1")

@@ -418,13 +418,16 @@ def test_a_shared_image_gives_a_server_in_the_recipients_project(system: System)
         what="the share to be known",
     )
     assert pending.error_code == "Ecs.0020"
-    recipient.batch_update_members(
-        BatchUpdateMembersRequest(
-            body=BatchUpdateMembersRequestBody(
-                images=[image_id], project_id=beta_project, status="accepted", vault_id="vault-b"
-            )
+    accept = BatchUpdateMembersRequest(
+        body=BatchUpdateMembersRequestBody(
+            images=[image_id],
+            project_id=beta_project,
+            status="accepted",
+            vault_id=vault_holding(system, [], tenant=BETA),
         )
     )
+    # image-service learns the vault from backup-service's VaultCreated, a moment after CreateVault answers.
+    eventually(lambda: recipient.batch_update_members(accept), what="image-service to know beta's vault")
     client = ecs(system, BETA)
     (server_id,) = eventually(lambda: running(client, image_id), what="a server from the accepted image")
     server = show(client, server_id)

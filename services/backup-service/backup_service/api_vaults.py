@@ -1,5 +1,6 @@
 """The CBR vault calls of backup-service: CreateVault, ShowVault, ListVault, UpdateVault, DeleteVault,
-AddVaultResource, RemoveVaultResource (rules in ``vaults``)."""
+AddVaultResource, RemoveVaultResource (rules in ``vaults``). A vault's creation and deletion are told to everyone
+(``VaultCreated``, ``VaultDeleted``): image-service accepts shared images only into a vault of the project."""
 
 from typing import Annotated, Any
 
@@ -8,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from backup_service import vaults
 from backup_service.context import Service, Who
+from ims_shared.events.backups import VaultCreated, VaultDeleted
 from ims_shared.events.envelope import INT4_MAX
 from ims_shared.refusal import Refusal
 
@@ -91,6 +93,8 @@ async def create_vault(project_id: str, body: VaultCreateBody, service: Service,
         vault_id = await vaults.create_vault(
             conn, who.project_id, name=asked.name, size_gb=asked.billing.size, options=options, server_ids=server_ids
         )
+        created = VaultCreated(vault_id=vault_id, name=asked.name)
+        await service.emitter.emit(conn, created, project_id=who.project_id)
         (view,) = await vaults.views(conn, [await vaults.get_vault(conn, who.project_id, vault_id)])
     return {"vault": view}
 
@@ -161,6 +165,7 @@ async def delete_vault(project_id: str, vault_id: str, service: Service, who: Wh
     async with service.database.transaction() as conn:
         vault = await vaults.lock_vault(conn, who.project_id, vault_id)
         await vaults.delete_vault(conn, service.emitter, service.settings, vault)
+        await service.emitter.emit(conn, VaultDeleted(vault_id=vault_id), project_id=who.project_id)
     return {}
 
 

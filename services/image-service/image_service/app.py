@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from image_service import api, api_members, api_refusals, api_replication, console, handlers, replication
+from image_service import api, api_members, api_refusals, api_replication, console, handlers, replication, vaults
 from image_service.context import ImageService
 from image_service.creation import end_waits, finish_ready_images
 from image_service.settings import ImageSettings
@@ -37,7 +37,7 @@ def bootstrap(settings: ImageSettings) -> ImageService:
 
 def event_handlers() -> EventHandlers[ImageService]:
     """Every event image-service consumes, with its handler."""
-    return handlers.event_handlers() + replication.event_handlers()
+    return handlers.event_handlers() + replication.event_handlers() + vaults.event_handlers()
 
 
 async def build_images(service: ImageService) -> None:
