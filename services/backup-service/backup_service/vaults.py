@@ -95,6 +95,7 @@ async def create_vault(
     options: dict[str, Any],
     server_ids: list[str],
 ) -> str:
+    """A new vault of the project holding ``server_ids`` (``add_resources``): its id."""
     vault_id = str(uuid.uuid4())
     billing = {
         k: options[k]
@@ -116,12 +117,8 @@ async def create_vault(
         options.get("threshold") or 80,
         options.get("smn_notify") is not False,
     )
-    await add_resources(conn, _vault_of(vault_id, project_id, name, size_gb), server_ids)
+    await add_resources(conn, Vault(vault_id, project_id, name, size_gb, locked=False), server_ids)
     return vault_id
-
-
-def _vault_of(vault_id: str, project_id: str, name: str, size_gb: int) -> Vault:
-    return Vault(vault_id, project_id, name, size_gb, False)
 
 
 async def lock_vault(conn: asyncpg.Connection, project_id: str, vault_id: str) -> Vault:
