@@ -189,7 +189,8 @@ def main() -> None:
     print(f"server {source} from {gold.name}: disks {disks(evs, source)}")
 
     step("A CBR vault that holds it, and a checkpoint of it")
-    vault_id = vault(cbr, "walkthrough", [source])
+    # backup-service learns the new ECS from compute-service's events, a moment after it is ACTIVE.
+    vault_id = until(lambda: vault(cbr, "walkthrough", [source]), "backup-service to know the ECS")
     checkpoint = VaultBackupReq(
         checkpoint=VaultBackup(vault_id=vault_id, parameters=CheckpointParam(resources=[source]))
     )
@@ -219,7 +220,11 @@ def main() -> None:
     answer = BatchUpdateMembersRequestBody(
         images=[image_id], project_id=beta_project, status="accepted", vault_id=beta_vault
     )
-    client(ImsClient, "ims", BETA, CN).batch_update_members(BatchUpdateMembersRequest(body=answer))
+    # image-service learns beta's vault from backup-service's events, a moment after CreateVault answers.
+    beta_ims = client(ImsClient, "ims", BETA, CN)
+    until(
+        lambda: beta_ims.batch_update_members(BatchUpdateMembersRequest(body=answer)), "image-service to know the vault"
+    )
     print(f"beta accepted image {image_id} into vault {beta_vault}")
 
     step("Replicated to ap-southeast-1")
@@ -251,7 +256,8 @@ def main() -> None:
     step("Another server's OS changed with the image: only the system disk is written")
     other = create_server(ecs, gold.id, f"change-os-{RUN}", root_gb=40, data_gb=[30])
     before = disks(evs, other)
-    change = ChangeServerOsWithCloudInitOption(imageid=image_id, adminpass="Walk-through-1")
+    # A running ECS is stopped for the change (mode withStopServer), as ECS asks; else it must be stopped first.
+    change = ChangeServerOsWithCloudInitOption(imageid=image_id, adminpass="Walk-through-1", mode="withStopServer")
     request = ChangeServerOsWithCloudInitRequest(
         server_id=other, body=ChangeServerOsWithCloudInitRequestBody(os_change=change)
     )

@@ -3,6 +3,7 @@ thousands of levels deep (a 500 from the parsers' recursion), an image update (P
 creation applies, and a list marker looked up among every tenant's images."""
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,6 +56,9 @@ def _routes(apis: Apis) -> list[tuple[str, str, str]]:
         "job_id": apis.owned["alpha"].job,
         "member_id": BETA.projects[CN],
         "key": "env",  # an image tag's key
+        "checkpoint_id": apis.owned["alpha"].spare_backup,  # a backup made by no checkpoint is its own
+        "vault_id": "vault-of-nobody",
+        "operation_log_id": "operation-log-of-nobody",
     }
     routes = []
     for service in BAD_REQUEST:
@@ -195,14 +199,17 @@ def markers(apis: Apis) -> dict[str, str]:
             json.dumps({"member": ALPHA.projects[CN]}).encode(),
         )
         assert added.status_code == 200, added.text
-    accepted = call(
-        apis,
-        "image-service",
-        ALPHA,
-        "PUT",
-        f"/v2/images/{shared}/members/{ALPHA.projects[CN]}",
-        json.dumps({"status": "accepted", "vault_id": "vault-1"}).encode(),
-    )
+    vault = {"vault": {"name": "markers", "billing": {"object_type": "server", "protect_type": "backup", "size": 100}}}
+    made = call(apis, "backup-service", ALPHA, "POST", f"/v3/{ALPHA.projects[CN]}/vaults", json.dumps(vault).encode())
+    assert made.status_code == 200, made.text
+    answer = json.dumps({"status": "accepted", "vault_id": made.json()["vault"]["id"]}).encode()
+    deadline = time.monotonic() + 30  # image-service learns the vault from backup-service's VaultCreated
+    while (
+        accepted := call(
+            apis, "image-service", ALPHA, "PUT", f"/v2/images/{shared}/members/{ALPHA.projects[CN]}", answer
+        )
+    ).status_code == 400 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert accepted.status_code == 200, accepted.text
     return {"own": own, "gone": gone, "theirs": theirs, "shared": shared, "pending": pending}
 

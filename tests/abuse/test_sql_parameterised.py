@@ -38,6 +38,11 @@ FRAGMENTS = {
     "_AND_THEIR_IMAGES",  # module constant: the parameterised second half of the statements that write jobs
     "PUBLISHED_RETENTION",  # module constant: an interval literal
     "name",  # CREATE/DROP DATABASE "<name>": a database name from configuration, quoted as an identifier
+    "_MATCHING",  # module constant: a WHERE clause of columns and $n placeholders (backup-service's listings)
+    "_FROM_BACKUPS",  # module constant: the parameterised INSERT of operation logs from backups, reused in a CTE
+    "direction",  # "ASC" or "DESC"
+    "beyond",  # "<" or ">"
+    "after",  # "" or a keyset clause of a SORT_KEYS column and $n placeholders
 }
 
 

@@ -10,7 +10,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from huaweicloudsdkcbr.v1 import CbrClient
+from huaweicloudsdkcbr.v1 import (
+    BillingCreate,
+    CbrClient,
+    CheckpointParam,
+    CreateCheckpointRequest,
+    CreateVaultRequest,
+    ResourceCreate,
+    ShowCheckpointRequest,
+    VaultBackup,
+    VaultBackupReq,
+    VaultCreate,
+    VaultCreateReq,
+)
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkecs.v2 import EcsClient
 from huaweicloudsdkevs.v2 import EvsClient
@@ -92,6 +104,32 @@ def eventually(probe: Callable[[], T | None], *, timeout_s: float = 30.0, what: 
             last_error = exc
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last error: {last_error}")
+
+
+def vault_holding(
+    system: System, servers: list[str], *, tenant: Tenant = ALPHA, region: str = CN, size_gb: int = 500
+) -> str:
+    """A new CBR vault of ``tenant`` holding ``servers`` (CreateVault): its id. backup-service learns a new ECS from
+    compute-service's events a moment after it is ACTIVE, so the creation is retried until then."""
+    billing = BillingCreate(
+        consistent_level="crash_consistent", object_type="server", protect_type="backup", size=size_gb
+    )
+    resources = [ResourceCreate(id=s, type="OS::Nova::Server") for s in servers]
+    body = VaultCreateReq(vault=VaultCreate(name="vault-" + uuid.uuid4().hex[:8], billing=billing, resources=resources))
+    client = cbr(system, tenant, region)
+    return str(
+        eventually(lambda: client.create_vault(CreateVaultRequest(body=body)).vault.id, what="the vault's creation")
+    )
+
+
+def checkpoint_of(system: System, vault_id: str, servers: list[str], *, tenant: Tenant = ALPHA) -> str:
+    """A CBR checkpoint of ``servers`` into ``vault_id``, waited for until its backups are available: its id."""
+    client = cbr(system, tenant)
+    body = VaultBackupReq(checkpoint=VaultBackup(vault_id=vault_id, parameters=CheckpointParam(resources=servers)))
+    checkpoint_id = str(client.create_checkpoint(CreateCheckpointRequest(body=body)).checkpoint.id)
+    request = ShowCheckpointRequest(checkpoint_id=checkpoint_id)
+    eventually(lambda: client.show_checkpoint(request).checkpoint.status == "available", what="the checkpoint")
+    return checkpoint_id
 
 
 def backup_created(

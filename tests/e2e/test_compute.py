@@ -87,6 +87,7 @@ from tests.e2e.harness import (
     evs,
     ims,
     produce,
+    vault_holding,
     wait_job,
 )
 
@@ -417,13 +418,16 @@ def test_a_shared_image_gives_a_server_in_the_recipients_project(system: System)
         what="the share to be known",
     )
     assert pending.error_code == "Ecs.0020"
-    recipient.batch_update_members(
-        BatchUpdateMembersRequest(
-            body=BatchUpdateMembersRequestBody(
-                images=[image_id], project_id=beta_project, status="accepted", vault_id="vault-b"
-            )
+    accept = BatchUpdateMembersRequest(
+        body=BatchUpdateMembersRequestBody(
+            images=[image_id],
+            project_id=beta_project,
+            status="accepted",
+            vault_id=vault_holding(system, [], tenant=BETA),
         )
     )
+    # image-service learns the vault from backup-service's VaultCreated, a moment after CreateVault answers.
+    eventually(lambda: recipient.batch_update_members(accept), what="image-service to know beta's vault")
     client = ecs(system, BETA)
     (server_id,) = eventually(lambda: running(client, image_id), what="a server from the accepted image")
     server = show(client, server_id)
@@ -435,7 +439,11 @@ def test_a_replica_gives_a_server_in_the_destination_region(system: System) -> N
     image_id, _ = full_image(system)
     source = ims(system, ALPHA, CN)
     body = CopyImageCrossRegionRequestBody(
-        name="web-replica", region=AP, project_name=AP, vault_id="vault-hk", agency_name="ims_admin_agency"
+        name="web-replica",
+        region=AP,
+        project_name=AP,
+        vault_id=vault_holding(system, [], region=AP),
+        agency_name="ims_admin_agency",
     )
     copy_job = source.copy_image_cross_region(CopyImageCrossRegionRequest(image_id=image_id, body=body)).job_id
     job = wait_job(source, copy_job, timeout_s=45)
@@ -450,6 +458,7 @@ def test_a_replica_gives_a_server_in_the_destination_region(system: System) -> N
 def test_deleting_servers_announces_them_and_keeps_or_deletes_their_disks(system: System) -> None:
     client = ecs(system)
     gone, kept = running(client, gold(system).id, data=[10], count=2)
+    vault_id = vault_holding(system, [gone])
     kept_disks = [d.id for d in disks_of(system, kept)]
     body = DeleteServersRequestBody(servers=[ServerId(id=gone)], delete_volume=True)
     assert finished(client, client.delete_servers(DeleteServersRequest(body=body)).job_id).status == "SUCCESS"
@@ -461,9 +470,7 @@ def test_deleting_servers_announces_them_and_keeps_or_deletes_their_disks(system
     for volume_id in kept_disks:
         volume = volumes.show_volume(ShowVolumeRequest(volume_id=volume_id)).volume
         assert (volume.status, volume.attachments) == ("available", [])
-    checkpoint = VaultBackupReq(
-        checkpoint=VaultBackup(vault_id="vault-1", parameters=CheckpointParam(resources=[gone]))
-    )
+    checkpoint = VaultBackupReq(checkpoint=VaultBackup(vault_id=vault_id, parameters=CheckpointParam(resources=[gone])))
     refused = eventually(
         lambda: (
             (e := error_of(cbr(system).create_checkpoint, CreateCheckpointRequest(body=checkpoint)))

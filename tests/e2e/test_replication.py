@@ -24,7 +24,20 @@ from huaweicloudsdkims.v2 import (
 from ims_shared.events import AccountStateChanged
 from ims_shared.events.replication import BackupCopy, ReplicatedImage, ReplicationRequested
 from ims_shared.tenants import Tenant
-from tests.e2e.harness import ALPHA, AP, BETA, CN, System, backup_created, cbr, events_of, eventually, ims, produce
+from tests.e2e.harness import (
+    ALPHA,
+    AP,
+    BETA,
+    CN,
+    System,
+    backup_created,
+    cbr,
+    events_of,
+    eventually,
+    ims,
+    produce,
+    vault_holding,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +70,7 @@ def _copy(client: ImsClient, image_id: str, **fields: Any) -> str:
             "description": "copied for the Hong Kong site",
             "region": AP,
             "project_name": AP,
-            "vault_id": "v-" + uuid.uuid4().hex[:12],
+            "vault_id": "v-" + uuid.uuid4().hex[:12],  # refused before the destination's vault matters
             "agency_name": "ims_admin_agency",
             **fields,
         }
@@ -89,7 +102,7 @@ def replicated(system: System) -> dict[str, Any]:
     """An image of alpha replicated from cn-north-4 to ap-southeast-1; the finished job in cn-north-4."""
     image_id, backup_id = _active_image(system)
     source = ims(system, ALPHA, CN)
-    job_id = _copy(source, image_id)
+    job_id = _copy(source, image_id, vault_id=vault_holding(system, [], region=AP))
     job = _finished_job(source, job_id)
     return {"image_id": image_id, "backup_id": backup_id, "job_id": job_id, "job": job}
 
@@ -227,6 +240,17 @@ def test_another_tenants_image_is_not_found(system: System, replicated: dict[str
     assert raised.value.status_code == 404
 
 
+def test_a_copy_into_no_vault_of_the_destination_project_fails_the_job(system: System) -> None:
+    image_id, _ = _active_image(system, size_gb=20)
+    source = ims(system, ALPHA, CN)
+    betas = vault_holding(system, [], tenant=BETA, region=AP)  # a vault there, but not alpha's
+    small = vault_holding(system, [], region=AP, size_gb=10)
+    for vault_id, code in ((betas, "BackupService.6105"), (small, "BackupService.6114")):
+        job = _finished_job(source, _copy(source, image_id, vault_id=vault_id))
+        assert (job.status, job.error_code) == ("FAIL", code), job.fail_reason
+        assert vault_id in job.fail_reason
+
+
 def test_a_replica_refused_in_the_destination_leaves_nothing_behind(system: System, replicated: dict[str, Any]) -> None:
     """The destination refuses the image after the backup copy was made: the copy is rolled back, the job fails."""
     job_id = str(uuid.uuid4())
@@ -238,7 +262,7 @@ def test_a_replica_refused_in_the_destination_leaves_nothing_behind(system: Syst
         destination_region=AP,
         replica_image_id=replica_id,
         name="bad <name>",  # an outside producer skipped the API's checks; the destination still refuses it
-        vault_id="v-rollback",
+        vault_id=vault_holding(system, [], region=AP),
         image=ReplicatedImage(name="web", min_disk=40, size_gb=60, os_type="Linux"),
         backup=BackupCopy(name="backup-of-ecs", resource_id="ecs-1", size_gb=60),
     )

@@ -29,7 +29,20 @@ from huaweicloudsdkims.v2 import (
     UpdateImageRequestBody,
 )
 
-from tests.e2e.harness import ALPHA, BETA, CN, GAMMA, System, create_image, events_of, ims, known_backup, wait_job
+from tests.e2e.harness import (
+    ALPHA,
+    BETA,
+    CN,
+    GAMMA,
+    System,
+    create_image,
+    events_of,
+    eventually,
+    ims,
+    known_backup,
+    vault_holding,
+    wait_job,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -71,13 +84,24 @@ def test_a_shared_image_appears_for_the_recipient_only_once_accepted(system: Sys
     )
     assert missing_vault.status_code == 400 and "vault_id" in missing_vault.error_msg
 
-    recipient.batch_update_members(
+    not_a_vault = error_of(
+        recipient.batch_update_members,
         BatchUpdateMembersRequest(
             body=BatchUpdateMembersRequestBody(
                 images=[image_id], project_id=beta_project, status="accepted", vault_id="vault-beta"
             )
+        ),
+    )
+    assert (not_a_vault.status_code, not_a_vault.error_code) == (400, "IMG.0250")
+    assert "CreateVault" in not_a_vault.error_msg and image_id not in _listed(recipient)
+    betas = vault_holding(system, [], tenant=BETA)
+    accept_into = BatchUpdateMembersRequest(
+        body=BatchUpdateMembersRequestBody(
+            images=[image_id], project_id=beta_project, status="accepted", vault_id=betas
         )
     )
+    # image-service learns the vault from backup-service's VaultCreated, a moment after CreateVault answers.
+    eventually(lambda: recipient.batch_update_members(accept_into), what="image-service to know beta's vault")
     assert image_id in _listed(recipient)
     assert image_id in _listed(recipient, "shared") and image_id not in _listed(recipient, "private")
     shown = recipient.glance_show_image(GlanceShowImageRequest(image_id=image_id))

@@ -8,6 +8,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from backup_service import handlers, held, replication
 from backup_service.api import router
+from backup_service.api_oplogs import router as oplog_router
+from backup_service.api_vaults import router as vault_router
 from backup_service.checkpoints import finish_checkpoints
 from backup_service.context import BackupService
 from backup_service.deleting import retry_deletions
@@ -74,13 +76,13 @@ def create_app(settings: BackupSettings | None = None) -> FastAPI:
         title="backup-service (CBR API)",
         error_style="cbr",
         bad_request_code="BackupService.6201",
-        routers=[router],
+        routers=[router, vault_router, oplog_router],
     )
     # The IMS console (served by image-service) lists backups from the browser, with AK/SK-signed requests.
     app.add_middleware(
         CORSMiddleware,
         allow_origins=s.cors_origins,
-        allow_methods=["GET", "POST", "DELETE"],
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "X-Sdk-Date", "X-Project-Id"],
         max_age=600,
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from backup_service import oplogs
 from ims_shared.emitter import Emitter
 from ims_shared.events import BackupCreated, BackupDisk, ServerInfo
 from ims_shared.events.backups import ECS_RESOURCE_TYPE
@@ -73,8 +74,11 @@ async def start_checkpoint(
     duration_s: float,
     backup_id: str | None = None,
     job_id: str | None = None,
+    checkpoint_id: str | None = None,
+    description: str = "",
 ) -> str:
-    """Begin backing up ``server_id``; raises a ``Refusal`` when it is unknown or already being backed up."""
+    """Begin backing up ``server_id``; raises a ``Refusal`` when it is unknown or already being backed up. A CBR
+    checkpoint names itself (``checkpoint_id``) in each of its backups."""
     server = await conn.fetchrow(
         "SELECT * FROM servers WHERE server_id = $1 AND project_id = $2", server_id, project_id
     )
@@ -92,8 +96,8 @@ async def start_checkpoint(
         async with conn.transaction():
             await conn.execute(
                 "INSERT INTO backups (backup_id, project_id, vault_id, name, resource_id, resource_name, "
-                "resource_type, status, created_at, size_gb, server, disks, ready_at, job_id) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,'protecting',$8,$9,$10,$11,$12,$13)",
+                "resource_type, status, created_at, size_gb, server, disks, ready_at, job_id, checkpoint_id, "
+                "description) VALUES ($1,$2,$3,$4,$5,$6,$7,'protecting',$8,$9,$10,$11,$12,$13,$14,$15)",
                 backup_id,
                 project_id,
                 vault_id,
@@ -112,7 +116,10 @@ async def start_checkpoint(
                 disks,
                 now + timedelta(seconds=duration_s),
                 job_id,
+                checkpoint_id,
+                description,
             )
+        await oplogs.started(conn, [backup_id], "backup")
     except asyncpg.UniqueViolationError as exc:
         raise Refusal(
             SERVER_BEING_BACKED_UP, f"ECS {server_id} is already being backed up; wait for that backup to finish"
@@ -127,6 +134,7 @@ async def finish_checkpoints(conn: asyncpg.Connection, emitter: Emitter) -> int:
         "SELECT backup_id FROM backups WHERE status = 'protecting' AND ready_at <= now() "
         "ORDER BY ready_at LIMIT 200 FOR UPDATE SKIP LOCKED) RETURNING *"
     )
+    await oplogs.finished(conn, [row["backup_id"] for row in rows], "backup")
     for row in rows:
         server = row["server"] or {}
         event = BackupCreated(

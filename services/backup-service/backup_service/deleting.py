@@ -5,12 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from backup_service import repository
+from backup_service import oplogs, repository
 from backup_service.domain import BackupState, deletion, retry_delay_s
 from backup_service.settings import BackupSettings
 from ims_shared.emitter import Emitter
 from ims_shared.events import BackupDeletionFailed
 from ims_shared.events.backups import BackupDeletionReason
+
+VAULT_LOCKED = "BackupService.6112"
 
 
 async def vault_locked(conn: asyncpg.Connection, vault_id: str) -> bool:
@@ -49,6 +51,7 @@ async def request_deletion(
             datetime.now(UTC)
             + timedelta(seconds=retry_delay_s(1, settings.delete_backoff_s, settings.delete_backoff_cap_s)),
         )
+        await oplogs.started(conn, [backup.backup_id], "delete")
         return
     await repository.mark_deleted(conn, backup.backup_id, reason)
     await emitter.emit(conn, deleted, project_id=backup.project_id, correlation_id=correlation_id)
@@ -82,6 +85,7 @@ async def retry_deletions(conn: asyncpg.Connection, emitter: Emitter, settings: 
                 attempts,
                 error,
             )
+            await oplogs.finished(conn, [row["backup_id"]], "delete", error=(VAULT_LOCKED, error))
             await emitter.emit(
                 conn,
                 BackupDeletionFailed(backup_id=row["backup_id"], reason=reason, error=error, attempts=attempts),

@@ -4,10 +4,12 @@ A batch of backups is written from one array per column (``unnest``), as every s
 is: the JSON form costs the same for this insert, and one form reads the same in all of them.
 """
 
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import asyncpg
 
+from backup_service import oplogs
 from backup_service.domain import BackupState
 from ims_shared.db import json_text
 from ims_shared.events import BackupCreated
@@ -95,6 +97,7 @@ async def mark_many_deleted(conn: asyncpg.Connection, backup_ids: list[str], rea
         backup_ids,
         reason,
     )
+    await oplogs.finished(conn, backup_ids, "delete")
 
 
 async def mark_deleted(conn: asyncpg.Connection, backup_id: str, reason: str) -> None:
@@ -104,6 +107,7 @@ async def mark_deleted(conn: asyncpg.Connection, backup_id: str, reason: str) ->
         backup_id,
         reason,
     )
+    await oplogs.finished(conn, [backup_id], "delete")
 
 
 async def set_image(conn: asyncpg.Connection, backup_id: str, image_id: str) -> bool:
@@ -164,44 +168,96 @@ async def get_backup(conn: asyncpg.Connection | asyncpg.Pool, project_id: str, b
 
 
 class BackupFilters(NamedTuple):
-    """What CBR ListBackups may filter on; a filter left None matches every backup."""
+    """What CBR ListBackups may filter on; a filter left None matches every backup. ``own_type``: "private" (the
+    project's own backups), "shared" (shared with it, from an accepted image), or anything else for both."""
 
-    vault_id: str | None
-    resource_id: str | None
-    resource_type: str | None
-    status: str | None
-    name: str | None
-    image_id: str | None
+    vault_id: str | None = None
+    resource_id: str | None = None
+    resource_type: str | None = None
+    status: str | None = None
+    name: str | None = None
+    image_id: str | None = None
+    checkpoint_id: str | None = None
+    image_type: str | None = None
+    parent_id: str | None = None
+    resource_name: str | None = None
+    incremental: bool | None = None
+    own_type: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+SORT_KEYS = {"created_at": "created_at", "updated_at": "updated_at", "name": "name", "resource_size": "size_gb"}
+"""ListBackups' sort keys, and the column each orders by."""
+
+_MATCHING = (
+    "project_id = $1 AND deleted_at IS NULL "
+    "AND ($2::text IS NULL OR vault_id = $2) AND ($3::text IS NULL OR resource_id = $3) "
+    "AND ($4::text IS NULL OR resource_type = $4) AND ($5::text IS NULL OR status = $5) "
+    "AND ($6::text IS NULL OR name = $6) AND ($7::text IS NULL OR image_id = $7) "
+    "AND ($8::text IS NULL OR coalesce(checkpoint_id, backup_id) = $8) "
+    "AND ($9::text IS NULL OR (CASE WHEN shared_from_project_id IS NULL THEN 'backup' ELSE 'replication' END) = $9) "
+    "AND ($10::text IS NULL OR parent_id = $10) AND ($11::text IS NULL OR resource_name = $11) "
+    "AND ($12::boolean IS NULL OR incremental = $12) "
+    "AND ($13::text IS NULL OR $13 NOT IN ('private', 'shared') "
+    "OR ($13 = 'private') = (shared_from_project_id IS NULL)) "
+    "AND ($14::timestamptz IS NULL OR created_at >= $14) AND ($15::timestamptz IS NULL OR created_at <= $15)"
+)
 
 
 async def list_backups(
-    conn: asyncpg.Connection | asyncpg.Pool, project_id: str, *, limit: int, offset: int, filters: BackupFilters
+    conn: asyncpg.Connection | asyncpg.Pool,
+    project_id: str,
+    *,
+    limit: int,
+    offset: int,
+    filters: BackupFilters,
+    sort: tuple[str, bool] = ("created_at", True),
+    marker: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of the project's backups, newest first, and how many there are."""
-    matching = (
-        project_id,
-        filters.vault_id,
-        filters.resource_id,
-        filters.resource_type,
-        filters.status,
-        filters.name,
-        filters.image_id,
-    )
-    total = await conn.fetchval(
-        "SELECT count(*) FROM backups WHERE project_id = $1 AND deleted_at IS NULL "
-        "AND ($2::text IS NULL OR vault_id = $2) AND ($3::text IS NULL OR resource_id = $3) "
-        "AND ($4::text IS NULL OR resource_type = $4) AND ($5::text IS NULL OR status = $5) "
-        "AND ($6::text IS NULL OR name = $6) AND ($7::text IS NULL OR image_id = $7)",
-        *matching,
-    )
+    """A page of the project's backups and how many match: newest first, or by ``sort`` (a key of SORT_KEYS, and
+    whether descending), ties by id; after the backup ``marker`` (one of the project's) when given."""
+    matching = (project_id, *filters)
+    total = await conn.fetchval(f"SELECT count(*) FROM backups WHERE {_MATCHING}", *matching)
+    column = SORT_KEYS[sort[0]]
+    direction = "DESC" if sort[1] else "ASC"
+    after = ""
+    if marker is not None:
+        beyond = "<" if sort[1] else ">"
+        after = f"AND ({column} {beyond} $18 OR ({column} = $18 AND backup_id > $19)) "
     rows = await conn.fetch(
-        "SELECT * FROM backups WHERE project_id = $1 AND deleted_at IS NULL "
-        "AND ($2::text IS NULL OR vault_id = $2) AND ($3::text IS NULL OR resource_id = $3) "
-        "AND ($4::text IS NULL OR resource_type = $4) AND ($5::text IS NULL OR status = $5) "
-        "AND ($6::text IS NULL OR name = $6) AND ($7::text IS NULL OR image_id = $7) "
-        "ORDER BY created_at DESC, backup_id LIMIT $8 OFFSET $9",
+        f"SELECT * FROM backups WHERE {_MATCHING} {after}ORDER BY {column} {direction}, backup_id LIMIT $16 OFFSET $17",
         *matching,
         limit,
         offset,
+        *((marker[column], marker["backup_id"]) if marker is not None else ()),
     )
     return [dict(r) for r in rows], int(total)
+
+
+async def checkpoint_backups(
+    conn: asyncpg.Connection | asyncpg.Pool, project_id: str, checkpoint_id: str
+) -> list[dict[str, Any]]:
+    """The backups a checkpoint made (a backup not made by one is its own checkpoint), deleted ones included."""
+    rows = await conn.fetch(
+        "SELECT * FROM backups WHERE project_id = $1 AND (checkpoint_id = $2 OR (checkpoint_id IS NULL AND "
+        "backup_id = $2)) ORDER BY created_at, backup_id",
+        project_id,
+        checkpoint_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def rename_backup(
+    conn: asyncpg.Connection | asyncpg.Pool, project_id: str, backup_id: str, name: str | None, description: str | None
+) -> dict[str, Any] | None:
+    """A new name or description (None keeps it) for a live backup of the project: the backup, or None."""
+    row = await conn.fetchrow(
+        "UPDATE backups SET name = coalesce($3, name), description = coalesce($4, description), updated_at = now() "
+        "WHERE backup_id = $1 AND project_id = $2 AND deleted_at IS NULL RETURNING *",
+        backup_id,
+        project_id,
+        name,
+        description,
+    )
+    return dict(row) if row else None

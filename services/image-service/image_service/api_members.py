@@ -7,7 +7,7 @@ import asyncpg
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from image_service import members, repository
+from image_service import members, repository, vaults
 from image_service.context import ImageService, Service, Who
 from image_service.domain import check_account
 from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER, MEMBER_NOT_FOUND
@@ -100,6 +100,8 @@ async def _answer(
     await _shared_image(conn, who, image_id)
     if status == "accepted" and not vault_id:
         raise Refusal(INVALID_PARAMETER, "vault_id is required to accept a shared full-ECS image")
+    if status == "accepted" and vault_id:
+        await vaults.check_vault(conn, who.project_id, vault_id)
     await members.set_member_status(conn, image_id, who.project_id, status, vault_id)
     await _emit(
         service,

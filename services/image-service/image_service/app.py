@@ -14,6 +14,7 @@ from image_service import (
     console,
     handlers,
     replication,
+    vaults,
 )
 from image_service.context import ImageService
 from image_service.creation import end_waits, finish_ready_images
@@ -47,7 +48,7 @@ def bootstrap(settings: ImageSettings) -> ImageService:
 
 def event_handlers() -> EventHandlers[ImageService]:
     """Every event image-service consumes, with its handler."""
-    return handlers.event_handlers() + replication.event_handlers()
+    return handlers.event_handlers() + replication.event_handlers() + vaults.event_handlers()
 
 
 async def build_images(service: ImageService) -> None:

@@ -143,3 +143,25 @@ class VaultLockChanged(EventData):
     key_field: ClassVar[str] = "vault_id"
     vault_id: str = Field(min_length=1, max_length=64)
     locked: bool
+
+
+class VaultCreated(EventData):
+    """A CBR vault was created in the project (CreateVault): a vault that a shared full-ECS image can be accepted
+    into (image-service keeps the project's vaults for that)."""
+
+    producers: ClassVar[Producers] = produced_by("backup-service")
+
+    topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
+    key_field: ClassVar[str] = "vault_id"
+    vault_id: Id = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=64)
+
+
+class VaultDeleted(EventData):
+    """A CBR vault of the project was deleted (DeleteVault), with its backups (each with its BackupDeleted)."""
+
+    producers: ClassVar[Producers] = produced_by("backup-service")
+
+    topic_kind: ClassVar[TopicKind] = TopicKind.BACKUPS
+    key_field: ClassVar[str] = "vault_id"
+    vault_id: Id = Field(min_length=1)

@@ -89,3 +89,43 @@ async def test_listing_filters_pages_and_counts_the_projects_live_backups() -> N
         page, total = await repository.list_backups(pool, "p1", limit=2, offset=1, filters=only())
         assert ([r["backup_id"] for r in page], total) == (["b-3", "b-2"], 4)
         assert await repository.list_backups(pool, "p1", limit=2, offset=9, filters=only()) == ([], 4)
+
+
+async def test_listing_honours_every_filter_the_sdk_sends_sorts_and_pages_from_a_marker() -> None:
+    backups = [
+        _backup(1),
+        _backup(2, shared_from_project_id="p-owner", resource_name="db"),
+        _backup(3, incremental=True, parent_id="b-1", name="a-first"),
+        _backup(4),
+    ]
+    async with fresh_database(MIGRATIONS) as (_, pool), pool.acquire() as conn:
+        await repository.record_backups(conn, [("p1", b) for b in backups])
+        await conn.execute("UPDATE backups SET checkpoint_id = 'cp-1' WHERE backup_id IN ('b-1', 'b-4')")
+
+        async def ids(**filters: object) -> list[str]:
+            sort = filters.pop("sort", ("created_at", True))
+            marker = filters.pop("marker", None)
+            after = await repository.get_backup(pool, "p1", str(marker)) if marker else None
+            rows, _ = await repository.list_backups(
+                pool,
+                "p1",
+                limit=10,
+                offset=0,
+                filters=BackupFilters(**filters),
+                sort=sort,
+                marker=after,  # type: ignore[arg-type]
+            )
+            return [r["backup_id"] for r in rows]
+
+        assert await ids(checkpoint_id="cp-1") == ["b-4", "b-1"]
+        assert await ids(checkpoint_id="b-2") == ["b-2"]  # a backup made by no checkpoint is its own
+        assert await ids(image_type="replication") == ["b-2"]
+        assert await ids(own_type="private") == ["b-4", "b-3", "b-1"]
+        assert await ids(own_type="shared") == ["b-2"]
+        assert await ids(own_type="all_granted") == ["b-4", "b-3", "b-2", "b-1"]
+        assert await ids(parent_id="b-1") == await ids(incremental=True) == ["b-3"]
+        assert await ids(resource_name="db") == ["b-2"]
+        assert await ids(start_time=T0 + timedelta(minutes=2), end_time=T0 + timedelta(minutes=3)) == ["b-3", "b-2"]
+        assert await ids(sort=("name", False)) == ["b-3", "b-1", "b-2", "b-4"]
+        assert await ids(sort=("created_at", False), marker="b-2") == ["b-3", "b-4"]
+        assert await ids(marker="b-3") == ["b-2", "b-1"]

@@ -49,6 +49,7 @@ async def source_image(world: World) -> tuple[str, str]:
         ],
     )
     image_id = str(uuid.uuid4())
+    await destination_vault(world)
     world.produce(backup, project_id=CN_PROJECT, region=CN)
     world.produce(
         ImageRequested(image_id=image_id, job_id=str(uuid.uuid4()), name="web", backup_id=backup.backup_id),
@@ -59,6 +60,16 @@ async def source_image(world: World) -> tuple[str, str]:
     image = await images.get_image(world.node("image-service", CN).pool, image_id)
     assert image is not None and image["status"] == "active"
     return image_id, backup.backup_id
+
+
+async def destination_vault(world: World, vault_id: str = "v-hk", size_gb: int = 1000) -> None:
+    """alpha's CBR vault in ap-southeast-1 that the copies go into (backup-service there refuses any other)."""
+    await world.node("backup-service", AP).pool.execute(
+        "INSERT INTO vaults (vault_id, project_id, name, size_gb) VALUES ($1, $2, $1, $3) ON CONFLICT DO NOTHING",
+        vault_id,
+        AP_PROJECT,
+        size_gb,
+    )
 
 
 def body(**fields: Any) -> CopyImageCrossRegionBody:
@@ -77,7 +88,7 @@ async def replicate(world: World, image_id: str, source: str = CN, **fields: Any
     async with node.pool.acquire() as conn, conn.transaction():
         admitted = await admit(conn, ic, policy, ALPHA.projects[source], image_id)
         event = replication_request(
-            admitted, request, job_id=str(uuid.uuid4()), destination=str(request.region), vault_id="v-hk"
+            admitted, request, job_id=str(uuid.uuid4()), destination=str(request.region), vault_id=str(request.vault_id)
         )
         await record_request(conn, ic, event, ALPHA.projects[source], request)
     return event
@@ -106,6 +117,15 @@ async def backup_copy(world: World, backup_id: str) -> asyncpg.Record | None:
         "SELECT * FROM backups WHERE backup_id = $1", backup_id
     )
     return row
+
+
+async def copy_logs(world: World, backup_id: str) -> list[asyncpg.Record]:
+    """backup-service's operation logs of the backup copy, in the destination region."""
+    return list(
+        await world.node("backup-service", AP).pool.fetch(
+            "SELECT * FROM operation_logs WHERE backup_id = $1", backup_id
+        )
+    )
 
 
 async def replica_backup_id(world: World, job_id: str) -> str:
@@ -137,6 +157,9 @@ async def test_the_replica_is_active_in_the_destination_and_the_job_succeeds(wor
     assert copy["image_id"] == request.replica_image_id
     projected = await images.get_backup(world.node("image-service", AP).pool, copy_id)
     assert projected is not None and projected.project_id == AP_PROJECT and not projected.deleted
+    (logged,) = await copy_logs(world, copy_id)
+    assert (logged["operation_type"], logged["status"], logged["project_id"]) == ("replication", "success", AP_PROJECT)
+    assert (logged["extra"]["source_region"], logged["extra"]["source_backup_id"]) == (CN, backup_id)
 
     billed = await world.emitted(world.node("backup-service", AP), "BackupCreated")
     assert [(e["topic"], e["projectid"], e["data"]["backup_id"]) for e in billed] == [
@@ -191,6 +214,8 @@ async def test_a_refusal_in_the_destination_rolls_the_backup_copy_back(world: Wo
     copy_id = await replica_backup_id(world, request.job_id)
     copy = await backup_copy(world, copy_id)
     assert copy is not None and copy["deleted_at"] is not None and copy["delete_reason"] == "replication_rollback"
+    logged = {(r["operation_type"], r["status"], r["error_code"]) for r in await copy_logs(world, copy_id)}
+    assert logged == {("replication", "failed", "IMG.0239"), ("delete", "success", None)}
     deleted = await world.emitted(world.node("backup-service", AP), "BackupDeleted")
     assert [(e["data"]["backup_id"], e["data"]["reason"], e["projectid"]) for e in deleted] == [
         (copy_id, "replication_rollback", AP_PROJECT)
@@ -199,6 +224,30 @@ async def test_a_refusal_in_the_destination_rolls_the_backup_copy_back(world: Wo
     assert projected is not None and projected.deleted
     record = await get_replication(world.node("replication-service", CN).pool, request.job_id)
     assert record is not None and (record["status"], record["error_code"]) == ("failed", "IMG.0239")
+
+
+async def test_the_copy_goes_into_a_vault_of_the_destination_project_with_room_or_the_job_fails(
+    world: World,
+) -> None:
+    image_id, _ = await source_image(world)
+    await destination_vault(world, "v-small", size_gb=50)  # the backup is 60 GB
+    await world.node("backup-service", AP).pool.execute(
+        "INSERT INTO vaults (vault_id, project_id, name, size_gb) VALUES ('v-beta', 'beta-project', 'b', 1000)"
+    )
+    outcomes = {}
+    for vault_id in ("v-nowhere", "v-beta", "v-small"):
+        request = await replicate(world, image_id, vault_id=vault_id)
+        await world.settle()
+        failed = await job(world, request.job_id)
+        outcomes[vault_id] = failed["error_code"]
+        assert failed["status"] == "FAIL" and vault_id in failed["fail_reason"]
+        assert await replica(world, request.replica_image_id) is None
+        assert await backup_copy(world, await replica_backup_id(world, request.job_id)) is None
+    assert outcomes == {
+        "v-nowhere": "BackupService.6105",
+        "v-beta": "BackupService.6105",
+        "v-small": "BackupService.6114",
+    }
 
 
 async def test_a_copy_that_arrives_after_the_deadline_makes_nothing(world: World) -> None:
