@@ -74,6 +74,7 @@ CASCADE = min(IMAGES, max(200, int(10_000 * SCALE)))
 SCALE_OUT_IMAGES = max(400, int(10_000 * SCALE))
 LOAD_S = max(3.0, 15.0 * SCALE)
 RATES = (50, 200, 1000)
+FLOOR_RATES = (200, 1000)  # the bare pipeline's latency, for the latency targets at these rates
 HTTP_RATE = 20.0
 GROWTH = (max(1_000, int(10_000 * SCALE)), max(20_000, int(200_000 * SCALE)))
 # 50/s, not 200/s: at 200/s the development broker's CPU saturates within the phase and its drift, not the stored
@@ -684,9 +685,11 @@ class Bench:
                 observer, burst_kafka, paced_kafka, rate, f"latency-{rate}"
             )
 
-    async def floor_phase(self) -> None:
+    async def floor_phase(self, rate: int) -> None:
         async with self.clients() as (_, burst_kafka, paced_kafka):
-            self.results["bare_latency"] = await self.bare_latency(burst_kafka, paced_kafka, 200)
+            self.results.setdefault("bare_latency", {})[str(rate)] = await self.bare_latency(
+                burst_kafka, paced_kafka, rate
+            )
 
     async def http_phase(self) -> None:
         async with self.clients() as (_, burst_kafka, _):
@@ -719,10 +722,11 @@ class Bench:
 
     def system(self) -> None:
         """The system's phases, each group on a new broker: the creation and the cascade, each latency run, the
-        floor, HTTP, scale-out, growth."""
+        bare pipeline's latency at each of FLOOR_RATES, HTTP, scale-out, growth."""
         groups: list[Callable[[], Awaitable[None]]] = [self.creation_phases]
         groups += [partial(self.latency_phase, rate) for rate in RATES]
-        groups += [self.floor_phase, self.http_phase, self.scale_out_phases, self.growth_phases]
+        groups += [partial(self.floor_phase, rate) for rate in FLOOR_RATES]
+        groups += [self.http_phase, self.scale_out_phases, self.growth_phases]
         for index, group in enumerate(groups):
             if index:
                 self.fresh_broker()
@@ -753,6 +757,7 @@ class Bench:
                 "scale_out_images": SCALE_OUT_IMAGES,
                 "load_s": LOAD_S,
                 "rates": list(RATES),
+                "floor_rates": list(FLOOR_RATES),
                 "http_rate": HTTP_RATE,
                 "growth": list(GROWTH),
             },
