@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.hops import HOPS, TAIL
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -137,10 +139,64 @@ def table(r: dict[str, Any]) -> str:
         g = r["growth"][key]
         runs = f", {len(g['runs'])} runs" if len(g.get("runs", ())) > 1 else ""
         lines.append(_lat_row(f"at {g['offered_per_s']:g}/s, {g['stored']:,} images stored{runs}", g))
+    lines += hop_rows(r)
     lines += ["", "  targets"]
     lines += [target_line(t) for t in r["targets"]]
     lines.append("")
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def _hop_cells(found: dict[str, Any], hop: str | None) -> str:
+    """One hop's (``None``: end to end) p50/p99 in each window and over the run, and its mean over the tail."""
+
+    def stats(part: dict[str, Any]) -> dict[str, Any]:
+        return part["end_to_end"] if hop is None else part["hops"].get(hop, {})
+
+    cells = []
+    for part in [*found["windows"], found["whole"]]:
+        s = stats(part)
+        cells.append(f"{_ms(s.get('p50_ms'))}/{_ms(s.get('p99_ms'))}" if s.get("n") else "-")
+    tail = stats(found["whole"]).get("tail_ms")
+    return "".join(f"{c:>12}" for c in cells) + f"{_ms(tail):>8}"
+
+
+def _span_label(window: dict[str, Any]) -> str:
+    return f"{window['from_s']:g}-{window['to_s']:g} s"
+
+
+def hop_rows(r: dict[str, Any]) -> list[str]:
+    """Where an event's time goes at each rate with a latency target: each hop (bench/hops.py) by fifth of the run
+    and over it, the system's row with the bare pipeline's below it."""
+    lines = []
+    for rate in LATENCY_LIMITS:
+        system = r.get("latency", {}).get(rate, {}).get("hops")
+        bare = r.get("bare_latency", {}).get(rate, {}).get("hops")
+        if not system or not system.get("windows"):
+            continue
+        lines += [
+            "",
+            f"  where the time goes at {rate}/s (ms): each hop's p50/p99 by fifth of the run and over it; "
+            f"tail: its mean over the run's slowest {100 - TAIL}%",
+            f"  {'hop':<40}"
+            + "".join(f"{_span_label(w):>12}" for w in system["windows"])
+            + f"{'whole':>12}{'tail':>8}",
+        ]
+        rows: list[tuple[str | None, str]] = []
+        for name, _, _, label in HOPS:
+            rows.append((name, label))
+            if name == "relay_send":  # the hops so far add up to the latency judged; the rest come after it
+                rows.append((None, "end to end (scheduled -> sent)"))
+        for hop, label in rows:
+            lines.append(f"  {label:<40}{_hop_cells(system, hop)}")
+            if bare and bare.get("windows"):
+                lines.append(f"  {'  bare pipeline':<40}{_hop_cells(bare, hop)}")
+    return lines
 
 
 def _slice_rows(s: dict[str, Any]) -> list[str]:

@@ -164,9 +164,15 @@ async def produce_burst(kafka: AIOKafkaProducer, records: list[Record]) -> tuple
     return started, time.perf_counter()
 
 
-async def produce_paced(kafka: AIOKafkaProducer, records: list[tuple[str, Record]], rate: float) -> dict[str, float]:
+async def produce_paced(
+    kafka: AIOKafkaProducer,
+    records: list[tuple[str, Record]],
+    rate: float,
+    produced: dict[str, float] | None = None,
+) -> dict[str, float]:
     """Produce ``records`` at ``rate`` per second (open loop). Returns each key's scheduled send time: latency is
-    measured from the schedule, so a producer that falls behind does not hide a slow system."""
+    measured from the schedule, so a producer that falls behind does not hide a slow system. ``produced``, when
+    given, gets the time each record was handed to the Kafka client."""
     scheduled: dict[str, float] = {}
     futures = []
     start = time.perf_counter() + 0.05
@@ -176,6 +182,8 @@ async def produce_paced(kafka: AIOKafkaProducer, records: list[tuple[str, Record
         if delay > 0.0005:
             await asyncio.sleep(delay)
         scheduled[key] = due
+        if produced is not None:
+            produced[key] = time.perf_counter()
         futures.append(await kafka.send(record.topic, record.value, key=record.key, headers=list(record.headers)))
     await asyncio.gather(*futures)
     return scheduled
