@@ -77,8 +77,8 @@ RATES = (50, 200, 1000)
 FLOOR_RATES = (200, 1000)  # the bare pipeline's latency, for the latency targets at these rates
 HTTP_RATE = 20.0
 GROWTH = (max(1_000, int(10_000 * SCALE)), max(20_000, int(200_000 * SCALE)))
-# 50/s, not 200/s: at 200/s the development broker's CPU saturates within the phase and its drift, not the stored
-# images, sets the latency (bench/README.md).
+# 50/s, not 200/s: at 200/s the development broker's CPU saturated within the phase and its drift, not the stored
+# images, set the latency (bench/README.md).
 GROWTH_RATE = 50
 WARM_UP = 300
 MAX_BATCH = os.environ.get("KAFKA_MAX_BATCH", "500")
@@ -335,8 +335,8 @@ class Bench:
             log_dir=LOGS,
             # The local PostgreSQL over its Unix socket first, where it answers there and DATABASE_URL does not say
             # otherwise: the bench's processes share the machine with the server, as a service co-located with its
-            # database does. A round trip costs the client less than over loopback TCP, and at 200/s image-service
-            # spent a fifth of its samples sending its statements (bench/README.md).
+            # database does. A round trip costs the client less than over loopback TCP, and image-service spends much of
+            # its time sending statements (bench/README.md).
             local_postgres=(LOCAL_POSTGRES_SOCKET, LOCAL_POSTGRES),
             development_mode=True,
         )

@@ -44,9 +44,10 @@ class Observer:
     ``published_at`` is the record's timestamp, which the producing service's Kafka client sets as it hands the
     record over: the moment the outcome exists, whoever reads it. Timings are taken from it, so that the
     observer's own fetch wait and its turn on the CPU are not counted as the system's, and the observer can read
-    the broker gently: a fetch waits for a full megabyte or 100 ms, so that at 200/s it takes one batch per wait
-    instead of a record or two per fetch, on the cores the system shares with it. ``seen_at`` is kept for
-    comparison."""
+    the broker gently: by default a fetch waits for ``fetch_min_bytes`` or ``fetch_wait_ms``, so that at a paced
+    rate it takes one batch per wait instead of a record or two per fetch, on the cores the system shares with it.
+    ``seen_at`` is when the observer got the record: reading as a service does (a short wait, any record at once),
+    it is when a consumer could read the outcome."""
 
     bootstrap: str
     topic: str
