@@ -4,12 +4,14 @@ Phases, in order (README.md says what each measures and why):
   1. bare pipeline     plain aiokafka + asyncpg, image-service's tables, same broker and PostgreSQL server
   2. throughput        BackupCreated + ImageRequested produced as fast as the broker takes them -> ImageCreated
   3. arrears cascade   BackupArrears -> BackupDeleted -> ImageDeleted for backups that have images
-  4. latency           ImageRequested -> ImageCreated at 50, 200 and 1,000/s; signed POST -> job SUCCESS
+  4. latency           ImageRequested -> ImageCreated at 50, 200 and 1,000/s, and the bare pipeline's at 200 and
+                       1,000/s, each event's time broken into hops (bench/hops.py); signed POST -> job SUCCESS
   5. scale-out         one, then two image-service processes in one consumer group
   6. growth            latency at 50/s with 10,000 and with 200,000 images stored (seeded with COPY)
 
-Each measured run (the bare pipeline; creation with its cascade; each latency rate; the latency floor; HTTP;
-scale-out; growth) starts on a new, empty broker, the services started again on it and warmed up.
+Each measured run (the bare pipeline; creation with its cascade; each latency rate; the bare pipeline's latency at
+each rate it is measured at; HTTP; scale-out; growth) starts on a new, empty broker, the services started again on
+it and warmed up.
 
 BENCH_SCALE (default 1) scales every count and duration, e.g. BENCH_SCALE=0.1 for a quick run. KAFKA_MAX_BATCH,
 RELAY_BATCH_SIZE, KAFKA_FETCH_MAX_WAIT_MS and LOG_LEVEL in the environment reach the services (and
