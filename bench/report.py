@@ -280,13 +280,13 @@ def plot(r: dict[str, Any]) -> list[Path]:
     ):
         xs = [j + (i - 1.5) * width for j in range(len(series))]
         ax.bar(xs, [s[label] for _, s in series], width, label=label.replace("_ms", ""), color=color)
-    for rate, limit in LATENCY_LIMITS.items():
+    for (rate, limit), style in zip(LATENCY_LIMITS.items(), ("--", ":"), strict=True):
         floor = r.get("bare_latency", {}).get(rate, {}).get("p99_ms")
         if floor:
             ax.axhline(
                 limit * floor,
                 color="#d62728",
-                linestyle="--",
+                linestyle=style,
                 linewidth=1,
                 label=f"target p99 at {rate}/s: {limit:g}x bare",
             )
