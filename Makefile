@@ -8,8 +8,8 @@ PROJECTS := shared services/backup-service services/image-service services/billi
 # Their distribution names: installed from the tree, never pinned.
 LOCAL_PACKAGES := ims-shared backup-service image-service billing-service replication-service \
                   compute-service ims-devstack imsctl ims-docgen
-# Every test directory: the shared package's, each service's, each tool's, and the system's.
-TESTS  := shared/tests services/*/tests tools/*/tests tests
+# Every test directory: the shared package's, each service's, each tool's, the system's and the benchmark's report.
+TESTS  := shared/tests services/*/tests tools/*/tests tests bench/tests
 
 .PHONY: install constraints browser run test test-unit test-integration test-e2e test-faults lint asyncapi kafka-acls docs bench bench-broker clean
 

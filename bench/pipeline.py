@@ -3,9 +3,9 @@
 One process, plain aiokafka and asyncpg, no framework: consume a batch, check each record's signature (the
 ``ims-authorization`` HMAC every record carries), write in ONE transaction the event's rows (a backup's projection
 row; an image request's job and image rows) with an inbox row and an outbox row per event, each kind of row in one
-set-based statement; then produce the signed outputs, mark them published and commit the offsets. The tables are
-image-service's own (its migrations and the shared outbox/inbox), so every index the system maintains is maintained
-here too.
+set-based statement; then produce the signed outputs, mark them published (with when they were read and
+acknowledged, as the relay marks its rows) and commit the offsets. The tables are image-service's own (its
+migrations and the shared outbox/inbox), so every index the system maintains is maintained here too.
 
 Run by bench/run.py as ``python -m bench.pipeline BOOTSTRAP DSN GROUP OUT_TOPIC MAX_BATCH FETCH_WAIT_MS TOPIC...``.
 """
@@ -56,7 +56,8 @@ OUTBOX = (
     "INSERT INTO outbox (event_id, event_type, topic, key, payload) SELECT e, t, tp, k, pl FROM unnest($1::text[], "
     "$2::text[], $3::text[], $4::text[], $5::text[]) AS u(e, t, tp, k, pl) RETURNING id"
 )
-PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+# As the relay marks its rows: read (here, the outputs are in hand once the transaction commits) and acknowledged.
+PUBLISHED = "UPDATE outbox SET published_at = now(), relay_read_at = $2, acked_at = $3 WHERE id = ANY($1::bigint[])"
 
 
 def _output(event: dict[str, Any], kind: str, key: str, data: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -157,13 +158,14 @@ async def handle(
             )
             ids = [r[0] for r in rows]
     if outputs:
+        read_at = datetime.now(UTC)
         sends = []
         for o in outputs:
             value = o[3].encode()
             headers = [("ce-type", o[1].encode()), SIGNER.header(value)]
             sends.append(await kafka.send(out_topic, value, key=o[2].encode(), headers=headers))
         await asyncio.gather(*sends)
-        await conn.execute(PUBLISHED, ids)
+        await conn.execute(PUBLISHED, ids, read_at, datetime.now(UTC))
 
 
 async def main(argv: list[str]) -> None:

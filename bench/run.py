@@ -4,12 +4,14 @@ Phases, in order (README.md says what each measures and why):
   1. bare pipeline     plain aiokafka + asyncpg, image-service's tables, same broker and PostgreSQL server
   2. throughput        BackupCreated + ImageRequested produced as fast as the broker takes them -> ImageCreated
   3. arrears cascade   BackupArrears -> BackupDeleted -> ImageDeleted for backups that have images
-  4. latency           ImageRequested -> ImageCreated at 50, 200 and 1,000/s; signed POST -> job SUCCESS
+  4. latency           ImageRequested -> ImageCreated at 50, 200 and 1,000/s, and the bare pipeline's at 200 and
+                       1,000/s, each event's time broken into hops (bench/hops.py); signed POST -> job SUCCESS
   5. scale-out         one, then two image-service processes in one consumer group
   6. growth            latency at 50/s with 10,000 and with 200,000 images stored (seeded with COPY)
 
-Each measured run (the bare pipeline; creation with its cascade; each latency rate; the latency floor; HTTP;
-scale-out; growth) starts on a new, empty broker, the services started again on it and warmed up.
+Each measured run (the bare pipeline; creation with its cascade; each latency rate; the bare pipeline's latency at
+each rate it is measured at; HTTP; scale-out; growth) starts on a new, empty broker, the services started again on
+it and warmed up.
 
 BENCH_SCALE (default 1) scales every count and duration, e.g. BENCH_SCALE=0.1 for a quick run. KAFKA_MAX_BATCH,
 RELAY_BATCH_SIZE, KAFKA_FETCH_MAX_WAIT_MS and LOG_LEVEL in the environment reach the services (and
@@ -43,7 +45,7 @@ import httpx
 
 import image_service
 import ims_shared
-from bench import report, seed
+from bench import hops, report, seed
 from bench.events import ALPHA, BACKUPS_TOPIC, IMAGES_TOPIC, PROJECT, REGION, Pair, Record, arrears, interleaved, pairs
 from bench.profile import Profiler, cpu_seconds, cpu_used
 from bench.traffic import (
@@ -74,10 +76,11 @@ CASCADE = min(IMAGES, max(200, int(10_000 * SCALE)))
 SCALE_OUT_IMAGES = max(400, int(10_000 * SCALE))
 LOAD_S = max(3.0, 15.0 * SCALE)
 RATES = (50, 200, 1000)
+FLOOR_RATES = (200, 1000)  # the bare pipeline's latency, for the latency targets at these rates
 HTTP_RATE = 20.0
 GROWTH = (max(1_000, int(10_000 * SCALE)), max(20_000, int(200_000 * SCALE)))
-# 50/s, not 200/s: at 200/s the development broker's CPU saturates within the phase and its drift, not the stored
-# images, sets the latency (bench/README.md).
+# 50/s, not 200/s: at 200/s the development broker's CPU saturated within the phase and its drift, not the stored
+# images, set the latency (bench/README.md).
 GROWTH_RATE = 50
 WARM_UP = 300
 MAX_BATCH = os.environ.get("KAFKA_MAX_BATCH", "500")
@@ -99,6 +102,9 @@ SERVICE_ENV = {
 # take a batch per wait instead of a record or two per fetch, which spares the two cores (bench/README.md).
 FETCH_WAIT_MS = os.environ.get("KAFKA_FETCH_MAX_WAIT_MS")
 LATENCY_TUNED = {"KAFKA_FETCH_MAX_WAIT_MS": FETCH_WAIT_MS or "10"}
+# The reader of the paced runs reads as image-service does (its fetch wait, any record at once): the time it sees
+# ImageCreated is when a consumer could read it, the last hop of the breakdown (bench/hops.py).
+EAGER_FETCH_WAIT_MS = int(LATENCY_TUNED["KAFKA_FETCH_MAX_WAIT_MS"])
 FOLLOWER = {
     "KAFKA_FETCH_MAX_WAIT_MS": FETCH_WAIT_MS or str(ServiceSettings.model_fields["kafka_fetch_max_wait_ms"].default),
     "KAFKA_FETCH_MIN_BYTES": "1000000",
@@ -123,6 +129,13 @@ class BenchError(RuntimeError):
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def reader(bootstrap: str, topic: str, *, eager: bool) -> Observer:
+    """The observer of ``topic``: reading gently (full fetches) or, ``eager``, as image-service does."""
+    if eager:
+        return Observer(bootstrap, topic, DEFAULT_PARTITIONS, fetch_wait_ms=EAGER_FETCH_WAIT_MS, fetch_min_bytes=1)
+    return Observer(bootstrap, topic, DEFAULT_PARTITIONS)
 
 
 def busy_cpu(seconds: float = 2.0) -> float:
@@ -252,6 +265,65 @@ async def wait_backups_known(dsn: str, backup_ids: list[str], timeout_s: float =
         await conn.close()
 
 
+async def hop_stamps(
+    dsn: str,
+    consumer: str,
+    items: list[Pair],
+    scheduled: dict[str, float],
+    produced: dict[str, float],
+    observer: Observer,
+    timeout_s: float = 60.0,
+) -> dict[str, dict[str, float]]:
+    """Each image's stamps for ``hops.breakdown``: the load generator's, the consumer's inbox row of its request and
+    the outbox row of its ImageCreated (once the relay has marked them all), and the observer's, on one clock."""
+    request_ids = {p.image_id: json.loads(p.request.value)["id"] for p in items}
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rows = await conn.fetch(
+                "SELECT key, written_at, relay_read_at, acked_at FROM outbox "
+                "WHERE event_type = 'ImageCreated' AND key = ANY($1)",
+                list(request_ids),
+            )
+            marked = sum(1 for row in rows if row["acked_at"] is not None)
+            if marked >= len(request_ids) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        inbox = await conn.fetch(
+            "SELECT event_id, received_at FROM inbox WHERE consumer = $1 AND event_id = ANY($2)",
+            consumer,
+            list(request_ids.values()),
+        )
+    finally:
+        await conn.close()
+    wall_minus_perf = time.time() - time.perf_counter()
+
+    def on_clock(at: datetime | None) -> float | None:
+        return None if at is None else at.timestamp() - wall_minus_perf
+
+    taken_up = {row["event_id"]: on_clock(row["received_at"]) for row in inbox}
+    outbox = {row["key"]: row for row in rows}
+    stamps: dict[str, dict[str, float]] = {}
+    for image_id, request_id in request_ids.items():
+        found: dict[str, float | None] = {
+            "scheduled": scheduled.get(image_id),
+            "produced": produced.get(image_id),
+            "taken_up": taken_up.get(request_id),
+            "sent": observer.published.get(image_id),
+            "readable": observer.seen[image_id][1] if image_id in observer.seen else None,
+        }
+        if image_id in outbox:
+            row = outbox[image_id]
+            found |= {
+                "written": on_clock(row["written_at"]),
+                "read": on_clock(row["relay_read_at"]),
+                "acked": on_clock(row["acked_at"]),
+            }
+        stamps[image_id] = {k: v for k, v in found.items() if v is not None}
+    return stamps
+
+
 class Bench:
     def __init__(self) -> None:
         self.prefix = f"ims_bench_{uuid.uuid4().hex[:6]}"
@@ -265,8 +337,8 @@ class Bench:
             log_dir=LOGS,
             # The local PostgreSQL over its Unix socket first, where it answers there and DATABASE_URL does not say
             # otherwise: the bench's processes share the machine with the server, as a service co-located with its
-            # database does. A round trip costs the client less than over loopback TCP, and at 200/s image-service
-            # spent a fifth of its samples sending its statements (bench/README.md).
+            # database does. A round trip costs the client less than over loopback TCP, and image-service spends much of
+            # its time sending statements (bench/README.md).
             local_postgres=(LOCAL_POSTGRES_SOCKET, LOCAL_POSTGRES),
             development_mode=True,
         )
@@ -395,8 +467,9 @@ class Bench:
         services' warm-up), the services running idle."""
         await create_topics(self.bootstrap, [*BARE_IN.values(), BARE_OUT])
         child = self.start_bare(self.bare_dsn, SERVICE_FETCH["image-service"]["KAFKA_FETCH_MAX_WAIT_MS"])
-        observer = Observer(self.bootstrap, BARE_OUT, DEFAULT_PARTITIONS)
+        observer = reader(self.bootstrap, BARE_OUT, eager=True)
         await observer.start()
+        produced: dict[str, float] = {}
         try:
             items = pairs(int(rate * LOAD_S), f"bare-{rate:g}")
             warm = pairs(50, "bare-latency-warm")
@@ -413,10 +486,14 @@ class Bench:
             log(f"bare pipeline: ImageRequested at {rate:g}/s for {LOAD_S:g} s")
             observer.expect([p.image_id for p in items], {"ImageCreated"})
             scheduled = await produce_paced(
-                paced_kafka, [(p.image_id, replace(p.request, topic=BARE_IN[p.request.topic])) for p in items], rate
+                paced_kafka,
+                [(p.image_id, replace(p.request, topic=BARE_IN[p.request.topic])) for p in items],
+                rate,
+                produced,
             )
             if not await observer.wait(300):
                 raise BenchError(f"{observer.pending} bare-pipeline images not seen within 300 s at {rate:g}/s")
+            stamps = await hop_stamps(self.bare_dsn, "bench-bare", items, scheduled, produced, observer)
         finally:
             await observer.stop()
             child.send_signal(signal.SIGTERM)
@@ -425,8 +502,10 @@ class Bench:
         stats: dict[str, Any] = percentiles(list(latency.values()))
         stats["seen"] = percentiles([observer.seen_at(k) - t for k, t in scheduled.items()])
         stats["windows"] = by_window(scheduled, latency)
+        stats["hops"] = hops.breakdown(stamps)
         log(f"bare pipeline at {rate:g}/s: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms")
         log(f"bare pipeline at {rate:g}/s: {windows_text(stats['windows'])}")
+        log(f"bare pipeline at {rate:g}/s: {hops.text(stats['hops'])}")
         return {**stats, "offered_per_s": rate, "achieved_per_s": rate}
 
     # -- 2. throughput of image creation ------------------------------------------------------------------------
@@ -499,7 +578,8 @@ class Bench:
         log(f"{label}: ImageRequested at {rate:g}/s for {LOAD_S:g} s")
         observer.expect([p.image_id for p in items], CREATED)
         cpu_before = cpu_seconds(self.pids())
-        scheduled = await produce_paced(paced_kafka, [(p.image_id, p.request) for p in items], rate)
+        produced: dict[str, float] = {}
+        scheduled = await produce_paced(paced_kafka, [(p.image_id, p.request) for p in items], rate, produced)
         if not await observer.wait(300):
             lost = await self.whereabouts(observer.missing)
             raise BenchError(f"{observer.pending} images not created within 300 s at {rate}/s: {lost}")
@@ -507,6 +587,9 @@ class Bench:
         failed = sum(1 for p in items if observer.seen[p.image_id][0] != "ImageCreated")
         if failed:
             raise BenchError(f"{failed} image creations failed at {rate}/s: {await self.failures()}")
+        stamps = await hop_stamps(
+            self.dsn("image-service"), f"image-service.{REGION}", items, scheduled, produced, observer
+        )
         latency = {k: observer.published_at(k) - t for k, t in scheduled.items()}
         samples = list(latency.values())
         if raw is not None:
@@ -515,8 +598,10 @@ class Bench:
         stats: dict[str, Any] = percentiles(samples)
         stats["seen"] = percentiles([observer.seen_at(k) - t for k, t in scheduled.items()])
         stats["windows"] = by_window(scheduled, latency)
+        stats["hops"] = hops.breakdown(stamps)
         log(f"{label}: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms, max {stats['max_ms']:.1f} ms")
         log(f"{label}: {windows_text(stats['windows'])}")
+        log(f"{label}: {hops.text(stats['hops'])}")
         log(f"{label}: CPU seconds {', '.join(f'{k} {v:.1f}' for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))}")
         return {**stats, "offered_per_s": rate, "achieved_per_s": (count - 1) / span if span else 0, "cpu_s": cpu}
 
@@ -635,9 +720,12 @@ class Bench:
 
     # -- the run ------------------------------------------------------------------------------------------------
     @asynccontextmanager
-    async def clients(self) -> AsyncIterator[tuple[Observer, aiokafka.AIOKafkaProducer, aiokafka.AIOKafkaProducer]]:
-        """The load generator's observer and producers on the current broker, and the services warmed up."""
-        observer = Observer(self.bootstrap, IMAGES_TOPIC, DEFAULT_PARTITIONS)
+    async def clients(
+        self, *, paced: bool = False
+    ) -> AsyncIterator[tuple[Observer, aiokafka.AIOKafkaProducer, aiokafka.AIOKafkaProducer]]:
+        """The load generator's observer and producers on the current broker, and the services warmed up. For
+        ``paced`` runs the observer reads as image-service does."""
+        observer = reader(self.bootstrap, IMAGES_TOPIC, eager=paced)
         burst_kafka = producer(self.bootstrap, burst=True)
         paced_kafka = producer(self.bootstrap, burst=False)
         await observer.start()
@@ -679,14 +767,16 @@ class Bench:
             r["cascade"] = await self.cascade(observer, burst_kafka, items[:CASCADE])
 
     async def latency_phase(self, rate: int) -> None:
-        async with self.clients() as (observer, burst_kafka, paced_kafka):
+        async with self.clients(paced=True) as (observer, burst_kafka, paced_kafka):
             self.results.setdefault("latency", {})[str(rate)] = await self.latency(
                 observer, burst_kafka, paced_kafka, rate, f"latency-{rate}"
             )
 
-    async def floor_phase(self) -> None:
+    async def floor_phase(self, rate: int) -> None:
         async with self.clients() as (_, burst_kafka, paced_kafka):
-            self.results["bare_latency"] = await self.bare_latency(burst_kafka, paced_kafka, 200)
+            self.results.setdefault("bare_latency", {})[str(rate)] = await self.bare_latency(
+                burst_kafka, paced_kafka, rate
+            )
 
     async def http_phase(self) -> None:
         async with self.clients() as (_, burst_kafka, _):
@@ -714,15 +804,16 @@ class Bench:
                 await asyncio.to_thread(child.wait, 15)
 
     async def growth_phases(self) -> None:
-        async with self.clients() as (observer, burst_kafka, paced_kafka):
+        async with self.clients(paced=True) as (observer, burst_kafka, paced_kafka):
             self.results["growth"] = await self.growth(observer, burst_kafka, paced_kafka)
 
     def system(self) -> None:
         """The system's phases, each group on a new broker: the creation and the cascade, each latency run, the
-        floor, HTTP, scale-out, growth."""
+        bare pipeline's latency at each of FLOOR_RATES, HTTP, scale-out, growth."""
         groups: list[Callable[[], Awaitable[None]]] = [self.creation_phases]
         groups += [partial(self.latency_phase, rate) for rate in RATES]
-        groups += [self.floor_phase, self.http_phase, self.scale_out_phases, self.growth_phases]
+        groups += [partial(self.floor_phase, rate) for rate in FLOOR_RATES]
+        groups += [self.http_phase, self.scale_out_phases, self.growth_phases]
         for index, group in enumerate(groups):
             if index:
                 self.fresh_broker()
@@ -753,6 +844,7 @@ class Bench:
                 "scale_out_images": SCALE_OUT_IMAGES,
                 "load_s": LOAD_S,
                 "rates": list(RATES),
+                "floor_rates": list(FLOOR_RATES),
                 "http_rate": HTTP_RATE,
                 "growth": list(GROWTH),
             },

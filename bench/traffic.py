@@ -44,9 +44,10 @@ class Observer:
     ``published_at`` is the record's timestamp, which the producing service's Kafka client sets as it hands the
     record over: the moment the outcome exists, whoever reads it. Timings are taken from it, so that the
     observer's own fetch wait and its turn on the CPU are not counted as the system's, and the observer can read
-    the broker gently: a fetch waits for a full megabyte or 100 ms, so that at 200/s it takes one batch per wait
-    instead of a record or two per fetch, on the cores the system shares with it. ``seen_at`` is kept for
-    comparison."""
+    the broker gently: by default a fetch waits for ``fetch_min_bytes`` or ``fetch_wait_ms``, so that at a paced
+    rate it takes one batch per wait instead of a record or two per fetch, on the cores the system shares with it.
+    ``seen_at`` is when the observer got the record: reading as a service does (a short wait, any record at once),
+    it is when a consumer could read the outcome."""
 
     bootstrap: str
     topic: str
@@ -164,9 +165,15 @@ async def produce_burst(kafka: AIOKafkaProducer, records: list[Record]) -> tuple
     return started, time.perf_counter()
 
 
-async def produce_paced(kafka: AIOKafkaProducer, records: list[tuple[str, Record]], rate: float) -> dict[str, float]:
+async def produce_paced(
+    kafka: AIOKafkaProducer,
+    records: list[tuple[str, Record]],
+    rate: float,
+    produced: dict[str, float] | None = None,
+) -> dict[str, float]:
     """Produce ``records`` at ``rate`` per second (open loop). Returns each key's scheduled send time: latency is
-    measured from the schedule, so a producer that falls behind does not hide a slow system."""
+    measured from the schedule, so a producer that falls behind does not hide a slow system. ``produced``, when
+    given, gets the time each record was handed to the Kafka client."""
     scheduled: dict[str, float] = {}
     futures = []
     start = time.perf_counter() + 0.05
@@ -176,6 +183,8 @@ async def produce_paced(kafka: AIOKafkaProducer, records: list[tuple[str, Record
         if delay > 0.0005:
             await asyncio.sleep(delay)
         scheduled[key] = due
+        if produced is not None:
+            produced[key] = time.perf_counter()
         futures.append(await kafka.send(record.topic, record.value, key=record.key, headers=list(record.headers)))
     await asyncio.gather(*futures)
     return scheduled

@@ -3,8 +3,8 @@
 aiokafka hands records out partition by partition: ``getmany`` drains one partition's fetched records before it
 looks at the next, so a batch can be all image requests while the BackupCreated events they name lie fetched and
 unhandled in the consumer's buffer. Each such job then waits for its backup, and is written a second and a third
-time when the backup's turn comes (in the benchmark's burst, 40 to 75 % of the jobs did so, and creation's
-throughput moved with that share). A service names its leading topics (image-service: its region's backups); each
+time when the backup's turn comes (in the benchmark's burst many jobs did, and creation's throughput moved with
+their share: bench/README.md). A service names its leading topics (image-service: its region's backups); each
 batch takes every record already fetched of them, without waiting for more, and puts them first.
 
 Order within a partition is kept: the records of a leading topic come before the others, which are of other

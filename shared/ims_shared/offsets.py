@@ -3,7 +3,7 @@
 A batch's offsets are committed only once the transaction that handled it has committed (``handle`` runs
 ``EventProcessor.process``, then ``handled``), as FastStream's ``AckPolicy.NACK_ON_ERROR`` did. The
 difference is that the consumer does not wait for the broker's answer before it takes the next batch: the
-commit round trip (5 ms at the median, 17 ms at p99 at the benchmark's 200 events/s) was a third of each cycle.
+commit round trip was a large part of each cycle (bench/README.md has the measurements).
 One request is in flight at a time, with the newest handled offset of each partition, so a commit never moves a
 partition back and the offsets of several batches handled meanwhile go out as one request; and one starts at most
 every ``min_interval_s`` (``KAFKA_COMMIT_INTERVAL_MS``): at a steady trickle each batch was a commit request, for

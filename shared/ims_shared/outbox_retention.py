@@ -3,8 +3,8 @@
 Published rows are kept for a while so that an operator can publish them again (docs/reliability.md). They are
 deleted a window at a time, walking the primary key from the oldest id, because ids grow with time: a window
 that finds nothing old enough ends the pass, so a pass reads about as many rows as it deletes. A single
-``DELETE ... WHERE published_at < ...`` read the whole table instead: with an hour of events at 200 per second
-kept (720,000 rows) it took 340 to 630 ms, and it ran on the relay's connection, which every event waited for.
+``DELETE ... WHERE published_at < ...`` read the whole table instead, on the relay's connection, which every event
+waited for meanwhile (bench/README.md has how long).
 """
 
 import asyncpg

@@ -12,10 +12,15 @@ that consumers know it came from this service. A send that fails ends
 the relay's connection: every row not marked yet is selected again and sent again, in id order (at least once;
 consumers keep an inbox), and no later row of its aggregate has been sent before it. Marked rows stay until
 ``ims_shared.outbox_retention`` prunes them, on a connection of its own.
+
+The marking also records when the pass had read the rows (``relay_read_at``) and when the broker had acknowledged
+them (``acked_at``): with the row's ``written_at``, they break an event's time after its transaction into the
+relay's steps (the benchmark reports them; bench/README.md).
 """
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -110,6 +115,7 @@ class OutboxRelay:
                 self._batch_size,
                 list(self._in_flight),
             )
+        read_at = datetime.now(UTC)
         unpublished = [*self._in_flight.values(), *rows[:1]]  # rows in flight are not published yet either
         OUTBOX_BACKLOG.set(len(self._in_flight) + len(rows))
         OUTBOX_OLDEST_AGE.set(
@@ -140,19 +146,30 @@ class OutboxRelay:
         if not sent:
             return 0
         self._in_flight.update((row["id"], row) for row in sent)
-        task = asyncio.create_task(self._mark_when_acknowledged(conn, sent, sends), name="outbox-marking")
+        task = asyncio.create_task(self._mark_when_acknowledged(conn, sent, sends, read_at), name="outbox-marking")
         self._marking.add(task)
         task.add_done_callback(self._marking.discard)
         return len(sent)
 
     async def _mark_when_acknowledged(
-        self, conn: asyncpg.Connection, rows: list[asyncpg.Record], sends: list[asyncio.Future[Any]]
+        self,
+        conn: asyncpg.Connection,
+        rows: list[asyncpg.Record],
+        sends: list[asyncio.Future[Any]],
+        read_at: datetime,
     ) -> None:
         ids = [row["id"] for row in rows]
         try:
             await asyncio.gather(*sends)
+            acked_at = datetime.now(UTC)
             async with self._conn_lock:
-                await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids)
+                await conn.execute(
+                    "UPDATE outbox SET published_at = now(), relay_read_at = $2, acked_at = $3 "
+                    "WHERE id = ANY($1::bigint[])",
+                    ids,
+                    read_at,
+                    acked_at,
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:

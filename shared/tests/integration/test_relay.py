@@ -180,3 +180,19 @@ async def test_a_failed_send_is_sent_again_before_any_later_row_of_its_aggregate
                 ack.set_result(None)
         await _until(lambda: all(a.done() for a in producer.acks) and not relay._in_flight, 10)
         assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+
+async def test_the_marking_records_when_the_row_was_written_read_by_the_relay_and_acknowledged() -> None:
+    emitter = Emitter("/test", "r1")
+    async with _held_relay() as (producer, relay, pool):
+        await _emit(emitter, pool, "b1", "1")
+        await _until(lambda: len(producer.sent) == 1)
+        await asyncio.sleep(0.3)  # the broker takes its time to acknowledge
+        producer.acks[0].set_result(None)
+        await _until(lambda: relay.is_leader and not relay._in_flight)
+        row = await pool.fetchrow(
+            "SELECT created_at, written_at, relay_read_at, acked_at, published_at FROM outbox WHERE key = 'b1'"
+        )
+        assert row["created_at"] <= row["written_at"] <= row["relay_read_at"] <= row["acked_at"]
+        assert row["acked_at"] <= row["published_at"]
+        assert (row["acked_at"] - row["relay_read_at"]).total_seconds() >= 0.3
