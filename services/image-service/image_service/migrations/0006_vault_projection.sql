@@ -1,4 +1,4 @@
--- depends: 0004_wait_deadline_index
+-- depends: 0005_tag_limit
 -- The CBR vaults of each project of the region, from backup-service's VaultCreated and VaultDeleted: a shared
 -- full-ECS image is accepted only into a vault of the recipient's project.
 CREATE TABLE vault_projection (
