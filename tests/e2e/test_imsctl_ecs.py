@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from ims_shared.public_images import public_images
 from tests.e2e.harness import ALPHA, CN, TENANTS_FILE, System, eventually, kafka_options
 from tests.e2e.test_imsctl import _command, imsctl
 
@@ -88,3 +89,40 @@ def test_ids_captured_quietly_make_an_ecs_with_the_images_disks_that_imsctl_powe
     imsctl(system, "ecs", "delete", server_id, big, "--delete-volumes", "--wait")
     gone = imsctl(system, "ecs", "show", server_id, check=False)
     assert gone.returncode == 1 and "Ecs.0114" in gone.stderr
+
+
+def test_a_script_backs_up_its_ecs_into_a_vault_it_made_and_deleting_the_vault_deletes_the_backup(
+    system: System,
+) -> None:
+    linux = next(image for image in public_images(CN) if image.platform == "Ubuntu")
+    ids = shell(
+        system,
+        f"""
+        S=$(imsctl ecs create -q --wait --image-id {linux.id} --name vaulted --data-disk-gb 10)
+        # backup-service learns of the new ECS from its ServerRegistered a moment later
+        for _ in $(seq 60); do
+          V=$(imsctl vault create -q --name "vault-$S" --size-gb 200 --server-id "$S" 2>/dev/null) && break
+          sleep 0.5
+        done
+        B=$(imsctl cbr checkpoint -q --server-id "$S" --vault-id "$V")
+        echo "S=$S"; echo "V=$V"; echo "B=$B"
+        """,
+    )
+    server_id, vault_id, backup_id = ids["S"], ids["V"], ids["B"]
+    vault = json.loads(imsctl(system, "vault", "show", vault_id).stdout)["vault"]
+    assert [r["id"] for r in vault["resources"]] == [server_id] and vault["billing"]["size"] == 200
+    assert vault_id in imsctl(system, "vault", "list").stdout
+    backup = eventually(
+        lambda: (
+            (b := json.loads(imsctl(system, "cbr", "show", backup_id).stdout)["backup"])["status"] == "available" and b
+        ),
+        what="the checkpoint's backup",
+    )
+    assert backup["vault_id"] == vault_id and backup["resource_id"] == server_id
+
+    imsctl(system, "vault", "delete", vault_id)
+    eventually(
+        lambda: imsctl(system, "cbr", "show", backup_id, check=False).returncode != 0,
+        what="the vault's backup deleted with it",
+    )
+    assert imsctl(system, "vault", "show", vault_id, check=False).returncode != 0

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from ims_shared.events import EVENT_TYPES
 from ims_shared.topics import topic_for
-from imsctl import api, ecs, follow, output, produce, trail
+from imsctl import api, ecs, follow, output, produce, trail, vaults
 from imsctl.target import SERVICE_PROCESS, Target, TargetError, connection_options
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.add_typer(produce.app, name="produce")
 app.add_typer(api.ims_app, name="ims")
 app.add_typer(api.cbr_app, name="cbr")
+app.add_typer(vaults.vault_app, name="vault")
 app.add_typer(api.billing_app, name="billing")
 app.add_typer(ecs.ecs_app, name="ecs")
 app.command("api")(api.api_call)

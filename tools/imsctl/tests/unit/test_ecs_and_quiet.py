@@ -231,7 +231,14 @@ def test_the_ecs_endpoint_follows_the_port_map_and_its_override() -> None:
 
 
 # -- -q/--quiet ----------------------------------------------------------------------------------------------------
-CREATING = [["ims", "create"], ["ims", "replicate"], ["cbr", "checkpoint"], ["billing", "top-up"], ["ecs", "create"]]
+CREATING = [
+    ["ims", "create"],
+    ["ims", "replicate"],
+    ["cbr", "checkpoint"],
+    ["billing", "top-up"],
+    ["ecs", "create"],
+    ["vault", "create"],
+]
 
 
 def test_every_command_that_creates_something_takes_quiet() -> None:
