@@ -28,12 +28,12 @@ def event_handlers() -> EventHandlers[ComputeService]:
     return (
         EventHandlers[ComputeService]()
         .on_runs(ImageCreated, on_images_created)
-        .on(ImageDeleted, on_image_deleted)
+        .on_runs(ImageDeleted, on_images_deleted)
         .on(ImageShared, on_image_shared)
         .on(ImageMemberStatusChanged, on_member_status_changed)
         .on(ImageUnshared, on_image_unshared)
         .on_runs(BackupCreated, on_backups_created)
-        .on(BackupDeleted, on_backup_deleted)
+        .on_runs(BackupDeleted, on_backups_deleted)
     )
 
 
@@ -51,10 +51,12 @@ async def on_images_created(run: Run[ImageCreated]) -> None:
         await repository.record_images(mine[0][0].conn, rows)
 
 
-async def on_image_deleted(ctx: HandlerContext[ComputeService], event: ImageDeleted) -> None:
-    """No new ECS from it; the ECSs already made from it keep running."""
-    if ctx.for_this_region:
-        await repository.mark_image_deleted(ctx.conn, event.image_id, ctx.event.projectid, event.backup_id)
+async def on_images_deleted(run: Run[ImageDeleted]) -> None:
+    """No new ECS from them; the ECSs already made from them keep running."""
+    mine = _last_of_each(run, "image_id")
+    if mine:
+        rows = [(e.image_id, ctx.event.projectid, e.backup_id) for ctx, e in mine]
+        await repository.mark_images_deleted(mine[0][0].conn, rows)
 
 
 async def on_image_shared(ctx: HandlerContext[ComputeService], event: ImageShared) -> None:
@@ -87,7 +89,9 @@ async def on_backups_created(run: Run[BackupCreated]) -> None:
         await repository.record_backups(mine[0][0].conn, rows)
 
 
-async def on_backup_deleted(ctx: HandlerContext[ComputeService], event: BackupDeleted) -> None:
-    """The disks of the images made from it can no longer be restored."""
-    if ctx.for_this_region:
-        await repository.mark_backup_deleted(ctx.conn, event.backup_id, ctx.event.projectid)
+async def on_backups_deleted(run: Run[BackupDeleted]) -> None:
+    """The disks of the images made from them can no longer be restored."""
+    mine = _last_of_each(run, "backup_id")
+    if mine:
+        rows = [(e.backup_id, ctx.event.projectid) for ctx, e in mine]
+        await repository.mark_backups_deleted(mine[0][0].conn, rows)

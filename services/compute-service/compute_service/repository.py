@@ -27,13 +27,15 @@ async def record_images(conn: Conn, rows: Sequence[tuple[str, str, str, str]]) -
     )
 
 
-async def mark_image_deleted(conn: Conn, image_id: str, project_id: str, backup_id: str) -> None:
+async def mark_images_deleted(conn: Conn, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Images deleted (id, owner project, backup), one statement: no new ECS from them."""
     await conn.execute(
-        "INSERT INTO images (image_id, project_id, backup_id, status) VALUES ($1, $2, $3, 'deleted') "
+        "INSERT INTO images (image_id, project_id, backup_id, status) "
+        "SELECT i, p, b, 'deleted' FROM unnest($1::text[], $2::text[], $3::text[]) AS r(i, p, b) "
         "ON CONFLICT (image_id) DO UPDATE SET status = 'deleted', updated_at = now()",
-        image_id,
-        project_id,
-        backup_id,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
     )
 
 
@@ -65,12 +67,14 @@ async def record_backups(conn: Conn, rows: Sequence[tuple[str, str, Any, Any]]) 
     )
 
 
-async def mark_backup_deleted(conn: Conn, backup_id: str, project_id: str) -> None:
+async def mark_backups_deleted(conn: Conn, rows: Sequence[tuple[str, str]]) -> None:
+    """Backups deleted (id, project), one statement: their disks can no longer be restored."""
     await conn.execute(
-        "INSERT INTO backups (backup_id, project_id, deleted) VALUES ($1, $2, true) "
+        "INSERT INTO backups (backup_id, project_id, deleted) "
+        "SELECT b, p, true FROM unnest($1::text[], $2::text[]) AS r(b, p) "
         "ON CONFLICT (backup_id) DO UPDATE SET deleted = true",
-        backup_id,
-        project_id,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
     )
 
 

@@ -163,6 +163,14 @@ async def test_a_run_naming_an_image_or_a_backup_twice_leaves_what_one_by_one_le
     assert await refusal_of(compute, ALPHA, "image-0") == "Ecs.0021"
     image = await source_image(compute.pool, REGION, ALPHA, "image-1")
     assert image.configured is True and image.image_type == "private"
+    await compute.feed(  # deletions come in runs too, an aggregate named twice among them
+        (BackupDeleted(backup_id="backup-1", reason="user"), ALPHA),
+        (BackupDeleted(backup_id="backup-1", reason="user"), ALPHA),
+        (ImageDeleted(image_id="image-0", backup_id="backup-1"), ALPHA),
+        (ImageDeleted(image_id="image-0", backup_id="backup-1"), ALPHA),
+    )
+    assert await refusal_of(compute, ALPHA, "image-1") == "Ecs.0022"  # its backup is gone
+    assert await refusal_of(compute, ALPHA, "image-0") == "Ecs.0021"
 
 
 async def test_an_os_change_rewrites_the_system_disk_only_and_keeps_every_data_disk(compute: Compute) -> None:
