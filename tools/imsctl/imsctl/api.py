@@ -65,6 +65,12 @@ class ApiClient:
         except ValueError:
             return response.text
 
+    def __enter__(self) -> "ApiClient":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self._http.close()
 
@@ -82,7 +88,7 @@ def refuse(response: httpx.Response) -> NoReturn:
     raise output.abort(f"{response.status_code}: {response.text[:2000]}")
 
 
-def _table(title: str, columns: list[str]) -> Table:
+def titled_table(title: str, columns: list[str]) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
         table.add_column(column, no_wrap=column in ("id", "image id", "backup id", "job id"), overflow="fold")
@@ -262,7 +268,7 @@ def ims_images(
     if json_out:
         output.print_json(answer)
         return
-    table = _table(
+    table = titled_table(
         f"full-ECS images of project {client.project_id} in {target.region}",
         ["id", "name", "status", "backup id", "os", "min disk", "created"],
     )
@@ -360,7 +366,7 @@ def ims_members(target: Target, image_id: Annotated[str, typer.Argument()], json
     if json_out:
         output.print_json(answer)
         return
-    table = _table(f"members of image {image_id}", ["member", "status", "created", "updated"])
+    table = titled_table(f"members of image {image_id}", ["member", "status", "created", "updated"])
     for member in answer.get("members", []):
         table.add_row(*output.plain(member["member_id"], member["status"], member["created_at"], member["updated_at"]))
     output.stdout().print(table)
@@ -443,7 +449,7 @@ def cbr_backups(
     if json_out:
         output.print_json(answer)
         return
-    table = _table(
+    table = titled_table(
         f"CBR backups of project {client.project_id} in {target.region}",
         ["id", "name", "status", "ECS", "size", "image", "created"],
     )
@@ -521,7 +527,7 @@ def billing_account(target: Target, json_out: JsonOpt = False) -> None:
     if json_out:
         output.print_json(account)
         return
-    table = _table(f"account {account['account_id']}", ["", ""])
+    table = titled_table(f"account {account['account_id']}", ["", ""])
     table.show_header = False
     for key, value in account.items():
         if value is not None:
@@ -569,7 +575,7 @@ def billing_lines(
     if json_out:
         output.print_json(answer)
         return
-    table = _table("bill lines", ["period start", "kind", "backup id", "image id", "GB-hours", "amount"])
+    table = titled_table("bill lines", ["period start", "kind", "backup id", "image id", "GB-hours", "amount"])
     for line in answer.get("lines", []):
         table.add_row(
             *output.plain(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from imsctl import output
-from imsctl.api import ApiClient, JsonOpt, _table
+from imsctl.api import ApiClient, JsonOpt, titled_table
 from imsctl.target import Target, connection_options
 
 vault_app = typer.Typer(
@@ -44,11 +44,8 @@ def vault_create(
         "charging_mode": "post_paid",
     }
     body = {"vault": {"name": name, "billing": billing, "resources": _resources(server_ids)}}
-    client = ApiClient(target, "cbr")
-    try:
+    with ApiClient(target, "cbr") as client:
         vault = client.call("POST", f"/v3/{client.project_id}/vaults", body=body)["vault"]
-    finally:
-        client.close()
     output.note(f"vault {vault['name']}: {size_gb} GB, holding {len(server_ids)} ECS(s)", quiet=quiet)
     output.print_id(vault["id"])
 
@@ -57,15 +54,12 @@ def vault_create(
 @connection_options(api=True)
 def vault_list(target: Target, json_out: JsonOpt = False) -> None:
     """The project's vaults (ListVault) with their capacity and the ECSs they hold."""
-    client = ApiClient(target, "cbr")
-    try:
+    with ApiClient(target, "cbr") as client:
         answer = client.call("GET", f"/v3/{client.project_id}/vaults", query={"limit": 1000})
-    finally:
-        client.close()
     if json_out:
         output.print_json(answer)
         return
-    table = _table(
+    table = titled_table(
         f"CBR vaults of project {client.project_id} in {target.region}", ["id", "name", "size", "used", "ECSs"]
     )
     for vault in answer.get("vaults", []):
@@ -86,23 +80,17 @@ def vault_list(target: Target, json_out: JsonOpt = False) -> None:
 @connection_options(api=True)
 def vault_show(target: Target, vault_id: Annotated[str, typer.Argument()]) -> None:
     """One vault (ShowVault) as JSON."""
-    client = ApiClient(target, "cbr")
-    try:
+    with ApiClient(target, "cbr") as client:
         output.print_json(client.call("GET", f"/v3/{client.project_id}/vaults/{vault_id}"))
-    finally:
-        client.close()
 
 
 @vault_app.command("add-server")
 @connection_options(api=True)
 def vault_add_server(target: Target, vault_id: Annotated[str, typer.Argument()], server_ids: ServerIdsOpt) -> None:
     """Have the vault hold more ECSs (AddVaultResource)."""
-    client = ApiClient(target, "cbr")
     body = {"resources": _resources(server_ids)}
-    try:
+    with ApiClient(target, "cbr") as client:
         client.call("POST", f"/v3/{client.project_id}/vaults/{vault_id}/addresources", body=body)
-    finally:
-        client.close()
     output.note(f"vault {vault_id} holds {', '.join(server_ids)}")
 
 
@@ -110,9 +98,6 @@ def vault_add_server(target: Target, vault_id: Annotated[str, typer.Argument()],
 @connection_options(api=True)
 def vault_delete(target: Target, vault_id: Annotated[str, typer.Argument()]) -> None:
     """Delete a vault and its backups (DeleteVault); refused while one of them still has its full-ECS image."""
-    client = ApiClient(target, "cbr")
-    try:
+    with ApiClient(target, "cbr") as client:
         client.call("DELETE", f"/v3/{client.project_id}/vaults/{vault_id}")
-    finally:
-        client.close()
     output.note(f"vault {vault_id} deleted with its backups")
