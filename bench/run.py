@@ -13,7 +13,10 @@ Each measured run (the bare pipeline; creation with its cascade; each latency ra
 each rate it is measured at; HTTP; scale-out; growth) starts on a new, empty broker, the services started again on
 it and warmed up.
 
-BENCH_SCALE (default 1) scales every count and duration, e.g. BENCH_SCALE=0.1 for a quick run. KAFKA_MAX_BATCH,
+BENCH_SCALE (default 1) scales every count and duration, e.g. BENCH_SCALE=0.1 for a quick run. BENCH_PHASES picks
+the groups of phases to run after the bare pipeline (for example BENCH_PHASES=creation,latency-200,floor-200; the
+names in Bench.phase_groups): a partial run prints what it measured and writes .run/bench-partial.json, never the
+committed results. KAFKA_MAX_BATCH,
 RELAY_BATCH_SIZE, KAFKA_FETCH_MAX_WAIT_MS and LOG_LEVEL in the environment reach the services (and
 KAFKA_MAX_BATCH the bare pipeline). BENCH_PROFILE=1 samples the services with py-spy in the throughput phase.
 """
@@ -30,7 +33,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -83,6 +86,7 @@ GROWTH = (max(1_000, int(10_000 * SCALE)), max(20_000, int(200_000 * SCALE)))
 # images, set the latency (bench/README.md).
 GROWTH_RATE = 50
 WARM_UP = 300
+PHASES = [name for name in os.environ.get("BENCH_PHASES", "").split(",") if name]
 MAX_BATCH = os.environ.get("KAFKA_MAX_BATCH", "500")
 SERVICE_ENV = {
     "IMAGE_BUILD_S": "0",
@@ -660,7 +664,7 @@ class Bench:
                 statuses[answer.json().get("status")] += 1
         if statuses != Counter({"SUCCESS": count}):
             raise BenchError(f"jobs after the HTTP run: {dict(statuses)}")
-        stats = percentiles([observer.published_at(j) - t for j, t in posted.items()])
+        stats: dict[str, Any] = percentiles([observer.published_at(j) - t for j, t in posted.items()])
         stats["seen"] = percentiles([observer.seen_at(j) - t for j, t in posted.items()])
         log(f"HTTP: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms, max {stats['max_ms']:.1f} ms")
         return {**stats, "offered_per_s": HTTP_RATE, "achieved_per_s": HTTP_RATE}
@@ -807,13 +811,22 @@ class Bench:
         async with self.clients(paced=True) as (observer, burst_kafka, paced_kafka):
             self.results["growth"] = await self.growth(observer, burst_kafka, paced_kafka)
 
+    def phase_groups(self) -> dict[str, Callable[[], Coroutine[Any, Any, None]]]:
+        """The system's groups of phases by name, in the order a full run takes them."""
+        groups: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {"creation": self.creation_phases}
+        groups |= {f"latency-{rate}": partial(self.latency_phase, rate) for rate in RATES}
+        groups |= {f"floor-{rate}": partial(self.floor_phase, rate) for rate in FLOOR_RATES}
+        groups |= {"http": self.http_phase, "scale-out": self.scale_out_phases, "growth": self.growth_phases}
+        return groups
+
     def system(self) -> None:
         """The system's phases, each group on a new broker: the creation and the cascade, each latency run, the
-        bare pipeline's latency at each of FLOOR_RATES, HTTP, scale-out, growth."""
-        groups: list[Callable[[], Awaitable[None]]] = [self.creation_phases]
-        groups += [partial(self.latency_phase, rate) for rate in RATES]
-        groups += [partial(self.floor_phase, rate) for rate in FLOOR_RATES]
-        groups += [self.http_phase, self.scale_out_phases, self.growth_phases]
+        bare pipeline's latency at each of FLOOR_RATES, HTTP, scale-out, growth (BENCH_PHASES: only those named)."""
+        named = self.phase_groups()
+        unknown = sorted(set(PHASES) - set(named))
+        if unknown:
+            raise BenchError(f"BENCH_PHASES names no such group: {unknown}; the groups are {list(named)}")
+        groups = [group for name, group in named.items() if not PHASES or name in PHASES]
         for index, group in enumerate(groups):
             if index:
                 self.fresh_broker()
@@ -921,6 +934,12 @@ class Bench:
             self.stack.stop()
             if self.stack.database_server and not os.environ.get("BENCH_KEEP_DATABASES"):
                 asyncio.run(drop_databases(self.stack.database_server, self.prefix))
+        if PHASES:
+            print(report.partial(self.results), flush=True)
+            path = REPO / ".run" / "bench-partial.json"
+            path.write_text(json.dumps(self.results, indent=2) + "\n")
+            log(f"a partial run ({', '.join(PHASES)}): wrote {path.relative_to(REPO)}")
+            return 0
         self.results["targets"] = report.targets(self.results)
         print(report.table(self.results), flush=True)
         path = report.write_json(self.results)
