@@ -17,6 +17,7 @@ would leave; when events are isolated it is called with one event at a time.
 """
 
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +28,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import ConsumerRecord
 from opentelemetry.trace import SpanKind
-from structlog.contextvars import bound_contextvars
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from ims_shared.emitter import Emitter, Pending, deferred_outbox, flush_outbox
@@ -36,7 +36,7 @@ from ims_shared.events import EVENT_TYPES, CloudEvent, ContractError, EventData,
 from ims_shared.events.registry import MAX_EVENT_BYTES, UnwantedEvent
 from ims_shared.inbox import claim, claim_batch
 from ims_shared.kafka import MAX_MESSAGE_BYTES
-from ims_shared.logging import get_logger
+from ims_shared.logging import get_logger, log_fields
 from ims_shared.metrics import DEAD_LETTERED, EVENTS_CONSUMED, EVENTS_REJECTED, HANDLER_SECONDS
 from ims_shared.topics import dead_letter_topic
 from ims_shared.tracing import span_from, trace_id
@@ -95,7 +95,7 @@ class HandlerContext(Generic[S]):
         handler of a run uses it for each event's own work (the consumer does it for a handler of one event)."""
         with (
             span_from(self.event.trace_carrier(), f"handle {self.event.type}", SpanKind.CONSUMER),
-            bound_contextvars(
+            log_fields(
                 event_id=self.event.id,
                 event_type=self.event.type,
                 aggregate_id=self.event.subject,
@@ -212,6 +212,7 @@ class EventProcessor(Generic[S]):
     async def process(self, records: Iterable[ConsumerRecord[Any, Any]]) -> None:
         started = time.perf_counter()
         accepted: list[Accepted] = []
+        ignored: Counter[str] = Counter()  # counted once per batch: a labelled metric's look-up costs per call
         for record in records:
             try:
                 principal = self._authority.authenticate(record.value, record.headers)
@@ -224,13 +225,13 @@ class EventProcessor(Generic[S]):
                 # does not consume: whatever the value holds, this service would change nothing for it, and parsing
                 # it would be wasted. The header is not signed: another principal's record is read, so that one no
                 # consumer can read is dead-lettered whatever type its headers name.
-                EVENTS_CONSUMED.labels(unhandled, "ignored").inc()
+                ignored[unhandled] += 1
                 continue
             try:
                 envelope, data = parse_event(record.value, wanted=self._handlers)
                 self._authority.authorize(principal, record.topic, envelope)
             except UnwantedEvent as unwanted:
-                EVENTS_CONSUMED.labels(unwanted.event_type, "ignored").inc()
+                ignored[unwanted.event_type] += 1
                 continue
             except Rejected as rejected:
                 await self.reject(record, rejected)
@@ -242,6 +243,8 @@ class EventProcessor(Generic[S]):
                 await self.dead_letter(record, f"undecodable record: {type(exc).__name__}")
                 continue
             accepted.append((record, envelope, data))
+        for event_type, count in ignored.items():
+            EVENTS_CONSUMED.labels(event_type, "ignored").inc(count)
         if accepted:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception(is_transient),
@@ -262,8 +265,8 @@ class EventProcessor(Generic[S]):
             handled = await self._handle(accepted, isolated=False)
         except _IsolateEvents:
             handled = await self._handle(accepted, isolated=True)
-        for envelope_type, outcome in handled.outcomes:
-            EVENTS_CONSUMED.labels(envelope_type, outcome).inc()
+        for (envelope_type, outcome), count in Counter(handled.outcomes).items():
+            EVENTS_CONSUMED.labels(envelope_type, outcome).inc(count)
         if handled.handled:
             first, last = handled.handled[0], handled.handled[-1]
             log.info(

@@ -2,8 +2,31 @@
 
 import logging
 import sys
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 import structlog
+
+_FIELDS: ContextVar[Mapping[str, Any] | None] = ContextVar("ims_log_fields", default=None)
+
+
+@contextmanager
+def log_fields(**fields: Any) -> Iterator[None]:
+    """What is logged within carries ``fields`` (an event's or a request's): one context variable set, where
+    structlog's ``bound_contextvars`` sets one per field, for every event handled."""
+    token = _FIELDS.set({**(_FIELDS.get() or {}), **fields})
+    try:
+        yield
+    finally:
+        _FIELDS.reset(token)
+
+
+def _merge_fields(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in (_FIELDS.get() or {}).items():
+        event_dict.setdefault(key, value)
+    return event_dict
 
 
 def configure_logging(service: str, region: str, fmt: str = "auto", level: str = "INFO") -> None:
@@ -13,6 +36,7 @@ def configure_logging(service: str, region: str, fmt: str = "auto", level: str =
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        _merge_fields,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

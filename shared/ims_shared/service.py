@@ -20,7 +20,6 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from structlog.contextvars import bound_contextvars
 
 from ims_shared import health
 from ims_shared.auth import MAX_BODY_BYTES
@@ -35,7 +34,7 @@ from ims_shared.heap import freeze_start_up_objects
 from ims_shared.holes import OffsetHoles
 from ims_shared.kafka import KafkaSecurity, create_topics, make_producer, start_with_retry
 from ims_shared.leading import leading_first
-from ims_shared.logging import configure_logging, get_logger
+from ims_shared.logging import configure_logging, get_logger, log_fields
 from ims_shared.metrics import CONSUMER_LAG, HTTP_REQUESTS
 from ims_shared.offsets import OffsetCommitter
 from ims_shared.outbox_retention import prune_published
@@ -394,7 +393,7 @@ def build_app(
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         with (
             span_from(request.headers, f"{request.method} {request.url.path}", SpanKind.SERVER),
-            bound_contextvars(request_id=request_id, trace_id=trace_id()),
+            log_fields(request_id=request_id, trace_id=trace_id()),
         ):
             response: Response = await call_next(request)
             response.headers["X-Request-Id"] = request_id

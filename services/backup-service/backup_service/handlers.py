@@ -53,9 +53,11 @@ async def on_backups_created(run: list[tuple[HandlerContext[BackupService], Back
     recorded = await repository.record_backups(conn, [(ctx.event.projectid, event) for ctx, event in mine])
     released = await held.release(conn, [event.backup_id for _, event in mine if event.backup_id in recorded])
     for ctx, event in mine:
-        with ctx.activated():
-            for early in released.pop(event.backup_id, []):
-                await _apply_released(ctx, early)  # the backup is known now: it was recorded in this transaction
+        early_events = released.pop(event.backup_id, [])
+        if early_events:
+            with ctx.activated():
+                for early in early_events:
+                    await _apply_released(ctx, early)  # the backup is known now: it was recorded in this transaction
 
 
 async def on_images_created(run: list[tuple[HandlerContext[BackupService], ImageCreated]]) -> None:

@@ -141,7 +141,8 @@ class CloudEvent(BaseModel):
     def _storable(self, info: ValidationInfo) -> Self:
         extensions = self.model_extra or {}
         check_extensions(extensions)
-        check_storable([*((name, getattr(self, name)) for name in _CHECKED_ATTRIBUTES), *extensions.items()], info)
+        if not (info.context and info.context.get(TEXT_CHECKED)):
+            check_storable([*((name, getattr(self, name)) for name in _CHECKED_ATTRIBUTES), *extensions.items()], info)
         return self
 
     def trace_carrier(self) -> dict[str, str]:

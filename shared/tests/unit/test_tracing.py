@@ -3,7 +3,9 @@ from datetime import UTC, datetime
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
+from ims_shared.consumer import HandlerContext
 from ims_shared.events import BackupDeleted, make_event
+from ims_shared.logging import _merge_fields
 from ims_shared.tracing import span_from, trace_id
 
 provider = TracerProvider()
@@ -33,3 +35,32 @@ def test_without_an_exporter_a_consumer_carries_the_trace_on_without_a_span_of_i
         emitted = make_event(BackupDeleted(backup_id="b", reason="user"), source="/t", region="r", project_id="p")
     assert emitted.traceparent is not None
     assert emitted.traceparent.startswith(f"00-{caller.trace_id:032x}-{caller.span_id:016x}-")
+
+
+def test_a_consumer_without_an_exporter_carries_a_tracestate_on_and_drops_an_invalid_traceparent() -> None:
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with span_from({"traceparent": parent, "tracestate": "vendor=abc"}, "handle", SpanKind.CONSUMER):
+        emitted = make_event(BackupDeleted(backup_id="b", reason="user"), source="/t", region="r", project_id="p")
+        assert trace_id() == "0af7651916cd43dd8448eb211c80319c"
+    assert (emitted.traceparent, emitted.tracestate) == (parent, "vendor=abc")
+    for invalid in (f"00-{'0' * 32}-b7ad6b7169203331-01", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"):
+        with span_from({"traceparent": invalid}, "handle", SpanKind.CONSUMER):
+            emitted = make_event(BackupDeleted(backup_id="b", reason="user"), source="/t", region="r", project_id="p")
+            assert trace_id() is None
+        assert emitted.traceparent is None
+
+
+def test_what_is_logged_while_an_event_is_handled_carries_the_event_and_its_trace() -> None:
+    event = make_event(BackupDeleted(backup_id="b7", reason="user"), source="/t", region="r", project_id="p")
+    event = event.model_copy(update={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    with HandlerContext(None, event, None, None).activated():  # type: ignore[arg-type]
+        fields = dict(_merge_fields(None, "info", {"event": "handled"}))
+    assert fields == {
+        "event": "handled",
+        "event_id": event.id,
+        "event_type": "BackupDeleted",
+        "aggregate_id": "b7",
+        "correlation_id": event.correlationid,
+        "trace_id": "0af7651916cd43dd8448eb211c80319c",
+    }
+    assert dict(_merge_fields(None, "info", {})) == {}
