@@ -1,10 +1,12 @@
 """Event handlers of compute-service: its projection of the region's full-ECS images (who owns each, who it is
-shared with, whether it is still there) and of their CBR backups (the disks a new ECS restores). Each runs inside the
-consumer's transaction with its inbox row; compute-service never asks another service.
+shared with, its disks and OS, whether it is still there) and of the CBR backups deleted (an image's disks are
+restored from its backup). Each runs inside the consumer's transaction with its inbox row; compute-service never
+asks another service.
 
-An image is known from its ``ImageCreated`` (it is active then); the requests and failures before it are not
-followed: they are the busiest events of the images topic, and an image that is not active yet is refused either
-way, as one this service does not know."""
+An image is known from its ``ImageCreated`` (it is active then), which names its disks; the requests and failures
+before it are not followed: they are the busiest events of the images topic, and an image that is not active yet is
+refused either way, as one this service does not know. Nor is ``BackupCreated``, the busiest of the backups topic:
+only a backup's deletion matters here."""
 
 from typing import TypeVar
 
@@ -12,7 +14,6 @@ from compute_service import repository
 from compute_service.context import ComputeService
 from ims_shared.consumer import EventHandlers, HandlerContext
 from ims_shared.events import (
-    BackupCreated,
     BackupDeleted,
     EventData,
     ImageCreated,
@@ -32,7 +33,6 @@ def event_handlers() -> EventHandlers[ComputeService]:
         .on(ImageShared, on_image_shared)
         .on(ImageMemberStatusChanged, on_member_status_changed)
         .on(ImageUnshared, on_image_unshared)
-        .on_runs(BackupCreated, on_backups_created)
         .on_runs(BackupDeleted, on_backups_deleted)
     )
 
@@ -47,7 +47,18 @@ def _last_of_each(run: Run[E], key: str) -> Run[E]:
 async def on_images_created(run: Run[ImageCreated]) -> None:
     mine = _last_of_each(run, "image_id")
     if mine:
-        rows = [(e.image_id, ctx.event.projectid, e.backup_id, e.name) for ctx, e in mine]
+        rows = [
+            (
+                e.image_id,
+                ctx.event.projectid,
+                e.backup_id,
+                e.name,
+                e.os_type,
+                e.os_version,
+                [d.model_dump(mode="json") for d in e.disks],
+            )
+            for ctx, e in mine
+        ]
         await repository.record_images(mine[0][0].conn, rows)
 
 
@@ -72,21 +83,6 @@ async def on_member_status_changed(ctx: HandlerContext[ComputeService], event: I
 async def on_image_unshared(ctx: HandlerContext[ComputeService], event: ImageUnshared) -> None:
     if ctx.for_this_region:
         await repository.set_member(ctx.conn, event.image_id, event.member_project_id, None)
-
-
-async def on_backups_created(run: Run[BackupCreated]) -> None:
-    mine = _last_of_each(run, "backup_id")
-    if mine:
-        rows = [
-            (
-                e.backup_id,
-                ctx.event.projectid,
-                e.server.model_dump(mode="json") if e.server else None,
-                [d.model_dump(mode="json") for d in e.disks],
-            )
-            for ctx, e in mine
-        ]
-        await repository.record_backups(mine[0][0].conn, rows)
 
 
 async def on_backups_deleted(run: Run[BackupDeleted]) -> None:

@@ -48,20 +48,19 @@ def full_ecs(row: dict[str, Any], project_id: str) -> SourceImage:
         raise Refusal(IMAGE_NOT_FOUND, f"image {image_id} is shared with you but not accepted yet: accept it first")
     if row["status"] != "active":
         raise Refusal(IMAGE_NOT_ACTIVE, f"image {image_id} was deleted: only an active image can be used")
-    disks = image_disks(row["disks"] or []) if row["backup_known"] and not row["backup_deleted"] else ()
+    disks = () if row["backup_deleted"] else image_disks(row["disks"] or [])
     if not any(d.bootable for d in disks):
         raise Refusal(
             IMAGE_BACKUP_GONE,
             f"the CBR backup {row['backup_id']} of full-ECS image {image_id} is gone: its disks cannot be restored",
         )
-    server = row["server"] or {}
     return SourceImage(
         image_id=image_id,
         name=row["name"],
         image_type="private" if row["project_id"] == project_id else "shared",
-        os_type=server.get("os_type"),
-        os_version=server.get("os_version"),
-        configured=bool(server.get("configured", True)),
+        os_type=row["os_type"],
+        os_version=row["os_version"],
+        configured=True,  # image-service makes a full-ECS image only from a backup of a configured ECS
         disks=disks,
         backup_id=row["backup_id"],
     )

@@ -1,4 +1,5 @@
-"""SQL of compute-service: its projection of the region's images and backups, and its servers, disks and jobs."""
+"""SQL of compute-service: its projection of the region's images (and of the backups deleted), and its servers,
+disks and jobs."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -13,17 +14,19 @@ Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 # -- the projection of images and backups ---------------------------------------------------------------------------
 
 
-async def record_images(conn: Conn, rows: Sequence[tuple[str, str, str, str]]) -> None:
-    """Images made (id, owner project, backup, name), active, one statement; a deleted image stays deleted."""
+async def record_images(conn: Conn, rows: Sequence[tuple[str, str, str, str, str | None, str | None, Any]]) -> None:
+    """Images made (id, owner project, backup, name, OS type, OS version, disks as JSON), active, one statement; a
+    deleted image stays deleted."""
     await conn.execute(
-        "INSERT INTO images (image_id, project_id, backup_id, name, status) "
-        "SELECT i, p, b, n, 'active' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(i, p, b, n) "
-        "ON CONFLICT (image_id) DO UPDATE SET status = 'active', name = EXCLUDED.name, updated_at = now() "
+        "INSERT INTO images (image_id, project_id, backup_id, name, os_type, os_version, disks, status) "
+        "SELECT i, p, b, n, t, v, d::jsonb, 'active' "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
+        "AS r(i, p, b, n, t, v, d) "
+        "ON CONFLICT (image_id) DO UPDATE SET status = 'active', name = EXCLUDED.name, os_type = EXCLUDED.os_type, "
+        "os_version = EXCLUDED.os_version, disks = EXCLUDED.disks, updated_at = now() "
         "WHERE images.status <> 'deleted'",
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[2] for r in rows],
-        [r[3] for r in rows],
+        *([r[k] for r in rows] for k in range(6)),
+        [json_text(r[6]) for r in rows],
     )
 
 
@@ -53,20 +56,6 @@ async def set_member(conn: Conn, image_id: str, project_id: str, status: str | N
     )
 
 
-async def record_backups(conn: Conn, rows: Sequence[tuple[str, str, Any, Any]]) -> None:
-    """Backups (id, project, server info, disks), one statement."""
-    await conn.execute(
-        "INSERT INTO backups (backup_id, project_id, server, disks) "
-        "SELECT b, p, s::jsonb, d::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS r(b, p, s, d) "
-        "ON CONFLICT (backup_id) DO UPDATE SET server = EXCLUDED.server, disks = EXCLUDED.disks "
-        "WHERE NOT backups.deleted",
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [None if r[2] is None else json_text(r[2]) for r in rows],
-        [json_text(r[3]) for r in rows],
-    )
-
-
 async def mark_backups_deleted(conn: Conn, rows: Sequence[tuple[str, str]]) -> None:
     """Backups deleted (id, project), one statement: their disks can no longer be restored."""
     await conn.execute(
@@ -82,10 +71,9 @@ async def full_ecs_image(conn: Conn, image_id: str, project_id: str) -> asyncpg.
     """A full-ECS image of this region with its backup and what ``project_id`` is to it: None when the image is
     unknown, or another project's that it was not shared with (or that the project rejected)."""
     return await conn.fetchrow(
-        "SELECT i.*, m.status AS member_status, b.server, b.disks, b.deleted AS backup_deleted, "
-        "b.backup_id IS NOT NULL AS backup_known FROM images i "
+        "SELECT i.*, m.status AS member_status, b.backup_id IS NOT NULL AS backup_deleted FROM images i "
         "LEFT JOIN image_members m ON m.image_id = i.image_id AND m.project_id = $2 "
-        "LEFT JOIN backups b ON b.backup_id = i.backup_id "
+        "LEFT JOIN backups b ON b.backup_id = i.backup_id AND b.deleted "
         "WHERE i.image_id = $1 AND (i.project_id = $2 OR m.status IN ('pending', 'accepted'))",
         image_id,
         project_id,
@@ -93,8 +81,8 @@ async def full_ecs_image(conn: Conn, image_id: str, project_id: str) -> asyncpg.
 
 
 async def backup_usable(conn: Conn, backup_id: str) -> bool:
-    deleted = await conn.fetchval("SELECT deleted FROM backups WHERE backup_id = $1", backup_id)
-    return deleted is False
+    """Whether the backup is not known to be deleted."""
+    return not await conn.fetchval("SELECT EXISTS (SELECT FROM backups WHERE backup_id = $1 AND deleted)", backup_id)
 
 
 # -- servers and their disks ----------------------------------------------------------------------------------------

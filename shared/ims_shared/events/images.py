@@ -4,6 +4,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from ims_shared.events.backups import BackupDisk
 from ims_shared.events.envelope import ContractModel, EventData, Id, Int4, Producers, produced_by
 from ims_shared.topics import TopicKind
 
@@ -42,13 +43,19 @@ class ImageRequested(EventData):
 
 
 class ImageCreated(_ImageEvent):
+    """A full-ECS image is active. ``disks`` are the disks an ECS made from it gets, each restored from the disk of
+    its CBR backup it names (the system disk first), and ``os_type``/``os_version`` its OS: what compute-service
+    needs to make ECSs from the image, without following every backup."""
+
     producers: ClassVar[Producers] = produced_by("image-service")
     job_id: Id
     backup_id: Id
     name: str
     os_type: str | None = None
+    os_version: str | None = None
     min_disk: Int4
     size_gb: Int4
+    disks: list[BackupDisk] = Field(default_factory=list)
 
 
 class ImageCreationFailed(_ImageEvent):

@@ -27,7 +27,15 @@ from .conftest import ALPHA, BETA, REGION, Compute
 pytestmark = pytest.mark.integration
 
 
-def backup(backup_id: str = "backup-1", configured: bool = True) -> BackupCreated:
+DISKS = [
+    BackupDisk(volume_id="src-sys", device="/dev/vda", size_gb=50, bootable=True, volume_type="ESSD"),
+    BackupDisk(volume_id="src-data-1", device="/dev/vdb", size_gb=20, volume_type="SSD"),
+    BackupDisk(volume_id="src-data-2", device="/dev/vdc", size_gb=30, volume_type="SAS"),
+]
+
+
+def backup(backup_id: str = "backup-1") -> BackupCreated:
+    """The backup an image is made from: compute-service does not follow it (the image names its disks)."""
     return BackupCreated(
         backup_id=backup_id,
         vault_id="vault-1",
@@ -35,18 +43,22 @@ def backup(backup_id: str = "backup-1", configured: bool = True) -> BackupCreate
         resource_id="ecs-source",
         created_at=datetime(2026, 11, 30, tzinfo=UTC),
         size_gb=100,
-        server=ServerInfo(os_type="Linux", os_version="Ubuntu 22.04 server 64bit", configured=configured),
-        disks=[
-            BackupDisk(volume_id="src-sys", device="/dev/vda", size_gb=50, bootable=True, volume_type="ESSD"),
-            BackupDisk(volume_id="src-data-1", device="/dev/vdb", size_gb=20, volume_type="SSD"),
-            BackupDisk(volume_id="src-data-2", device="/dev/vdc", size_gb=30, volume_type="SAS"),
-        ],
+        server=ServerInfo(os_type="Linux", os_version="Ubuntu 22.04 server 64bit"),
+        disks=DISKS,
     )
 
 
-def created(image_id: str = "image-1", backup_id: str = "backup-1") -> ImageCreated:
+def created(image_id: str = "image-1", backup_id: str = "backup-1", name: str = "web") -> ImageCreated:
     return ImageCreated(
-        image_id=image_id, job_id="job-" + image_id, backup_id=backup_id, name="web", min_disk=50, size_gb=100
+        image_id=image_id,
+        job_id="job-" + image_id,
+        backup_id=backup_id,
+        name=name,
+        os_type="Linux",
+        os_version="Ubuntu 22.04 server 64bit",
+        min_disk=50,
+        size_gb=100,
+        disks=DISKS,
     )
 
 
@@ -153,16 +165,15 @@ async def test_who_may_use_an_image_follows_its_sharing_and_its_life(compute: Co
 
 async def test_a_run_naming_an_image_or_a_backup_twice_leaves_what_one_by_one_leaves(compute: Compute) -> None:
     await compute.feed(
-        (backup(configured=False), ALPHA),
-        (backup(configured=True), ALPHA),
-        (created(), ALPHA),
-        (created(), ALPHA),
+        (backup(), ALPHA),
+        (created(name="first"), ALPHA),
+        (created(name="second"), ALPHA),
         (ImageDeleted(image_id="image-0", backup_id="backup-1"), ALPHA),
         (created("image-0"), ALPHA),  # a deleted image stays deleted
     )
     assert await refusal_of(compute, ALPHA, "image-0") == "Ecs.0021"
     image = await source_image(compute.pool, REGION, ALPHA, "image-1")
-    assert image.configured is True and image.image_type == "private"
+    assert (image.name, image.os_version, image.image_type) == ("second", "Ubuntu 22.04 server 64bit", "private")
     await compute.feed(  # deletions come in runs too, an aggregate named twice among them
         (BackupDeleted(backup_id="backup-1", reason="user"), ALPHA),
         (BackupDeleted(backup_id="backup-1", reason="user"), ALPHA),
@@ -215,17 +226,19 @@ async def test_an_os_change_rewrites_the_system_disk_only_and_keeps_every_data_d
 
 
 async def test_the_configured_flag_is_announced_when_it_changes(compute: Compute) -> None:
-    await compute.feed((backup(configured=False), ALPHA), (created(), ALPHA))
+    await compute.feed((created(), ALPHA))  # a full-ECS image is made only from a backup of a configured ECS
     _, (server_id,) = await make_servers(compute, ALPHA, "image-1")
     await build(compute)
-    assert [e["data"]["configured"] for e in await compute.emitted("ServerRegistered")] == [False]
+    assert [e["data"]["configured"] for e in await compute.emitted("ServerRegistered")] == [True]
     async with compute.pool.acquire() as conn, conn.transaction():
         (server,) = await servers.locked_servers(conn, ALPHA, [server_id])
-        metadata = await servers.update_metadata(conn, compute.service, server, {"full_image_configured": "true"})
-        assert metadata["full_image_configured"] == "true"
+        metadata = await servers.update_metadata(conn, compute.service, server, {"full_image_configured": "false"})
+        assert metadata["full_image_configured"] == "false"
         (server,) = await servers.locked_servers(conn, ALPHA, [server_id])
         await servers.update_metadata(conn, compute.service, server, {"owner": "ops"})  # no change of the flag
-    assert [e["data"]["configured"] for e in await compute.emitted("ServerRegistered")] == [False, True]
+        (server,) = await servers.locked_servers(conn, ALPHA, [server_id])
+        await servers.update_metadata(conn, compute.service, server, {"full_image_configured": "true"})
+    assert [e["data"]["configured"] for e in await compute.emitted("ServerRegistered")] == [True, False, True]
 
 
 async def test_delete_announces_and_keeps_or_removes_the_disks(compute: Compute) -> None:
