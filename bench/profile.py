@@ -13,7 +13,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-PROJECT_CODE = ("ims_shared", "image_service", "backup_service", "billing_service", "replication_service")
+PROJECT_CODE = (
+    "ims_shared",
+    "image_service",
+    "backup_service",
+    "billing_service",
+    "replication_service",
+    "compute_service",
+)
 
 
 class Profiler:

@@ -18,7 +18,8 @@ the groups of phases to run after the bare pipeline (for example BENCH_PHASES=cr
 names in Bench.phase_groups): a partial run prints what it measured and writes .run/bench-partial.json, never the
 committed results. KAFKA_MAX_BATCH,
 RELAY_BATCH_SIZE, KAFKA_FETCH_MAX_WAIT_MS and LOG_LEVEL in the environment reach the services (and
-KAFKA_MAX_BATCH the bare pipeline). BENCH_PROFILE=1 samples the services with py-spy in the throughput phase.
+KAFKA_MAX_BATCH the bare pipeline). BENCH_PROFILE=1 samples the services with py-spy in the throughput phase,
+BENCH_PROFILE=cascade in the arrears cascade.
 """
 
 import asyncio
@@ -33,8 +34,8 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -72,7 +73,8 @@ from ims_shared.topics import all_topics
 REPO = Path(__file__).resolve().parents[1]
 LOGS = REPO / ".run" / "bench-logs"
 PROFILES = REPO / ".run" / "bench-profiles"
-PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
+PROFILE = os.environ.get("BENCH_PROFILE", "")
+PROFILED_PHASE = "" if PROFILE in ("", "0") else "cascade" if PROFILE == "cascade" else "throughput"
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 IMAGES = max(400, int(20_000 * SCALE))
 CASCADE = min(IMAGES, max(200, int(10_000 * SCALE)))
@@ -542,9 +544,11 @@ class Bench:
     # -- 3. the arrears cascade ---------------------------------------------------------------------------------
     async def cascade(self, observer: Observer, kafka: aiokafka.AIOKafkaProducer, items: list[Pair]) -> dict[str, Any]:
         log(f"arrears cascade: {len(items):,} backups with images")
+        cpu_before = cpu_seconds(self.pids())
         run = await burst(
             observer, kafka, [arrears(p.backup_id) for p in items], [p.image_id for p in items], {"ImageDeleted"}, 900
         )
+        run["cpu_s"] = cpu_used(cpu_before, cpu_seconds(self.pids()))
         conn = await asyncpg.connect(self.dsn("backup-service"))
         try:
             deleted = await conn.fetchval(
@@ -760,15 +764,25 @@ class Bench:
     async def creation_phases(self) -> None:
         r = self.results
         async with self.clients() as (observer, burst_kafka, _):
-            profiler = Profiler(self.stack.processes, PROFILES) if PROFILE else None
-            if profiler:
-                profiler.start()
-            r["throughput"], items = await self.creation(observer, burst_kafka, IMAGES, "throughput")
-            if profiler:
-                r["profile"] = profiler.stop()
-                log(f"profiles of the throughput phase in {PROFILES.relative_to(REPO)}")
+            with self.profiled("throughput"):
+                r["throughput"], items = await self.creation(observer, burst_kafka, IMAGES, "throughput")
             await self.settle()
-            r["cascade"] = await self.cascade(observer, burst_kafka, items[:CASCADE])
+            with self.profiled("cascade"):
+                r["cascade"] = await self.cascade(observer, burst_kafka, items[:CASCADE])
+
+    @contextmanager
+    def profiled(self, phase: str) -> Iterator[None]:
+        """The services sampled with py-spy while ``phase`` runs, if BENCH_PROFILE names it."""
+        if phase != PROFILED_PHASE:
+            yield
+            return
+        profiler = Profiler(self.stack.processes, PROFILES)
+        profiler.start()
+        try:
+            yield
+        finally:
+            self.results["profile"] = {"phase": phase, **profiler.stop()}
+            log(f"profiles of the {phase} phase in {PROFILES.relative_to(REPO)}")
 
     async def latency_phase(self, rate: int) -> None:
         async with self.clients(paced=True) as (observer, burst_kafka, paced_kafka):
