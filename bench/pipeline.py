@@ -22,6 +22,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from ims_shared.event_auth import EventAuthority, EventSigner
+from ims_shared.kafka import PRODUCER_BATCH_BYTES
 from ims_shared.tenants import load_tenants
 
 CREDENTIALS = load_tenants(None)
@@ -172,7 +173,12 @@ async def main(argv: list[str]) -> None:
     bootstrap, dsn, group, out_topic, max_batch, fetch_wait_ms, *topics = argv
     conn = await asyncpg.connect(dsn)
     kafka = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=1, max_request_size=2 * 1024 * 1024
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=1,
+        max_batch_size=PRODUCER_BATCH_BYTES,  # as the services' producers batch
+        max_request_size=2 * 1024 * 1024,
     )
     await kafka.start()
     consumer = AIOKafkaConsumer(

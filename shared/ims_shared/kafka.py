@@ -69,6 +69,12 @@ class KafkaSecurity:
 PLAINTEXT = KafkaSecurity()
 
 
+PRODUCER_BATCH_BYTES = 256 * 1024
+"""How much a producer puts in one batch of a partition (aiokafka's default is 16 kB, about a dozen events): a relay
+pass of hundreds of events then reaches the broker as a few batches per partition instead of dozens. Every batch is a
+unit of the broker's work when it stores, lists and serves the partition, for each consumer that reads it."""
+
+
 def make_producer(
     bootstrap: str, request_timeout_ms: int = 10_000, security: KafkaSecurity = PLAINTEXT
 ) -> AIOKafkaProducer:
@@ -78,6 +84,7 @@ def make_producer(
         acks="all",
         enable_idempotence=False,
         linger_ms=1,
+        max_batch_size=PRODUCER_BATCH_BYTES,
         max_request_size=MAX_MESSAGE_BYTES,
         request_timeout_ms=request_timeout_ms,
         **security.client_options(),
