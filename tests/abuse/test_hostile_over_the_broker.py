@@ -32,7 +32,11 @@ from tests.support import signer_of
 pytestmark = pytest.mark.integration
 BACKUPS, IMAGES = topic_for(TopicKind.BACKUPS, CN), topic_for(TopicKind.IMAGES, CN)
 # every service the suite runs reads both topics the hostile records go to
-CONSUMERS = {f"{name}.{CN}" for name in ("image-service", "backup-service", "billing-service", "compute-service")}
+SERVICES = ("image-service", "backup-service", "billing-service", "compute-service")
+CONSUMERS = frozenset(f"{name}.{CN}" for name in SERVICES)
+# compute-service does not handle BackupCreated (an image's ImageCreated names its disks): a record it can read as
+# one is not its to judge, and the services that handle BackupCreated dead-letter it
+BACKUP_CREATED_READERS = frozenset(c for c in CONSUMERS if not c.startswith("compute-service"))
 PARTITION = 0
 KEY = b"hostile-00000000"
 
@@ -44,6 +48,7 @@ class Sent:
     value: bytes
     signer: EventSigner
     reason: str  # what every dead letter's reason starts with
+    consumers: frozenset[str] = CONSUMERS  # the consumers that must dead-letter it
 
 
 def _signer(tenant: Tenant) -> EventSigner:
@@ -75,15 +80,17 @@ def _hostile_records() -> list[Sent]:
         ("an integer of 5,000 digits", _at(("data", "x"), b"9" * 5000), "not JSON"),
         ("a valid event in UTF-16", json.dumps(_valid()).encode("utf-16"), "not JSON"),
         ("a byte order mark", b"\xef\xbb\xbf" + json.dumps(_valid()).encode(), "not JSON"),
-        ("a lone surrogate in an extension", _at(("ext",), b'"\\ud800"'), "invalid CloudEvent envelope"),
         ("as large as a producer sends", largest, "event of"),
     ]
     sent = [Sent(name, BACKUPS, value, alpha, reason) for name, value, reason in cases]
+    readable = BACKUP_CREATED_READERS  # JSON that names its type: read by the consumers of that type
+    surrogate, devops = _at(("ext",), b'"\\ud800"'), signer_of("devops")
     return [
         *sent,
-        Sent("a 64 kB project id from an integration", BACKUPS, big_project, signer_of("devops"), "invalid Cloud"),
-        Sent("alpha's backup in beta's project", BACKUPS, in_beta, alpha, "forbidden: project"),
-        Sent("a BackupCreated on the images topic", IMAGES, text.encode(), alpha, "forbidden: BackupCreated belongs"),
+        Sent("a lone surrogate in an extension", BACKUPS, surrogate, alpha, "invalid CloudEvent envelope", readable),
+        Sent("a 64 kB project id from an integration", BACKUPS, big_project, devops, "invalid Cloud", readable),
+        Sent("alpha's backup in beta's project", BACKUPS, in_beta, alpha, "forbidden: project", readable),
+        Sent("a BackupCreated on the images topic", IMAGES, text.encode(), alpha, "forbidden: BackupCreated", readable),
     ]
 
 
@@ -229,7 +236,7 @@ def test_hostile_records_on_a_live_topic_are_dead_lettered_in_seconds_and_change
 
     async def all_dead_lettered() -> dict[tuple[str, int, int], list[tuple[str, str, int]]] | None:
         letters = await _dead_letters(apis.bootstrap)
-        done = all({c for c, _, _ in letters.get(key, [])} >= CONSUMERS for key in produced)
+        done = all({c for c, _, _ in letters.get(key, [])} >= case.consumers for key, case in produced.items())
         return letters if done else None
 
     asyncio.run(until(all_dead_lettered, timeout_s=60, what="every hostile record dead-lettered by every consumer"))
@@ -243,7 +250,7 @@ def test_hostile_records_on_a_live_topic_are_dead_lettered_in_seconds_and_change
         for consumer, reason, at in letters[key]:
             by_consumer[consumer].append(reason)
             latencies.append((at - timestamps[key]) / 1000)
-        assert set(by_consumer) == CONSUMERS, (case.name, dict(by_consumer))
+        assert set(by_consumer) == case.consumers, (case.name, dict(by_consumer))
         for consumer, reasons in by_consumer.items():
             assert len(reasons) == 1, f"{case.name}: dead-lettered {len(reasons)} times by {consumer}"
             assert reasons[0].startswith(case.reason), (case.name, consumer, reasons[0][:300])
