@@ -38,30 +38,14 @@ def throughput_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     """Creation and the arrears cascade against the bare pipeline, where the run measured them."""
     bare = r["bare"]["events_per_s"]
     found = []
-    if "throughput" in r:
-        system = r["throughput"]["events_per_s"]
-        found.append(
-            ratio_target(
-                "image creation throughput >= 0.5x the bare pipeline",
-                system,
-                bare,
-                0.5,
-                at_least=True,
-                measured=f"{system:,.0f} / {bare:,.0f} events/s",
-            )
-        )
-    if "cascade" in r:
-        cascade = r["cascade"]["cascades_per_s"]
-        found.append(
-            ratio_target(
-                "arrears cascade >= 0.25x the bare pipeline",
-                cascade,
-                bare,
-                0.25,
-                at_least=True,
-                measured=f"{cascade:,.0f} cascades/s / {bare:,.0f} events/s",
-            )
-        )
+    for phase, figure, unit, target, limit in (
+        ("throughput", "events_per_s", "", "image creation throughput >= 0.5x the bare pipeline", 0.5),
+        ("cascade", "cascades_per_s", " cascades/s", "arrears cascade >= 0.25x the bare pipeline", 0.25),
+    ):
+        if phase in r:
+            value = r[phase][figure]
+            measured = f"{value:,.0f}{unit} / {bare:,.0f} events/s"
+            found.append(ratio_target(target, value, bare, limit, at_least=True, measured=measured))
     return found
 
 

@@ -30,7 +30,7 @@ from ims_shared.kafka import create_topics, make_producer
 from ims_shared.relay import OutboxRelay
 from ims_shared.service import SHARED_MIGRATIONS
 from tests.faults.tools import read_topic, report, size
-from tests.support import TEST_SERVER, development_authority, fresh_database, signer_of
+from tests.support import development_authority, fresh_database, scratch_database, signer_of
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 NOTES = Path(__file__).resolve().parents[2] / "shared" / "tests" / "integration" / "migrations"
@@ -212,41 +212,25 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_changes_nothi
 
 async def test_a_service_killed_while_migrating_starts_again() -> None:
     """What a process killed inside its migrations leaves: yoyo's lock row. The next start must not wait on it."""
-    name = f"ims_faults_{uuid.uuid4().hex[:10]}"
-    dsn = f"{TEST_SERVER}/{name}"
-    await apply_migrations(dsn, SHARED_MIGRATIONS)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute("INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, now(), 2147483)")
-    finally:
-        await conn.close()
-    started = time.monotonic()
-    try:
+    async with scratch_database("ims_faults") as dsn:
+        await apply_migrations(dsn, SHARED_MIGRATIONS)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, now(), 2147483)")
+        finally:
+            await conn.close()
+        started = time.monotonic()
         await asyncio.wait_for(apply_migrations(dsn, SHARED_MIGRATIONS, NOTES), 8)
         elapsed = time.monotonic() - started
-    finally:
-        admin = await asyncpg.connect(f"{TEST_SERVER}/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
     report("restart after a kill during migrations", seconds=round(elapsed, 2))
 
 
 async def test_concurrent_migrations_still_serialise() -> None:
     """Three processes starting at once on a new database: one applies, none fails."""
-    name = f"ims_faults_{uuid.uuid4().hex[:10]}"
-    dsn = f"{TEST_SERVER}/{name}"
-    try:
+    async with scratch_database("ims_faults") as dsn:
         applied = await asyncio.gather(*(apply_migrations(dsn, SHARED_MIGRATIONS, NOTES) for _ in range(3)))
         every = len([*SHARED_MIGRATIONS.glob("*.sql"), *NOTES.glob("*.sql")])
         assert sorted(applied) == [0, 0, every]
-    finally:
-        admin = await asyncpg.connect(f"{TEST_SERVER}/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 _ = BackupCreated

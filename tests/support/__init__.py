@@ -26,21 +26,30 @@ TEST_SERVER = os.environ.get("TEST_DATABASE_SERVER", "postgresql://postgres@127.
 
 
 @asynccontextmanager
-async def fresh_database(migrations: Path, prefix: str = "ims_test") -> AsyncIterator[tuple[str, asyncpg.Pool]]:
-    """A new database with the shared and the service's migrations applied; dropped afterwards."""
+async def scratch_database(prefix: str = "ims_test") -> AsyncIterator[str]:
+    """The URL of a database no one else uses (created by whoever first applies migrations to it); dropped
+    afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    dsn = f"{TEST_SERVER}/{name}"
-    await apply_migrations(dsn, migrations, SHARED_MIGRATIONS)
-    pool = await create_pool(dsn, 10)
     try:
-        yield dsn, pool
+        yield f"{TEST_SERVER}/{name}"
     finally:
-        await pool.close()
         admin = await asyncpg.connect(f"{TEST_SERVER}/postgres")
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@asynccontextmanager
+async def fresh_database(migrations: Path, prefix: str = "ims_test") -> AsyncIterator[tuple[str, asyncpg.Pool]]:
+    """A new database with the shared and the service's migrations applied; dropped afterwards."""
+    async with scratch_database(prefix) as dsn:
+        await apply_migrations(dsn, migrations, SHARED_MIGRATIONS)
+        pool = await create_pool(dsn, 10)
+        try:
+            yield dsn, pool
+        finally:
+            await pool.close()
 
 
 class Broker:

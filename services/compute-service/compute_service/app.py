@@ -43,7 +43,7 @@ def create_app(settings: ComputeSettings | None = None) -> FastAPI:
         service,
         migrations=MIGRATIONS,
         handlers=event_handlers(),
-        # The region's images (and who they are shared with) and their backups (the disks a new ECS restores).
+        # The region's images (who they are shared with, their disks) and the backups deleted.
         topics=[topic_for(TopicKind.IMAGES, s.region), topic_for(TopicKind.BACKUPS, s.region)],
         periodic=[PeriodicTask("server builder", s.server_builder_interval_s, lambda: build(service))],
     )

@@ -59,9 +59,8 @@ async def set_member(conn: Conn, image_id: str, project_id: str, status: str | N
 async def mark_backups_deleted(conn: Conn, rows: Sequence[tuple[str, str]]) -> None:
     """Backups deleted (id, project), one statement: their disks can no longer be restored."""
     await conn.execute(
-        "INSERT INTO backups (backup_id, project_id, deleted) "
-        "SELECT b, p, true FROM unnest($1::text[], $2::text[]) AS r(b, p) "
-        "ON CONFLICT (backup_id) DO UPDATE SET deleted = true",
+        "INSERT INTO deleted_backups (backup_id, project_id) "
+        "SELECT b, p FROM unnest($1::text[], $2::text[]) AS r(b, p) ON CONFLICT (backup_id) DO NOTHING",
         [r[0] for r in rows],
         [r[1] for r in rows],
     )
@@ -73,7 +72,7 @@ async def full_ecs_image(conn: Conn, image_id: str, project_id: str) -> asyncpg.
     return await conn.fetchrow(
         "SELECT i.*, m.status AS member_status, b.backup_id IS NOT NULL AS backup_deleted FROM images i "
         "LEFT JOIN image_members m ON m.image_id = i.image_id AND m.project_id = $2 "
-        "LEFT JOIN backups b ON b.backup_id = i.backup_id AND b.deleted "
+        "LEFT JOIN deleted_backups b ON b.backup_id = i.backup_id "
         "WHERE i.image_id = $1 AND (i.project_id = $2 OR m.status IN ('pending', 'accepted'))",
         image_id,
         project_id,
@@ -82,7 +81,7 @@ async def full_ecs_image(conn: Conn, image_id: str, project_id: str) -> asyncpg.
 
 async def backup_usable(conn: Conn, backup_id: str) -> bool:
     """Whether the backup is not known to be deleted."""
-    return not await conn.fetchval("SELECT EXISTS (SELECT FROM backups WHERE backup_id = $1 AND deleted)", backup_id)
+    return not await conn.fetchval("SELECT EXISTS (SELECT FROM deleted_backups WHERE backup_id = $1)", backup_id)
 
 
 # -- servers and their disks ----------------------------------------------------------------------------------------

@@ -1,8 +1,7 @@
 """Migration 0002_image_disks over a database that 0001 left with data: each image gets the disks and OS its backup
-gave it, and only the backups deleted stay, so that an image whose backup is gone is still refused."""
+gave it, and only the backups deleted are kept, so that an image whose backup is gone is still refused."""
 
 import shutil
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from compute_service.images import source_image
 from ims_shared.db import apply_migrations, create_pool, json_text
 from ims_shared.refusal import Refusal
 from ims_shared.service import SHARED_MIGRATIONS
-from tests.support import TEST_SERVER
+from tests.support import scratch_database
 
 from .conftest import ALPHA, REGION
 
@@ -29,21 +28,13 @@ DISKS = [
 
 @pytest_asyncio.fixture
 async def database(tmp_path: Path) -> AsyncIterator[str]:
-    """A database with compute-service's first migration only, and the name of the directory holding it."""
+    """A database with compute-service's first migration only."""
     first = tmp_path / "first"
     first.mkdir()
     shutil.copy(MIGRATIONS / "0001_compute.sql", first)
-    name = f"compute_migration_{uuid.uuid4().hex[:10]}"
-    dsn = f"{TEST_SERVER}/{name}"
-    await apply_migrations(dsn, first, SHARED_MIGRATIONS)
-    try:
+    async with scratch_database("compute_migration") as dsn:
+        await apply_migrations(dsn, first, SHARED_MIGRATIONS)
         yield dsn
-    finally:
-        admin = await asyncpg.connect(f"{TEST_SERVER}/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 async def test_images_known_before_take_their_backups_disks_and_os(database: str) -> None:
@@ -73,6 +64,6 @@ async def test_images_known_before_take_their_backups_disks_and_os(database: str
         with pytest.raises(Refusal) as caught:
             await source_image(pool, REGION, ALPHA, "image-2")
         assert caught.value.code == "Ecs.0022"  # its backup was deleted before the migration
-        assert [r["backup_id"] for r in await pool.fetch("SELECT backup_id FROM backups")] == ["backup-2"]
+        assert [r["backup_id"] for r in await pool.fetch("SELECT backup_id FROM deleted_backups")] == ["backup-2"]
     finally:
         await pool.close()
