@@ -8,7 +8,7 @@ import asyncpg
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from image_service import repository
+from image_service import image_queries, repository
 from image_service.context import ImageService, Service, Who
 from image_service.domain import (
     ImageRequest,
@@ -235,10 +235,10 @@ async def _list(
     if marker:
         # Only an image this listing shows the caller: another tenant's image is refused as an unknown id is (a 400,
         # as Glance answers for a marker it cannot find), so that ids cannot be probed or paged from.
-        after = await repository.list_position(db, who.project_id, marker, listing)
+        after = await image_queries.list_position(db, who.project_id, marker, listing)
         if after is None:
             raise Refusal(INVALID_PARAMETER, f"marker {marker} is not {LISTED[listing.scope]}")
-    rows = await repository.list_images(db, who.project_id, filters, limit, after, listing)
+    rows = await image_queries.list_images(db, who.project_id, filters, limit, after, listing)
     return [image_view(r, viewer_project=who.project_id) for r in rows]
 
 

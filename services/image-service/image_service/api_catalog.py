@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from image_service import repository
+from image_service import image_queries
 from image_service.context import Service, Who
 from image_service.views import os_versions_view, quota_view
 from ims_shared.public_images import public_images
@@ -15,7 +15,7 @@ router = APIRouter()
 
 @router.get("/v1/cloudimages/quota")
 async def show_image_quota(service: Service, who: Who) -> dict[str, Any]:
-    used = await repository.images_of_project(service.database.pool, who.project_id)
+    used = await image_queries.images_of_project(service.database.pool, who.project_id)
     return quota_view(used, service.settings.image_quota)
 
 

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from image_service import repository
+from image_service import image_queries, repository
 from image_service.context import ImageService, Service, Who
-from image_service.domain import tag_query, tag_removed, tags_added, tags_deleted
 from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER
+from image_service.tags import tag_query, tag_removed, tags_added, tags_deleted
 from ims_shared.auth import Caller
 from ims_shared.refusal import Refusal
 from ims_shared.tenants import TagPolicy
@@ -93,14 +93,14 @@ async def batch_add_or_delete_tags(
 
 @router.get("/v2/{project_id}/images/tags")
 async def list_images_tags(project_id: str, service: Service, who: Who) -> dict[str, Any]:
-    rows = await repository.project_tags(service.database.pool, who.project_id)
+    rows = await image_queries.project_tags(service.database.pool, who.project_id)
     return {"tags": [{"key": r["key"], "values": list(r["values"])} for r in rows]}
 
 
 @router.post("/v2/{project_id}/images/resource_instances/action")
 async def list_image_by_tags(project_id: str, body: dict[str, Any], service: Service, who: Who) -> dict[str, Any]:
     query = tag_query(body)
-    total, rows = await repository.images_by_tags(service.database.pool, who.project_id, query)
+    total, rows = await image_queries.images_by_tags(service.database.pool, who.project_id, query)
     if query.count:
         return {"total_count": total}
     resources = [

@@ -16,25 +16,21 @@ from image_service.errors import (
     CONFIGURE_ECS_GUIDE,
     EXPORT_REFUSED,
     IN_REGION_COPY_REFUSED,
-    INVALID_PARAMETER,
     MARKET_PUBLISH_REFUSED,
     NO_SOURCE,
     NO_SYSTEM_DISK,
     NOT_SERVER_BACKUP,
     SERVER_NOT_CONFIGURED,
     SERVER_STARTED,
-    TAG_NOT_FOUND,
+    invalid_parameter,
 )
+from image_service.tags import enforce_tag_policy, normalized_tags
 from ims_shared.events.backups import ECS_RESOURCE_TYPE
 from ims_shared.events.images import ImageDeletionReason
 from ims_shared.refusal import Refusal
 from ims_shared.tenants import TagPolicy
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9\-_. \u4e00-\u9fa5]{1,128}$")
-TAG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9\-_\u4e00-\u9fa5]{1,36}$")
-TAG_VALUE_PATTERN = re.compile(r"^[A-Za-z0-9\-_.\u4e00-\u9fa5]{0,43}$")
-MAX_TAGS = 10
-"""IMS: "An image can have a maximum of 10 tags." """
 DEFAULT_ENTERPRISE_PROJECT = "0"
 FROZEN_STATES = frozenset({"frozen", "released"})
 
@@ -76,229 +72,20 @@ class ImageRequest:
     max_ram: int | None = None
 
 
-def _invalid(message: str) -> Refusal:
-    return Refusal(INVALID_PARAMETER, message)
-
-
 def validate_name(name: str) -> None:
     if not NAME_PATTERN.fullmatch(name or ""):
-        raise _invalid(
+        raise invalid_parameter(
             "name must be 1 to 128 characters of letters, digits, spaces, hyphens (-), underscores (_) and periods (.)"
         )
     if name != name.strip(" "):
-        raise _invalid("name must not start or end with a space")
+        raise invalid_parameter("name must not start or end with a space")
 
 
 def validate_description(description: str) -> None:
     if len(description) > 1024:
-        raise _invalid("description must be at most 1024 characters")
+        raise invalid_parameter("description must be at most 1024 characters")
     if any(c in description for c in "\r<>"):
-        raise _invalid("description must not contain carriage returns or angle brackets (< >)")
-
-
-def normalized_tags(request: ImageRequest) -> list[dict[str, str]]:
-    """``image_tags`` or ``tags`` ("key.value") as key/value pairs; both at once is an error."""
-    if request.image_tags and request.tags:
-        raise _invalid("use either tags or image_tags, not both")
-    pairs: list[dict[str, str]] = []
-    if request.tags:
-        for tag in request.tags:
-            key, sep, value = tag.partition(".")
-            if not sep:
-                raise _invalid(f"tag {tag!r} must have the form key.value")
-            pairs.append({"key": key, "value": value})
-    else:
-        pairs = [{"key": t.get("key", ""), "value": t.get("value", "") or ""} for t in request.image_tags]
-    check_tags(pairs)
-    if len(pairs) > MAX_TAGS:
-        raise _invalid(f"at most {MAX_TAGS} tags per image")
-    return pairs
-
-
-def check_tags(pairs: list[dict[str, str]]) -> None:
-    """Tags as IMS takes them: unique keys of 1 to 36 letters, digits, hyphens (-) or underscores (_), values of at
-    most 43 letters, digits, hyphens, underscores or periods (.), empty allowed."""
-    for pair in pairs:
-        if not isinstance(pair["key"], str) or not TAG_KEY_PATTERN.fullmatch(pair["key"]):
-            raise _invalid(
-                f"tag key {pair['key']!r:.50} must be 1 to 36 letters, digits, hyphens (-) or underscores (_)"
-            )
-        if not isinstance(pair["value"], str) or not TAG_VALUE_PATTERN.fullmatch(pair["value"]):
-            raise _invalid(
-                f"tag value {pair['value']!r:.50} must be at most 43 letters, digits, hyphens (-), underscores (_) "
-                "or periods (.)"
-            )
-    keys = [p["key"] for p in pairs]
-    if len(set(keys)) != len(keys):
-        raise _invalid("tag keys must be unique")
-
-
-def tags_added(current: list[dict[str, str]], pairs: list[dict[str, str]], policy: TagPolicy) -> list[dict[str, str]]:
-    """The image's tags once ``pairs`` are added (IMS AddImageTag, BatchAddOrDeleteTags ``create``): a key it has
-    already takes the new value, a new key is appended; at most ``MAX_TAGS`` in all, and the tenant's tag policy
-    holds for the result."""
-    check_tags(pairs)
-    tags = [dict(t) for t in current]
-    for pair in pairs:
-        existing = next((t for t in tags if t["key"] == pair["key"]), None)
-        if existing is not None:
-            existing["value"] = pair["value"]
-        else:
-            tags.append({"key": pair["key"], "value": pair["value"]})
-    if len(tags) > MAX_TAGS:
-        raise _invalid(f"an image can have at most {MAX_TAGS} tags; it has {len(current)}, this would make {len(tags)}")
-    enforce_tag_policy(tags, policy)
-    return tags
-
-
-def tags_deleted(current: list[dict[str, str]], pairs: list[dict[str, Any]], policy: TagPolicy) -> list[dict[str, str]]:
-    """The image's tags once ``pairs`` are deleted (BatchAddOrDeleteTags ``delete``): by key, and only where the
-    value matches when one is given (an empty value, as the SDK sends a tag without one, names the key alone); a tag
-    it does not have is deleted already. IMS checks no character set here,
-    only lengths: a key of 1 to 127 characters, not blank, a value of at most 255. The tenant's tag policy holds for
-    the result (a required key stays)."""
-    for pair in pairs:
-        key, value = pair.get("key"), pair.get("value")
-        if not isinstance(key, str) or not key.strip() or len(key) > 127:
-            raise _invalid("a tag key to delete must be 1 to 127 characters, not blank")
-        if value is not None and (not isinstance(value, str) or len(value) > 255):
-            raise _invalid("a tag value to delete must be a string of at most 255 characters")
-    keys = [p["key"] for p in pairs]
-    if len(set(keys)) != len(keys):
-        raise _invalid("tag keys must be unique")
-    gone = {p["key"]: p.get("value") for p in pairs}
-    tags = [dict(t) for t in current if not (t["key"] in gone and gone[t["key"]] in (None, "", t["value"]))]
-    enforce_tag_policy(tags, policy)
-    return tags
-
-
-def tag_removed(current: list[dict[str, str]], key: str, policy: TagPolicy) -> list[dict[str, str]]:
-    """The image's tags without ``key`` (IMS DeleteImageTag): a key it does not have is a 404, as IMS answers."""
-    if all(t["key"] != key for t in current):
-        raise Refusal(TAG_NOT_FOUND, f"the image has no tag with the key {key!r}", status=404)
-    tags = [dict(t) for t in current if t["key"] != key]
-    enforce_tag_policy(tags, policy)
-    return tags
-
-
-@dataclass(frozen=True)
-class TagCondition:
-    """One key of a tag query: an image has a tag ``key`` with one of ``values`` (any value when there are none)."""
-
-    key: str
-    values: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TagQuery:
-    """IMS ListImageByTags: the project's images that have every tag of ``tags`` and one of ``tags_any``, and not
-    every tag of ``not_tags`` nor any of ``not_tags_any`` (or, ``without_any_tag``, no tag at all), whose name
-    contains ``name_contains`` and whose id is ``image_id`` where given; ``count`` (only how many) or a page of
-    ``limit`` from ``offset``."""
-
-    count: bool = False
-    tags: tuple[TagCondition, ...] = ()
-    tags_any: tuple[TagCondition, ...] = ()
-    not_tags: tuple[TagCondition, ...] = ()
-    not_tags_any: tuple[TagCondition, ...] = ()
-    without_any_tag: bool = False
-    name_contains: str | None = None
-    image_id: str | None = None
-    limit: int = 10
-    offset: int = 0
-
-
-TAG_QUERY_LISTS = ("tags", "tags_any", "not_tags", "not_tags_any")
-MATCH_KEYS = {"resource_name": "name_contains", "resource_id": "image_id"}
-
-
-def _tag_conditions(name: str, given: Any) -> tuple[TagCondition, ...]:
-    """A list of ``{key, values}`` of a tag query: not empty, at most 10 keys, each unique, of 1 to 127 characters,
-    with at most 10 unique values of at most 255 (IMS checks no character set in a query)."""
-    if not isinstance(given, list) or not given:
-        raise _invalid(f"{name} must be a non-empty list of {{key, values}}")
-    if len(given) > 10:
-        raise _invalid(f"{name} may name at most 10 keys")
-    conditions = []
-    for item in given:
-        key = item.get("key") if isinstance(item, dict) else None
-        values = item.get("values", []) if isinstance(item, dict) else None
-        if not isinstance(key, str) or not key.strip() or len(key) > 127:
-            raise _invalid(f"a key of {name} must be 1 to 127 characters, not blank")
-        if not isinstance(values, list) or not all(isinstance(v, str) and len(v) <= 255 for v in values):
-            raise _invalid(f"the values of {name} key {key!r} must be a list of strings of at most 255 characters")
-        if len(values) > 10 or len(set(values)) != len(values):
-            raise _invalid(f"{name} key {key!r} may have at most 10 values, each once")
-        conditions.append(TagCondition(key, tuple(values)))
-    if len({c.key for c in conditions}) != len(conditions):
-        raise _invalid(f"the keys of {name} must be unique")
-    return tuple(conditions)
-
-
-def _whole_number(name: str, given: Any, default: int, low: int, high: int) -> int:
-    """``limit`` or ``offset`` of a tag query: the SDK sends them as strings of digits."""
-    if given is None:
-        return default
-    if isinstance(given, str) and given.isascii() and given.isdigit() and len(given) <= 10:
-        given = int(given)
-    if type(given) is not int or not low <= given <= high:
-        raise _invalid(f"{name} must be a whole number from {low} to {high}")
-    return given
-
-
-def tag_query(body: Mapping[str, Any]) -> TagQuery:
-    """The query of an IMS ListImageByTags body, validated as IMS does: ``action`` ``filter`` (a page of ``limit``,
-    10 by default, at most 1000, from ``offset``) or ``count``; the tag lists (``_tag_conditions``), ignored when
-    ``without_any_tag`` is true; ``matches``, unique keys ``resource_name`` (the name contains the value) or
-    ``resource_id`` (the id is the value), each value 1 to 255 characters."""
-    action = body.get("action")
-    if action not in ("filter", "count"):
-        raise _invalid("action must be filter or count")
-    without_any_tag = body.get("without_any_tag", False)
-    if not isinstance(without_any_tag, bool):
-        raise _invalid("without_any_tag must be a boolean")
-    lists = {name: _tag_conditions(name, body[name]) if body.get(name) is not None else () for name in TAG_QUERY_LISTS}
-    if without_any_tag:
-        lists = {name: () for name in TAG_QUERY_LISTS}
-    matched: dict[str, str] = {}
-    matches = body.get("matches")
-    if matches is not None:
-        if not isinstance(matches, list) or not matches:
-            raise _invalid("matches must be a non-empty list of {key, value}")
-        for match in matches:
-            key = match.get("key") if isinstance(match, dict) else None
-            value = match.get("value") if isinstance(match, dict) else None
-            if not isinstance(key, str) or key not in MATCH_KEYS:
-                raise _invalid(f"a key of matches must be one of {sorted(MATCH_KEYS)}; got {key!r}")
-            if MATCH_KEYS[key] in matched:
-                raise _invalid(f"the keys of matches must be unique: {key} is given twice")
-            if not isinstance(value, str) or not 1 <= len(value) <= 255:
-                raise _invalid(f"the value of matches key {key} must be 1 to 255 characters")
-            matched[MATCH_KEYS[key]] = value
-    return TagQuery(
-        count=action == "count",
-        without_any_tag=without_any_tag,
-        limit=_whole_number("limit", body.get("limit"), 10, 1, 1000),
-        offset=_whole_number("offset", body.get("offset"), 0, 0, 2**31 - 1),
-        tags=lists["tags"],
-        tags_any=lists["tags_any"],
-        not_tags=lists["not_tags"],
-        not_tags_any=lists["not_tags_any"],
-        name_contains=matched.get("name_contains"),
-        image_id=matched.get("image_id"),
-    )
-
-
-def enforce_tag_policy(pairs: list[dict[str, str]], policy: TagPolicy) -> None:
-    present = {p["key"]: p["value"] for p in pairs}
-    for key in policy.required_keys:
-        if key not in present:
-            raise _invalid(f"the tenant's tag policy requires the tag key {key!r}")
-    for key, allowed in policy.allowed_values.items():
-        if key in present and present[key] not in allowed:
-            raise _invalid(
-                f"tag {key}={present[key]!r} is not allowed by the tag policy (allowed: {', '.join(allowed)})"
-            )
+        raise invalid_parameter("description must not contain carriage returns or angle brackets (< >)")
 
 
 def resolve_enterprise_project(requested: str | None, enabled: tuple[str, ...]) -> str:
@@ -306,16 +93,16 @@ def resolve_enterprise_project(requested: str | None, enabled: tuple[str, ...]) 
         return DEFAULT_ENTERPRISE_PROJECT
     assert requested is not None
     if requested not in enabled:
-        raise _invalid(f"enterprise project {requested} is not enabled for this tenant")
+        raise invalid_parameter(f"enterprise project {requested} is not enabled for this tenant")
     return requested
 
 
 def validate_ram(min_ram: int | None, max_ram: int | None) -> None:
     for label, value in (("min_ram", min_ram), ("max_ram", max_ram)):
         if value is not None and not 0 <= value <= 1_048_576:
-            raise _invalid(f"{label} must be between 0 and 1048576 MB")
+            raise invalid_parameter(f"{label} must be between 0 and 1048576 MB")
     if min_ram and max_ram and min_ram > max_ram:
-        raise _invalid(f"min_ram ({min_ram} MB) must not be greater than max_ram ({max_ram} MB)")
+        raise invalid_parameter(f"min_ram ({min_ram} MB) must not be greater than max_ram ({max_ram} MB)")
 
 
 def _json_kind(value: Any) -> str:
@@ -336,14 +123,14 @@ def image_patch(operations: Any) -> dict[str, Any]:
     paths, the value of each path it sets; ``image_update`` validates them. A market attribute is refused as
     KooGallery publishing is (``koogallery_refused``), any other path or operation as an invalid parameter."""
     if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
-        raise _invalid("the body must be a JSON list of {op, path, value} operations")
+        raise invalid_parameter("the body must be a JSON list of {op, path, value} operations")
     changes: dict[str, Any] = {}
     for op in operations:
         path = str(op.get("path", ""))
         if path in MARKET_ATTRIBUTES or path.startswith("/__market"):
             raise koogallery_refused()
         if path not in UPDATABLE or op.get("op") not in ("replace", "add"):
-            raise _invalid(f"cannot {op.get('op')} {path!r}; updatable: {sorted(UPDATABLE)}")
+            raise invalid_parameter(f"cannot {op.get('op')} {path!r}; updatable: {sorted(UPDATABLE)}")
         changes[UPDATABLE[path]] = op.get("value")
     return changes
 
@@ -360,14 +147,14 @@ def image_update(changes: Mapping[str, Any], *, min_ram: int, max_ram: int) -> d
     if "name" in changes:
         name = changes["name"]
         if not isinstance(name, str):
-            raise _invalid(f"name must be a string; got {_json_kind(name)}")
+            raise invalid_parameter(f"name must be a string; got {_json_kind(name)}")
         validate_name(name)
         values["name"] = name
     if "description" in changes:
         description = changes["description"]
         description = "" if description is None else description
         if not isinstance(description, str):
-            raise _invalid(f"description must be a string; got {_json_kind(description)}")
+            raise invalid_parameter(f"description must be a string; got {_json_kind(description)}")
         validate_description(description)
         values["description"] = description
     for label in ("min_ram", "max_ram"):
@@ -376,7 +163,7 @@ def image_update(changes: Mapping[str, Any], *, min_ram: int, max_ram: int) -> d
             if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
                 value = int(value)
             if type(value) is not int:  # a JSON boolean is an int to Python
-                raise _invalid(f"{label} must be an integer (MB); got {_json_kind(value)}")
+                raise invalid_parameter(f"{label} must be an integer (MB); got {_json_kind(value)}")
             values[label] = value
     if "min_ram" in values or "max_ram" in values:
         validate_ram(values.get("min_ram", min_ram), values.get("max_ram", max_ram))
@@ -437,13 +224,13 @@ def listing(
     any value); ``sort_key`` is one of ``SORT_KEYS`` (created_at by default), ``sort_dir`` asc or desc (desc by
     default); an ``__os_bit`` other than ``OS_BIT`` matches nothing."""
     if visibility not in (None, "public", "private", "shared"):
-        raise _invalid("visibility must be public, private or shared")
+        raise invalid_parameter("visibility must be public, private or shared")
     if member_status not in (None, *MEMBER_STATUSES):
-        raise _invalid(f"member_status must be one of {', '.join(MEMBER_STATUSES)}")
+        raise invalid_parameter(f"member_status must be one of {', '.join(MEMBER_STATUSES)}")
     if sort_key not in (None, *SORT_KEYS):
-        raise _invalid(f"sort_key must be one of {', '.join(SORT_KEYS)}")
+        raise invalid_parameter(f"sort_key must be one of {', '.join(SORT_KEYS)}")
     if sort_dir not in (None, "asc", "desc"):
-        raise _invalid("sort_dir must be asc or desc")
+        raise invalid_parameter("sort_dir must be asc or desc")
     wanted = {imagetype, {"public": "gold"}.get(visibility or "", visibility)} - {None}
     if member_status is not None:
         wanted.add("shared")
@@ -454,7 +241,7 @@ def listing(
     if tag is not None:
         key, _, value = tag.partition("=")
         if not key:
-            raise _invalid("tag must have the form key=value")
+            raise invalid_parameter("tag must have the form key=value")
         pair = {"key": key, "value": value} if "=" in tag else {"key": key}
     return Listing(
         scope=scope,
@@ -472,14 +259,14 @@ def validate_request(
     if not request.backup_id and not request.instance_id:
         raise Refusal(NO_SOURCE, "either backup_id or instance_id is required to create a full-ECS image")
     if request.backup_id and request.whole_image_type not in ("CBR", None):
-        raise _invalid("whole_image_type must be CBR for a CBR backup")
+        raise invalid_parameter("whole_image_type must be CBR for a CBR backup")
     if request.instance_id and not request.backup_id and not request.vault_id:
-        raise _invalid("vault_id is required when creating a full-ECS image from an ECS (instance_id)")
+        raise invalid_parameter("vault_id is required when creating a full-ECS image from an ECS (instance_id)")
     validate_name(request.name)
     validate_description(request.description)
     validate_ram(request.min_ram, request.max_ram)
     resolve_enterprise_project(request.enterprise_project_id, enterprise_projects)
-    pairs = normalized_tags(request)
+    pairs = normalized_tags(request.image_tags, request.tags)
     enforce_tag_policy(pairs, policy)
     return pairs
 

@@ -1,6 +1,8 @@
 """IMS error codes used by image-service, each with the meaning it has in Huawei's IMS. A rule broken raises
 ``ims_shared.refusal.Refusal`` with one of them: a 4xx from the API, or a job's FAIL code."""
 
+from ims_shared.refusal import Refusal
+
 INVALID_PARAMETER = "IMG.0001"
 NO_SOURCE = "IMG.0019"
 BACKUP_NOT_FOUND = "IMG.0020"
@@ -29,3 +31,8 @@ MARKET_PUBLISH_REFUSED = "IMG.0131"
 TOO_MANY_MEMBERS = "IMG.0083"
 MEMBER_NOT_FOUND = "IMG.0084"
 NOT_SHAREABLE = "IMG.0085"
+
+
+def invalid_parameter(message: str) -> Refusal:
+    """A request's parameter that IMS would refuse (IMG.0001), saying which and why."""
+    return Refusal(INVALID_PARAMETER, message)

@@ -9,9 +9,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from image_service import repository
+from image_service import image_queries, repository
 from image_service.app import MIGRATIONS
-from image_service.domain import BackupFacts, ImageRow, TagCondition, TagQuery, listing, new_image, tags_added
+from image_service.domain import BackupFacts, ImageRow, listing, new_image
+from image_service.tags import TagCondition, TagQuery, tags_added
 from ims_shared.refusal import Refusal
 from ims_shared.tenants import TagPolicy
 from tests.support import fresh_database
@@ -93,7 +94,7 @@ async def test_the_tag_query_of_list_image_by_tags() -> None:
         )
 
         async def found(**query: Any) -> list[str]:
-            total, rows = await repository.images_by_tags(pool, "p1", TagQuery(**query))
+            total, rows = await image_queries.images_by_tags(pool, "p1", TagQuery(**query))
             assert total >= len(rows)
             return [r["image_id"] for r in rows]
 
@@ -110,10 +111,10 @@ async def test_the_tag_query_of_list_image_by_tags() -> None:
         assert await found(name_contains="web") == ["web-test", "web-prod"]
         assert await found(name_contains="%") == []
         assert await found(image_id="db-prod") == ["db-prod"]
-        total, rows = await repository.images_by_tags(pool, "p1", TagQuery(count=True, tags=(env,)))
+        total, rows = await image_queries.images_by_tags(pool, "p1", TagQuery(count=True, tags=(env,)))
         assert (total, rows) == (2, [])
 
-        project = await repository.project_tags(pool, "p1")
+        project = await image_queries.project_tags(pool, "p1")
         assert [(r["key"], list(r["values"])) for r in project] == [("env", ["prod", "test"]), ("team", ["db", "web"])]
 
 
@@ -131,8 +132,8 @@ async def test_list_images_filters_and_orders() -> None:
             filters: dict[str, Any] | None = None, limit: int = 10, marker: str | None = None, **given: Any
         ) -> list[str]:
             selected = listing(**given)
-            after = await repository.list_position(pool, "p1", marker, selected) if marker else None
-            rows = await repository.list_images(pool, "p1", filters or {}, limit, after, selected)
+            after = await image_queries.list_position(pool, "p1", marker, selected) if marker else None
+            rows = await image_queries.list_images(pool, "p1", filters or {}, limit, after, selected)
             return [r["image_id"] for r in rows]
 
         assert await ids() == ["b", "c", "a"]

@@ -7,21 +7,8 @@ from typing import Any
 
 import pytest
 
-from image_service.domain import (
-    MAX_TAGS,
-    ImageRequest,
-    Listing,
-    TagCondition,
-    TagQuery,
-    image_patch,
-    listing,
-    platform_of,
-    tag_query,
-    tag_removed,
-    tags_added,
-    tags_deleted,
-    validate_request,
-)
+from image_service.domain import ImageRequest, Listing, image_patch, listing, platform_of, validate_request
+from image_service.tags import MAX_TAGS, TagCondition, TagQuery, tag_query, tag_removed, tags_added, tags_deleted
 from image_service.views import job_view, os_versions_view, quota_view
 from ims_shared.public_images import public_images
 from ims_shared.refusal import Refusal
