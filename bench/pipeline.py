@@ -7,6 +7,12 @@ set-based statement; then produce the signed outputs, mark them published (with 
 acknowledged, as the relay marks its rows) and commit the offsets. The tables are image-service's own (its
 migrations and the shared outbox/inbox), so every index the system maintains is maintained here too.
 
+Its outputs go where the contract puts them: ImageCreated onto the topic its request came from (the contract's
+images topic carries both), so the pipeline reads its own outputs back, checks their signatures and passes them by
+their ``ce-type`` header, as image-service does, and the broker keeps and lists them with the requests. The
+backups' outputs (``BackupRecorded``, which only the bench reads: the contract has no event for a recorded backup)
+go to OUT_TOPIC.
+
 Run by bench/run.py as ``python -m bench.pipeline BOOTSTRAP DSN GROUP OUT_TOPIC MAX_BATCH FETCH_WAIT_MS TOPIC...``.
 """
 
@@ -61,7 +67,16 @@ OUTBOX = (
 PUBLISHED = "UPDATE outbox SET published_at = now(), relay_read_at = $2, acked_at = $3 WHERE id = ANY($1::bigint[])"
 
 
-def _output(event: dict[str, Any], kind: str, key: str, data: dict[str, Any]) -> tuple[str, str, str, str]:
+OWN_OUTPUTS = {b"ImageCreated"}
+
+
+def _own_output(record: ConsumerRecord[Any, Any]) -> bool:
+    return any(key == "ce-type" and value in OWN_OUTPUTS for key, value in record.headers or ())
+
+
+def _output(
+    event: dict[str, Any], kind: str, key: str, data: dict[str, Any], topic: str
+) -> tuple[str, str, str, str, str]:
     out_id = str(uuid.uuid4())
     payload = {
         "specversion": "1.0",
@@ -76,7 +91,7 @@ def _output(event: dict[str, Any], kind: str, key: str, data: dict[str, Any]) ->
         "correlationid": event.get("correlationid") or event["id"],
         "data": data,
     }
-    return out_id, kind, key, json.dumps(payload)
+    return out_id, kind, key, json.dumps(payload), topic
 
 
 async def handle(
@@ -88,8 +103,12 @@ async def handle(
 ) -> None:
     for record in records:
         AUTHORITY.authenticate(record.value, record.headers)  # the bench produces only signed records
+    records = [r for r in records if not _own_output(r)]
+    if not records:
+        return
     events = [json.loads(r.value) for r in records]
-    outputs: list[tuple[str, str, str, str]] = []
+    came_on = {e["id"]: r.topic for e, r in zip(events, records, strict=True)}
+    outputs: list[tuple[str, str, str, str, str]] = []
     async with conn.transaction():
         fresh = {
             row[0]
@@ -114,7 +133,7 @@ async def handle(
                 [json.dumps(x.get("disks", [])) for x in d],
             )
             for e, x in zip(backups, d, strict=True):
-                outputs.append(_output(e, "BackupRecorded", x["backup_id"], {"backup_id": x["backup_id"]}))
+                outputs.append(_output(e, "BackupRecorded", x["backup_id"], {"backup_id": x["backup_id"]}, out_topic))
         if images:
             d = [e["data"] for e in images]
             now = datetime.now(UTC).isoformat()
@@ -146,14 +165,14 @@ async def handle(
                     "backup_id": x["backup_id"],
                     "name": x["name"],
                 }
-                outputs.append(_output(e, "ImageCreated", x["image_id"], data))
+                outputs.append(_output(e, "ImageCreated", x["image_id"], data, came_on[e["id"]]))
         ids: list[int] = []
         if outputs:
             rows = await conn.fetch(
                 OUTBOX,
                 [o[0] for o in outputs],
                 [o[1] for o in outputs],
-                [out_topic] * len(outputs),
+                [o[4] for o in outputs],
                 [o[2] for o in outputs],
                 [o[3] for o in outputs],
             )
@@ -164,7 +183,7 @@ async def handle(
         for o in outputs:
             value = o[3].encode()
             headers = [("ce-type", o[1].encode()), SIGNER.header(value)]
-            sends.append(await kafka.send(out_topic, value, key=o[2].encode(), headers=headers))
+            sends.append(await kafka.send(o[4], value, key=o[2].encode(), headers=headers))
         await asyncio.gather(*sends)
         await conn.execute(PUBLISHED, ids, read_at, datetime.now(UTC))
 

@@ -112,3 +112,8 @@ def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, flo
         name = label.partition("/")[0]
         used[name] = used.get(name, 0.0) + max(0.0, seconds - before.get(label, 0.0))
     return {name: round(seconds, 2) for name, seconds in used.items()}
+
+
+def cpu_text(cpu: dict[str, float]) -> str:
+    """``cpu_used``'s figures, the busiest first."""
+    return ", ".join(f"{label} {seconds:.1f}" for label, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]))

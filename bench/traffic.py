@@ -50,7 +50,7 @@ class Observer:
     it is when a consumer could read the outcome."""
 
     bootstrap: str
-    topic: str
+    topic: str | tuple[str, ...]  # one topic, or several read as one
     partitions: int
     key_of: KeyOf = record_key
     fetch_wait_ms: int = 100
@@ -74,7 +74,8 @@ class Observer:
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         await self._consumer.start()
-        parts = [TopicPartition(self.topic, p) for p in range(self.partitions)]
+        topics = (self.topic,) if isinstance(self.topic, str) else self.topic
+        parts = [TopicPartition(topic, p) for topic in topics for p in range(self.partitions)]
         self._consumer.assign(parts)
         await self._consumer.seek_to_end(*parts)
         for part in parts:

@@ -92,3 +92,16 @@ def test_the_table_prints_each_ratio_with_its_verdict() -> None:
     assert "ratio 1.55 (limit 1.5)  p99 31.0 ms / 20.0 ms" in text
     assert "ratio  n/a (limit 2)  not measured" in text
     assert "bare pipeline at 200/s" in text and "bare pipeline at 1000/s" not in text
+
+
+def test_the_throughput_targets_divide_by_the_mean_of_the_two_bare_runs() -> None:
+    after = {"events": 40_000, "seconds": 5.0, "events_per_s": 8_000.0, "images_per_s": 4_000.0}
+    r = results(bare_after=after)
+    creation, cascade, *_ = report.targets(r)
+    assert creation["ratio"] == 5_000 / 9_000 and creation["pass"]
+    assert cascade["ratio"] == 2_500 / 9_000 and cascade["pass"]
+    r["targets"] = report.targets(r)
+    text = report.table(r)
+    assert "bare pipeline, before" in text and "bare pipeline, after the cascade" in text
+    assert "bare pipeline, the mean of both (the limit)" in text and "9,000" in text
+    assert "9,000 events/s (10,000 and 8,000)" in report.partial(r)
