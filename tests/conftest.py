@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from ims_devstack import Stack
 from tests.e2e.harness import System
+from tests.support import drop_databases
 
 REPO = Path(__file__).resolve().parents[1]
 E2E_ENV = {
@@ -41,16 +41,6 @@ E2E_ENV = {
     # Development mode, in containers too: the console lists the tenants for its login form (tests/browser).
     "DEVELOPMENT_MODE": "1",
 }
-
-
-async def _drop_databases(server: str, prefix: str) -> None:
-    conn = await asyncpg.connect(f"{server.rpartition('/')[0]}/postgres")
-    try:
-        names = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%")
-        for row in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def _docker_available() -> bool:
@@ -85,7 +75,7 @@ def system(request: pytest.FixtureRequest) -> Iterator[System]:
     finally:
         stack.stop()
         if stack.database_server:
-            asyncio.run(_drop_databases(stack.database_server, prefix))
+            asyncio.run(drop_databases(stack.database_server, prefix))
 
 
 @pytest.fixture(scope="session")

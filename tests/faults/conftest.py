@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
@@ -21,6 +20,7 @@ from ims_shared.server import port_free
 from tests.faults.pgserver import PrivateServer, server_binaries
 from tests.faults.proxy import TcpProxy
 from tests.faults.tools import CN, OPENING_BALANCE
+from tests.support import drop_databases
 
 REPO = Path(__file__).resolve().parents[2]
 TENANTS = REPO / "tests" / "e2e" / "tenants.json"
@@ -112,15 +112,6 @@ def _start_tansu(port: int, advertised: str, log_dir: Path) -> subprocess.Popen[
     return start_tansu(port, advertised=advertised, log=log)
 
 
-async def _drop_databases(server: str, prefix: str) -> None:
-    conn = await asyncpg.connect(f"{server.rpartition('/')[0]}/postgres")
-    try:
-        for row in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%"):
-            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="package")
 def faults() -> Iterator[FaultStack]:
     offset = int(os.environ.get("FAULTS_PORT_OFFSET", "20000"))
@@ -160,7 +151,7 @@ def faults() -> Iterator[FaultStack]:
         if pg is not None:
             pg.stop()
         elif stack.database_server:
-            asyncio.run(_drop_databases(stack.database_server, prefix))
+            asyncio.run(drop_databases(stack.database_server, prefix))
 
 
 @pytest.fixture

@@ -40,6 +40,17 @@ async def scratch_database(prefix: str = "ims_test") -> AsyncIterator[str]:
             await admin.close()
 
 
+async def drop_databases(server: str, prefix: str) -> None:
+    """Drop every database whose name starts with ``prefix`` on the server of ``server`` (a database URL): what a
+    stack of the tests made for its services."""
+    conn = await asyncpg.connect(f"{server.rpartition('/')[0]}/postgres")
+    try:
+        for row in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%"):
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 @asynccontextmanager
 async def fresh_database(migrations: Path, prefix: str = "ims_test") -> AsyncIterator[tuple[str, asyncpg.Pool]]:
     """A new database with the shared and the service's migrations applied; dropped afterwards."""
