@@ -17,7 +17,7 @@ import uvicorn
 
 from ims_devstack import free_port
 from ims_shared.tenants import Tenant, load_tenants
-from tests.support import TEST_SERVER
+from tests.support import TEST_SERVER, drop_named
 
 CN = "cn-north-4"
 TENANTS = {t.name: t for t in load_tenants(None).tenants}
@@ -126,15 +126,6 @@ def _apps(prefix: str, bootstrap: str) -> tuple[dict[str, object], dict[str, str
     return apps, databases, ports
 
 
-async def _drop(databases: list[str]) -> None:
-    conn = await asyncpg.connect(f"{TEST_SERVER}/postgres")
-    try:
-        for name in databases:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 def make_images(apis: Apis, wanted: list[tuple[Tenant, str]]) -> list[tuple[str, str, str]]:
     """One image per (tenant, name) of ``wanted``, each from a backup of its own, made through the events: (image,
     backup, job) of each, in order, once every image is active in image-service and known as its backup's image in
@@ -205,7 +196,7 @@ def apis(kafka_bootstrap: str) -> Iterator[Apis]:
         yield system
     finally:
         servers.stop()
-        asyncio.run(_drop(list(databases.values())))
+        asyncio.run(drop_named(TEST_SERVER, databases.values()))
 
 
 def tenant_of(name: str) -> Tenant:

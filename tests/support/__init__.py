@@ -6,7 +6,7 @@ Importable as ``tests.support`` from any test (the repository root is on pytest'
 import os
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,22 +33,32 @@ async def scratch_database(prefix: str = "ims_test") -> AsyncIterator[str]:
     try:
         yield f"{TEST_SERVER}/{name}"
     finally:
-        admin = await asyncpg.connect(f"{TEST_SERVER}/postgres")
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_named(TEST_SERVER, [name])
 
 
-async def drop_databases(server: str, prefix: str) -> None:
-    """Drop every database whose name starts with ``prefix`` on the server of ``server`` (a database URL): what a
-    stack of the tests made for its services."""
-    conn = await asyncpg.connect(f"{server.rpartition('/')[0]}/postgres")
+async def drop_named(server: str, names: Iterable[str]) -> None:
+    """Drop the databases ``names`` of ``server`` (its URL without a database), connections and all."""
+    admin = await asyncpg.connect(f"{server}/postgres")
     try:
-        for row in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%"):
-            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
-        await conn.close()
+        await admin.close()
+
+
+async def drop_databases(database_url: str, prefix: str) -> None:
+    """Drop every database whose name starts with ``prefix`` on the server of ``database_url``: what a stack of the
+    tests made for its services."""
+    server = database_url.rpartition("/")[0]
+    admin = await asyncpg.connect(f"{server}/postgres")
+    try:
+        names = [
+            r["datname"]
+            for r in await admin.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%")
+        ]
+    finally:
+        await admin.close()
+    await drop_named(server, names)
 
 
 @asynccontextmanager

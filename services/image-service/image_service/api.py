@@ -20,7 +20,12 @@ from image_service.domain import (
     resolve_enterprise_project,
     validate_request,
 )
-from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER, JOB_NOT_FOUND, SERVER_BEING_BACKED_UP
+from image_service.errors import (
+    IMAGE_NOT_FOUND,
+    JOB_NOT_FOUND,
+    SERVER_BEING_BACKED_UP,
+    invalid_parameter,
+)
 from image_service.handlers import delete_image
 from image_service.views import gold_image_view, image_view, job_view
 from ims_shared.auth import Caller
@@ -237,7 +242,7 @@ async def _list(
         # as Glance answers for a marker it cannot find), so that ids cannot be probed or paged from.
         after = await image_queries.list_position(db, who.project_id, marker, listing)
         if after is None:
-            raise Refusal(INVALID_PARAMETER, f"marker {marker} is not {LISTED[listing.scope]}")
+            raise invalid_parameter(f"marker {marker} is not {LISTED[listing.scope]}")
     rows = await image_queries.list_images(db, who.project_id, filters, limit, after, listing)
     return [image_view(r, viewer_project=who.project_id) for r in rows]
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from image_service import members, repository, vaults
 from image_service.context import ImageService, Service, Who
 from image_service.domain import check_account
-from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER, MEMBER_NOT_FOUND
+from image_service.errors import IMAGE_NOT_FOUND, MEMBER_NOT_FOUND, invalid_parameter
 from ims_shared.auth import Caller
 from ims_shared.events import EventData
 from ims_shared.events.images import ImageMemberStatusChanged, ImageShared, ImageUnshared
@@ -99,7 +99,7 @@ async def _answer(
 ) -> asyncpg.Record:
     await _shared_image(conn, who, image_id)
     if status == "accepted" and not vault_id:
-        raise Refusal(INVALID_PARAMETER, "vault_id is required to accept a shared full-ECS image")
+        raise invalid_parameter("vault_id is required to accept a shared full-ECS image")
     if status == "accepted" and vault_id:
         await vaults.check_vault(conn, who.project_id, vault_id)
     await members.set_member_status(conn, image_id, who.project_id, status, vault_id)
@@ -129,7 +129,7 @@ async def _unshare(service: ImageService, conn: asyncpg.Connection, who: Caller,
 @router.post("/v1/cloudimages/members")
 async def batch_add_members(body: BatchMembersBody, service: Service, who: Who) -> dict[str, str]:
     if not body.projects:
-        raise Refusal(INVALID_PARAMETER, "projects must name at least one project")
+        raise invalid_parameter("projects must name at least one project")
     async with service.database.transaction() as conn:
         for image_id in body.images:
             await _share(service, conn, who, image_id, body.projects)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from image_service import repository
 from image_service.context import ImageService, Service, Who, WhoPatching
 from image_service.domain import export_refused, image_patch, image_update, in_region_copy_refused
-from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER
+from image_service.errors import IMAGE_NOT_FOUND, invalid_parameter
 from image_service.views import image_view
 from ims_shared.auth import Caller
 from ims_shared.refusal import Refusal
@@ -54,7 +54,7 @@ async def _update(request: Request, image_id: str, service: ImageService, who: C
     try:
         operations = json.loads(await request.body())
     except ValueError as exc:
-        raise Refusal(INVALID_PARAMETER, "the body must be a JSON list of patch operations") from exc
+        raise invalid_parameter("the body must be a JSON list of patch operations") from exc
     changes = image_patch(operations)
     async with service.database.transaction() as conn:
         # Locked, so that the RAM limits are checked against the values they are written beside.

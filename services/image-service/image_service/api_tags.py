@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from image_service import image_queries, repository
 from image_service.context import ImageService, Service, Who
-from image_service.errors import IMAGE_NOT_FOUND, INVALID_PARAMETER
+from image_service.errors import IMAGE_NOT_FOUND, invalid_parameter
 from image_service.tags import tag_query, tag_removed, tags_added, tags_deleted
 from ims_shared.auth import Caller
 from ims_shared.refusal import Refusal
@@ -87,7 +87,7 @@ async def batch_add_or_delete_tags(
     elif body.action == "delete":
         await _retag(service, who, image_id, lambda tags, policy: tags_deleted(tags, body.tags, policy))
     else:
-        raise Refusal(INVALID_PARAMETER, f"action must be create or delete; got {body.action!r}")
+        raise invalid_parameter(f"action must be create or delete; got {body.action!r}")
     return Response(status_code=204)
 
 

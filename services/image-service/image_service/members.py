@@ -5,10 +5,10 @@ from typing import Any
 import asyncpg
 
 from image_service.errors import (
-    INVALID_PARAMETER,
     NOT_SHAREABLE,
     SHARE_OF_SHARED_BACKUP,
     TOO_MANY_MEMBERS,
+    invalid_parameter,
 )
 from ims_shared.refusal import Refusal
 from ims_shared.tenants import TenantCatalog
@@ -42,9 +42,9 @@ def check_recipient(catalog: TenantCatalog, owner_project: str, member: str, reg
     owner = catalog.by_project(owner_project)
     recipient = catalog.by_project(member)
     if recipient is None or recipient.project_in(region) != member:
-        raise Refusal(INVALID_PARAMETER, f"project {member} is not a project in region {region}")
+        raise invalid_parameter(f"project {member} is not a project in region {region}")
     if owner is not None and recipient.name == owner.name:
-        raise Refusal(INVALID_PARAMETER, f"project {member} belongs to the image owner's own tenant")
+        raise invalid_parameter(f"project {member} belongs to the image owner's own tenant")
 
 
 async def add_member(conn: asyncpg.Connection, image_id: str, member: str) -> bool:
