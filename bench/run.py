@@ -101,18 +101,17 @@ SERVICE_ENV = {
     "TENANTS_FILE": "",
     "INITIAL_BALANCE": "1000000000",
 }
-# Latency-tuned where an event's path is measured: Tansu holds a fetch until its wait expires even when records
-# arrive (README: the fetch wait). image-service carries creation, the path every latency phase measures; backup-,
-# billing-, replication- and compute-service only follow what it publishes (and backup-service carries the arrears
-# cascade, measured as throughput), so they take what a fetch finds every 250 ms: at 200/s a batch per fetch instead of
-# a record or two, and four fetches a second instead of twenty, each of which the broker pays for by listing the
-# partitions that hold new records (bench/README.md).
+# Latency-tuned where an event's path is measured: image-service carries creation, the path every latency phase
+# measures. backup-, billing-, replication- and compute-service only follow what it publishes (and backup-service
+# carries the arrears cascade, measured as throughput), so they wait for a full fetch or 250 ms: Tansu answers a fetch
+# that wants one byte as soon as a record arrives, which at 200/s made each of them handle twenty-five batches a
+# second of seven events; with a full fetch asked for, four of fifty (bench/README.md, "What the 12-08 runs showed").
 FETCH_WAIT_MS = os.environ.get("KAFKA_FETCH_MAX_WAIT_MS")
 LATENCY_TUNED = {"KAFKA_FETCH_MAX_WAIT_MS": FETCH_WAIT_MS or "10"}
 # The reader of the paced runs reads as image-service does (its fetch wait, any record at once): the time it sees
 # ImageCreated is when a consumer could read it, the last hop of the breakdown (bench/hops.py).
 EAGER_FETCH_WAIT_MS = int(LATENCY_TUNED["KAFKA_FETCH_MAX_WAIT_MS"])
-FOLLOWER = {"KAFKA_FETCH_MAX_WAIT_MS": FETCH_WAIT_MS or "250", "KAFKA_FETCH_MIN_BYTES": "1"}
+FOLLOWER = {"KAFKA_FETCH_MAX_WAIT_MS": FETCH_WAIT_MS or "250", "KAFKA_FETCH_MIN_BYTES": "1000000"}
 SERVICE_FETCH = {
     "image-service": LATENCY_TUNED,
     "backup-service": FOLLOWER,
