@@ -34,10 +34,15 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     return [*throughput_targets(r), *latency_targets(r), growth_target(r)]
 
 
+def bare_runs(r: dict[str, Any]) -> list[float]:
+    """The bare pipeline's throughput (events/s) in each of its runs: before the system's creation phases and, where
+    the run has it, right after them (``bare_after``)."""
+    return [r[k]["events_per_s"] for k in ("bare", "bare_after") if k in r]
+
+
 def bare_limit(r: dict[str, Any]) -> float:
-    """The bare pipeline's throughput the ratios divide by: the mean of its run before the system's creation phases
-    and its run right after them (``bare_after``), or the first alone where a run has only that."""
-    runs = [r[k]["events_per_s"] for k in ("bare", "bare_after") if k in r]
+    """The bare pipeline's throughput the ratios divide by: the mean of its runs."""
+    runs = bare_runs(r)
     return sum(runs) / len(runs)
 
 
@@ -162,7 +167,7 @@ def partial(r: dict[str, Any]) -> str:
     """What a partial run (BENCH_PHASES) measured: its throughput and latency rows, the CPU seconds each process
     used in each phase, the hops, and the targets whose two figures it has."""
     bare = bare_limit(r)
-    runs = " and ".join(f"{r[k]['events_per_s']:,.0f}" for k in ("bare", "bare_after") if k in r)
+    runs = " and ".join(f"{run:,.0f}" for run in bare_runs(r))
     lines = ["", f"Partial benchmark - {r['meta']['started']}", f"  bare pipeline: {bare:,.0f} events/s ({runs})"]
     measured = {"throughput": r.get("throughput"), "cascade": r.get("cascade")}
     measured |= {f"latency {k}/s": v for k, v in r.get("latency", {}).items()}

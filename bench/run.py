@@ -104,9 +104,9 @@ SERVICE_ENV = {
 # Latency-tuned where an event's path is measured: image-service carries creation, the path every latency phase
 # measures. billing-, replication- and compute-service only follow what it publishes, so they wait for a full fetch
 # or 250 ms: asking for one byte, each of them handled 25 to 35 batches a second of about seven events at 200/s
-# (counted in their logs); asking for a full fetch, 3 or 4 of about fifty. backup-service
-# follows too but carries the arrears cascade, measured as throughput, so it waits 50 ms at most (bench/README.md,
-# "What the 12-08 runs showed").
+# (counted in their logs); asking for a full fetch, 3 or 4 of about fifty. backup-service follows too but carries
+# the arrears cascade, measured as throughput, so it waits 50 ms at most (bench/README.md, "What the 12-08 runs
+# showed").
 FETCH_WAIT_MS = os.environ.get("KAFKA_FETCH_MAX_WAIT_MS")
 LATENCY_TUNED = {"KAFKA_FETCH_MAX_WAIT_MS": FETCH_WAIT_MS or "10"}
 # The reader of the paced runs reads as image-service does (its fetch wait, any record at once): the time it sees
